@@ -1,0 +1,58 @@
+# TasteMatch Bench — every target carries a `## description`; `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Containers are reached through loopback only, and Ryuk's image cannot be pulled
+# on hosts without a registry.
+export TC_HOST ?= 127.0.0.1
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+
+.PHONY: help setup engine images test test-fast bench report lint format clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@echo "==> creating virtualenv $(VENV) and installing the project"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+setup: $(STAMP) ## create the virtualenv and install the project with its tools
+
+engine: ## make sure a Docker engine answers (installs and starts one on Debian/Ubuntu as root)
+	bash containers/engine.sh
+
+images: setup engine ## build the postgres, redis and service images (only what changed)
+	$(PY) -m containers images
+
+test: setup engine images ## run every test (fast ones and those that start containers)
+	$(PY) -m pytest
+
+test-fast: setup ## run the tests that need no Docker engine
+	$(PY) -m pytest -m "not docker and not browser"
+
+bench: setup engine images ## run the gate: boot the capped stack, load it, check every budget
+	$(PY) -m benchmarks run
+
+report: setup ## re-render the latest run's report (BASE=<run dir or result.json> adds deltas)
+	$(PY) -m reports render reports/out/latest $(if $(BASE),--base $(BASE))
+
+lint: setup ## ruff (lint + format check) and mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: setup ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean: ## remove the virtualenv, build output, caches and reports (not the images)
+	rm -rf $(VENV) build dist .cache .mypy_cache .pytest_cache .ruff_cache .benchmarks reports/out
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
