@@ -1,0 +1,403 @@
+"""The stack under test: Postgres, Redis and N TasteMatch replicas on their own network.
+
+Each container runs with `mem_limit` = `memswap_limit` (1 GiB unless overridden), so the
+cap is hard. Ports are published on 127.0.0.1 only. `Stack` is a context manager: every
+container and the network are removed on exit, on a start-up failure and on Ctrl-C.
+
+    with Stack(profile="optimized", replicas=2) as stack:
+        httpx.get(f"{stack.service_url}/health")
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import tarfile
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import Any
+
+import docker
+import docker.errors
+from testcontainers.core.network import Network
+
+from containers.definitions import (
+    GIB,
+    POSTGRES_DB,
+    POSTGRES_PASSWORD,
+    POSTGRES_PORT,
+    POSTGRES_USER,
+    REDIS_PORT,
+    SERVICE_PORT,
+    CappedContainer,
+    ContainerStartupError,
+    PostgresContainer,
+    RedisContainer,
+    ServiceContainer,
+)
+from containers.images import ImageSet, ensure_images
+
+PROFILES = ("optimized", "baseline")
+REGRESSION_IDS = tuple(f"R{number}" for number in range(1, 9))
+# The Postgres-side regression: untuned Postgres (defaults, max_connections=100).
+UNTUNED_POSTGRES = "R6"
+MEMRAY_CAPTURE = "/memray/service.bin"
+STACK_LABEL = "org.tastematch.stack"
+
+
+class StackError(RuntimeError):
+    """The stack could not be started or used (bad settings, a container that failed)."""
+
+
+def parse_regressions(value: str | Iterable[str]) -> frozenset[str]:
+    """`"R1,R3"` (or an iterable of ids) as a set of regression ids; ValueError names a bad id."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    ids = frozenset(item.strip().upper() for item in items if item.strip())
+    unknown = sorted(ids - set(REGRESSION_IDS))
+    if unknown:
+        raise ValueError(
+            f"unknown regression id(s) {', '.join(unknown)}; expected some of "
+            f"{', '.join(REGRESSION_IDS)}"
+        )
+    return ids
+
+
+def _check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    return profile
+
+
+def postgres_is_tuned(profile: str, regressions: frozenset[str]) -> bool:
+    """Postgres runs with the tuned configuration unless R6 is on or the profile is baseline."""
+    return profile != "baseline" and UNTUNED_POSTGRES not in regressions
+
+
+class Stack:
+    """Postgres, Redis and `replicas` service containers, each memory-capped.
+
+    `replicas=0` starts only Postgres and Redis (no service image needed).
+    `mem_limits` overrides the cap of single containers, keyed by role (`postgres`,
+    `redis`, `service`) or by name (`service-1`). `service_env` is added to (and
+    overrides) the service's environment. `memray=True` runs each service under
+    `memray run`, writing a capture to `MEMRAY_CAPTURE` that survives an OOM kill
+    (copy it out with `copy_from`).
+    """
+
+    def __init__(
+        self,
+        profile: str = "optimized",
+        regressions: Iterable[str] = frozenset(),
+        replicas: int = 1,
+        mem_limit_bytes: int = GIB,
+        service_env: Mapping[str, str] | None = None,
+        memray: bool = False,
+        *,
+        mem_limits: Mapping[str, int] | None = None,
+        images: ImageSet | None = None,
+        jwt_secret: str | None = None,
+    ) -> None:
+        if replicas < 0:
+            raise ValueError(f"replicas must be 0 or more, not {replicas}")
+        if mem_limit_bytes <= 0:
+            raise ValueError(f"mem_limit_bytes must be positive, not {mem_limit_bytes}")
+        self.profile = _check_profile(profile)
+        self.regressions = parse_regressions(regressions)
+        self.replicas = replicas
+        self.mem_limit_bytes = mem_limit_bytes
+        self.mem_limits = dict(mem_limits or {})
+        self.service_env = dict(service_env or {})
+        self.memray = memray
+        self.jwt_secret = jwt_secret or secrets.token_hex(32)
+        self.stack_id = secrets.token_hex(4)
+        self._images = images
+        self._network: Network | None = None
+        self._network_created = False
+        self.postgres: PostgresContainer | None = None
+        self.redis: RedisContainer | None = None
+        self.services: list[ServiceContainer] = []
+        self._started = False
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Stack:
+        """Build what is missing, then start the network and every container (waits for each)."""
+        if self._started:
+            raise StackError("the stack is already started")
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            # Ctrl-C or a failed container: leave nothing behind.
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        roles = ("postgres", "redis", "service") if self.replicas else ("postgres", "redis")
+        if self._images is None:
+            self._images = ensure_images(roles)
+        self._network = Network(docker_network_kw={"labels": {STACK_LABEL: self.stack_id}})
+        self._network.create()
+        self._network_created = True
+        self.postgres = PostgresContainer(
+            self._images.postgres,
+            tuned=postgres_is_tuned(self.profile, self.regressions),
+            **self._container_kwargs("postgres", "postgres"),
+        )
+        self.redis = RedisContainer(self._images.redis, **self._container_kwargs("redis", "redis"))
+        _start_all([self.postgres, self.redis])
+        self._start_services()
+
+    def _container_kwargs(self, name: str, role: str) -> dict[str, Any]:
+        return {
+            "name": f"tastematch-{self.stack_id}-{name}",
+            "mem_limit_bytes": self.mem_limits.get(
+                name, self.mem_limits.get(role, self.mem_limit_bytes)
+            ),
+            "network": self._network,
+            "aliases": (name,),
+            "labels": {STACK_LABEL: self.stack_id},
+        }
+
+    def service_environment(self) -> dict[str, str]:
+        """The environment every service replica gets (settings of `service.config`)."""
+        return {
+            "TASTEMATCH_DATABASE_URL": (
+                f"postgresql+psycopg://{POSTGRES_USER}:{POSTGRES_PASSWORD}"
+                f"@postgres:{POSTGRES_PORT}/{POSTGRES_DB}"
+            ),
+            "TASTEMATCH_REDIS_URL": f"redis://redis:{REDIS_PORT}/0",
+            "TASTEMATCH_PROFILE": self.profile,
+            "TASTEMATCH_REGRESSIONS": ",".join(sorted(self.regressions)),
+            "TASTEMATCH_JWT_SECRET": self.jwt_secret,
+            "TASTEMATCH_PORT": str(SERVICE_PORT),
+            **self.service_env,
+        }
+
+    def _start_services(self) -> None:
+        if not self.replicas:
+            return
+        assert self._images is not None
+        command = None
+        if self.memray:
+            # Not --aggregate: the default capture format survives an OOM kill.
+            command = ["python", "-m", "memray", "run", "--output", MEMRAY_CAPTURE, "--force"]
+            command += ["-m", "service"]
+        self.services = [
+            ServiceContainer(
+                self._images.service,
+                env=self.service_environment(),
+                command=command,
+                **self._container_kwargs(f"service-{index}", "service"),
+            )
+            for index in range(self.replicas)
+        ]
+        _start_all(self.services)
+
+    def stop(self) -> None:
+        """Remove every container and the network; safe to call more than once.
+
+        Tries everything, then raises StackError naming whatever could not be removed.
+        """
+        problems = [
+            problem
+            for container in [*self.services, self.redis, self.postgres]
+            if container is not None and (problem := _remove(container)) is not None
+        ]
+        self.services = []
+        self.postgres = self.redis = None
+        if self._network is not None and self._network_created:
+            try:
+                self._network.remove()
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as error:
+                problems.append(f"network {self._network.name}: {error}")
+        self._network = None
+        self._network_created = False
+        if problems:
+            raise StackError("could not remove: " + "; ".join(problems))
+
+    def restart_services(
+        self, profile: str | None = None, regressions: Iterable[str] | None = None
+    ) -> None:
+        """Replace the service replicas with ones running `profile`/`regressions`.
+
+        Postgres keeps its data; it is restarted (with a new host port: re-read
+        `postgres_url`) only when the tuned/untuned choice changes. Containers from
+        `docker_containers()` taken before this call are stale afterwards.
+        """
+        postgres = self._require(self.postgres, "postgres")
+        new_profile = _check_profile(profile) if profile is not None else self.profile
+        new_regressions = (
+            parse_regressions(regressions) if regressions is not None else self.regressions
+        )
+        problems = [p for service in self.services if (p := _remove(service)) is not None]
+        self.services = []
+        if problems:
+            raise StackError("could not remove: " + "; ".join(problems))
+        tuned = postgres_is_tuned(new_profile, new_regressions)
+        if tuned != postgres.tuned:
+            _retune_postgres(postgres, tuned)
+        self.profile, self.regressions = new_profile, new_regressions
+        try:
+            self._start_services()
+        except BaseException:
+            self.stop()
+            raise
+
+    # -- what callers use ---------------------------------------------------------------
+
+    @staticmethod
+    def _require(container: CappedContainer | None, what: str) -> Any:
+        if container is None:
+            raise StackError(f"{what} is not running: start the stack first")
+        return container
+
+    @property
+    def images(self) -> ImageSet:
+        if self._images is None:
+            raise StackError("the stack has not been started")
+        return self._images
+
+    @property
+    def postgres_url(self) -> str:
+        """SQLAlchemy URL (psycopg driver) of Postgres on 127.0.0.1."""
+        return str(self._require(self.postgres, "postgres").sqlalchemy_url())
+
+    @property
+    def postgres_libpq_url(self) -> str:
+        """Plain libpq URL (for `psycopg.connect`, `psql`) of Postgres on 127.0.0.1."""
+        return str(self._require(self.postgres, "postgres").libpq_url())
+
+    @property
+    def redis_url(self) -> str:
+        return str(self._require(self.redis, "redis").url())
+
+    @property
+    def service_urls(self) -> list[str]:
+        return [service.url() for service in self.services]
+
+    @property
+    def service_url(self) -> str:
+        if not self.services:
+            raise StackError("the stack runs no service replica (replicas=0)")
+        return self.services[0].url()
+
+    @property
+    def postgres_tuned(self) -> bool:
+        return bool(self._require(self.postgres, "postgres").tuned)
+
+    def _all(self) -> dict[str, CappedContainer]:
+        named: dict[str, CappedContainer] = {}
+        if self.postgres is not None:
+            named["postgres"] = self.postgres
+        if self.redis is not None:
+            named["redis"] = self.redis
+        for index, service in enumerate(self.services):
+            named[f"service-{index}"] = service
+        return named
+
+    def docker_containers(self) -> dict[str, Any]:
+        """docker-py containers keyed `postgres`, `redis`, `service-0`, `service-1`, ..."""
+        return {name: c.get_wrapped_container() for name, c in self._all().items()}
+
+    def caps_bytes(self) -> dict[str, int]:
+        """The memory cap of each container, keyed like `docker_containers()`."""
+        return {name: c.mem_limit_bytes for name, c in self._all().items()}
+
+    def copy_from(self, container_name: str, path_in_container: str, dest_dir: Path) -> Path:
+        """Copy a file or folder out of a container (running or stopped) into `dest_dir`.
+
+        Returns the path of the copy. Works after the container exited or was OOM-killed,
+        as long as the stack has not been stopped.
+        """
+        containers = self.docker_containers()
+        if container_name not in containers:
+            raise StackError(
+                f"no container {container_name!r} in the stack; have {', '.join(containers)}"
+            )
+        try:
+            chunks, _ = containers[container_name].get_archive(path_in_container)
+        except docker.errors.NotFound as error:
+            raise StackError(f"{path_in_container} does not exist in {container_name}") from error
+        archive = io.BytesIO(b"".join(chunks))
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=archive) as tar:
+            tar.extractall(dest_dir, filter="data")
+        return dest_dir / PurePosixPath(path_in_container).name
+
+    def describe(self) -> str:
+        """How to reach the running stack (URLs, container names, how to remove it)."""
+        lines = [f"TasteMatch stack {self.stack_id} (profile {self.profile}, "
+                 f"regressions {','.join(sorted(self.regressions)) or 'none'})"]  # fmt: skip
+        if self.postgres is not None:
+            lines.append(f"  postgres  {self.postgres_url}")
+            lines.append(f"            psql {self.postgres_libpq_url}")
+        if self.redis is not None:
+            lines.append(f"  redis     {self.redis_url}")
+        for index, service in enumerate(self.services):
+            lines.append(f"  service-{index} {service.url()}")
+        names = [c.name for c in self._all().values()]
+        lines.append(f"  containers: {' '.join(names)}")
+        if self._network is not None:
+            lines.append(f"  remove with: docker rm -f {' '.join(names)}")
+            lines.append(f"               docker network rm {self._network.name}")
+        return "\n".join(lines)
+
+
+def _start_all(containers: Sequence[CappedContainer]) -> None:
+    """Start containers concurrently (each waits for its own readiness); raise the first error."""
+    if len(containers) == 1:
+        containers[0].start()
+        return
+    with ThreadPoolExecutor(max_workers=len(containers)) as pool:
+        futures = [pool.submit(container.start) for container in containers]
+        errors = [future.exception() for future in futures]
+    failures = [error for error in errors if error is not None]
+    if failures:
+        message = "\n\n".join(str(error) for error in failures)
+        raise StackError(message) from failures[0]
+
+
+def _remove(container: CappedContainer) -> str | None:
+    """Remove a container; the reason when that failed (None when removed or already gone)."""
+    try:
+        container.stop()
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.APIError as error:
+        if error.status_code == 409:  # its removal is already in progress
+            return None
+        return f"{container.name}: {error}"
+    return None
+
+
+def _retune_postgres(postgres: PostgresContainer, tuned: bool) -> None:
+    """Restart Postgres with the other configuration, keeping its data."""
+    wrapped = postgres.get_wrapped_container()
+    choice = "tuned" if tuned else "untuned"
+    result = wrapped.exec_run(["sh", "-c", f'echo {choice} > "$PGDATA/tastematch-tuning"'])
+    if result.exit_code != 0:
+        raise StackError(f"could not switch Postgres to {choice}: {result.output!r}")
+    wrapped.restart(timeout=30)
+    postgres.forget_port()
+    postgres.tuned = tuned
+    try:
+        postgres.readiness().wait_until_ready(postgres)
+    except ContainerStartupError as error:
+        raise StackError(f"postgres did not come back as {choice}: {error}") from error
