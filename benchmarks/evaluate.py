@@ -1,0 +1,73 @@
+"""Re-evaluate saved result documents against the budgets, without booting anything.
+
+Usage: ``python -m benchmarks.evaluate RESULT [RESULT ...] [--budgets budgets.toml]``
+where RESULT is a ``result.json`` or a run folder. Prints the verdict table and
+every failure; with several results, also the spread of each measured value
+across them. Exit code: 0 when every budget held in every result, 1 when one
+failed, 2 when an input could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, Verdict, evaluate, load_budgets
+from benchmarks.result import ResultError, load_result
+from benchmarks.summary import failure_lines, spread_lines, verdict_table
+
+__all__ = ["main"]
+
+
+def _stored_differences(stored: object, fresh: list[Verdict]) -> list[str]:
+    if not isinstance(stored, list):
+        return []
+    before = {
+        (item.get("budget"), item.get("phase")): item.get("passed")
+        for item in stored
+        if isinstance(item, dict)
+    }
+    return [
+        f"{verdict.budget} [{verdict.phase or '-'}]: stored "
+        f"{'pass' if before.get((verdict.budget, verdict.phase)) else 'fail/absent'}, "
+        f"now {'pass' if verdict.passed else 'fail'}"
+        for verdict in fresh
+        if before.get((verdict.budget, verdict.phase)) is not verdict.passed
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.evaluate", description=__doc__.splitlines()[0] if __doc__ else ""
+    )
+    parser.add_argument("results", nargs="+", type=Path, help="result.json files or run folders")
+    parser.add_argument("--budgets", type=Path, default=DEFAULT_BUDGETS, help="budgets file")
+    options = parser.parse_args(argv)
+    try:
+        budgets = load_budgets(options.budgets)
+        documents = [(path, load_result(path)) for path in options.results]
+    except (BudgetError, ResultError) as error:
+        print(f"error: {error}")
+        return 2
+    runs: list[list[Verdict]] = []
+    for path, document in documents:
+        verdicts = evaluate(document, budgets)
+        runs.append(verdicts)
+        print(f"== {path} (run {document.get('run_id')})")
+        print(verdict_table(verdicts))
+        for line in failure_lines(verdicts):
+            print(line)
+        changed = _stored_differences(document.get("verdicts"), verdicts)
+        if changed:
+            print("verdicts differ from those stored in the document:")
+            for line in changed:
+                print(f"  {line}")
+    if len(runs) > 1:
+        print("== spread across runs ((max - min) / median)")
+        for line in spread_lines(runs):
+            print(line)
+    return 0 if all(verdict.passed for verdicts in runs for verdict in verdicts) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Exact request samples: reading Locust's per-process files and the figures drawn from them.
+
+Percentiles are computed from every sample (numpy, linear interpolation), not
+from Locust's rounded histogram. Failed requests count in the latency figures:
+a request that timed out was slow for the diner who sent it.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Samples", "endpoint_figures", "failure_summary", "read_samples", "request_timeline"]
+
+#: Sub-windows of the measured window whose p95 spread flags an unstable figure.
+STABILITY_WINDOWS = 3
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Parallel arrays, one entry per request; ``t`` in epoch seconds (request start)."""
+
+    t: npt.NDArray[np.float64]
+    endpoint: npt.NDArray[np.str_]
+    response_ms: npt.NDArray[np.float64]
+    failed: npt.NDArray[np.bool_]
+    error: npt.NDArray[np.str_]
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def between(self, start: float, end: float) -> Samples:
+        """The samples of requests started in ``[start, end)``."""
+        keep = (self.t >= start) & (self.t < end)
+        return Samples(
+            t=self.t[keep],
+            endpoint=self.endpoint[keep],
+            response_ms=self.response_ms[keep],
+            failed=self.failed[keep],
+            error=self.error[keep],
+        )
+
+
+def read_samples(directory: Path) -> Samples:
+    """Every ``samples-*.csv`` row in ``directory``, sorted by start time."""
+    rows: list[list[str]] = []
+    for path in sorted(directory.glob("samples-*.csv")):
+        with path.open(newline="") as handle:
+            rows.extend(row for row in csv.reader(handle) if len(row) == 6)
+    rows.sort(key=lambda row: float(row[0]))
+    return Samples(
+        t=np.array([float(row[0]) for row in rows], dtype=np.float64),
+        endpoint=np.array([f"{row[1]} {row[2]}" for row in rows], dtype=np.str_),
+        response_ms=np.array([float(row[3]) for row in rows], dtype=np.float64),
+        failed=np.array([row[4] == "1" for row in rows], dtype=np.bool_),
+        error=np.array([row[5] for row in rows], dtype=np.str_),
+    )
+
+
+def _percentiles(values: npt.NDArray[np.float64]) -> dict[str, float | None]:
+    if len(values) == 0:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {
+        "p50_ms": round(float(p50), 3),
+        "p95_ms": round(float(p95), 3),
+        "p99_ms": round(float(p99), 3),
+        "max_ms": round(float(values.max()), 3),
+    }
+
+
+def endpoint_figures(samples: Samples, *, start: float, end: float) -> dict[str, dict[str, object]]:
+    """Per endpoint over ``[start, end)``: count, failures, exact percentiles, rps.
+
+    ``p95_ms_windows`` / ``p99_ms_windows`` hold the percentile of each of
+    :data:`STABILITY_WINDOWS` equal sub-windows, so the spread of a repeated
+    measurement can be judged within one run.
+    """
+    window = samples.between(start, end)
+    duration = end - start
+    edges = np.linspace(start, end, STABILITY_WINDOWS + 1)
+    figures: dict[str, dict[str, object]] = {}
+    for endpoint in sorted(set(window.endpoint.tolist())):
+        mask = window.endpoint == endpoint
+        times, values = window.t[mask], window.response_ms[mask]
+        windows = [values[(times >= lo) & (times < hi)] for lo, hi in itertools.pairwise(edges)]
+        figures[endpoint] = {
+            "count": int(mask.sum()),
+            "failures": int(window.failed[mask].sum()),
+            **_percentiles(values),
+            "rps": round(int(mask.sum()) / duration, 3) if duration > 0 else None,
+            "p95_ms_windows": [_percentiles(part)["p95_ms"] for part in windows],
+            "p99_ms_windows": [_percentiles(part)["p99_ms"] for part in windows],
+        }
+    return figures
+
+
+def request_timeline(
+    samples: Samples, *, started_at: float, bucket_s: float = 1.0
+) -> list[dict[str, object]]:
+    """Per endpoint and ``bucket_s`` bucket (``t`` = bucket start, seconds from ``started_at``)."""
+    if len(samples) == 0:
+        return []
+    buckets = np.floor((samples.t - started_at) / bucket_s).astype(np.int64)
+    rows: list[dict[str, object]] = []
+    for bucket in np.unique(buckets).tolist():
+        in_bucket = buckets == bucket
+        for endpoint in sorted(set(samples.endpoint[in_bucket].tolist())):
+            mask = in_bucket & (samples.endpoint == endpoint)
+            figures = _percentiles(samples.response_ms[mask])
+            rows.append(
+                {
+                    "t": round(bucket * bucket_s, 3),
+                    "endpoint": endpoint,
+                    "p50_ms": figures["p50_ms"],
+                    "p95_ms": figures["p95_ms"],
+                    "p99_ms": figures["p99_ms"],
+                    "rps": round(int(mask.sum()) / bucket_s, 3),
+                    "failures": int(samples.failed[mask].sum()),
+                }
+            )
+    return rows
+
+
+def failure_summary(samples: Samples) -> list[dict[str, object]]:
+    """Failed requests grouped by endpoint and error, most frequent first."""
+    counts = Counter(
+        zip(
+            samples.endpoint[samples.failed].tolist(),
+            samples.error[samples.failed].tolist(),
+            strict=True,
+        )
+    )
+    return [
+        {"endpoint": endpoint, "error": error, "occurrences": occurrences}
+        for (endpoint, error), occurrences in counts.most_common()
+    ]

@@ -1,0 +1,67 @@
+"""The terminal summary of a gate run: one line per verdict, failures spelled out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from benchmarks.budgets import UNSTABLE_SPREAD, Verdict, spread
+from benchmarks.units import format_quantity
+
+__all__ = ["failure_lines", "spread_lines", "verdict_table"]
+
+
+def verdict_table(verdicts: Sequence[Verdict]) -> str:
+    """An aligned table: status, budget, phase, measured, limit."""
+    rows = [("", "budget", "phase", "measured", "limit")]
+    for verdict in verdicts:
+        status = "PASS" if verdict.passed else "FAIL"
+        if verdict.unstable:
+            status += "~"
+        rows.append(
+            (
+                status,
+                verdict.budget,
+                verdict.phase or "-",
+                format_quantity(verdict.measured, verdict.unit),
+                f"{verdict.comparison} {format_quantity(verdict.limit, verdict.unit)}",
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    passed = sum(verdict.passed for verdict in verdicts)
+    legend = "  (~ = unstable)" if any(verdict.unstable for verdict in verdicts) else ""
+    lines.append(f"{passed}/{len(verdicts)} budgets held{legend}")
+    return "\n".join(lines)
+
+
+def failure_lines(verdicts: Iterable[Verdict]) -> list[str]:
+    """One line per failed verdict naming the budget, the measured value and the limit."""
+    return [
+        f"FAILED {verdict.budget}{f' [{verdict.phase}]' if verdict.phase else ''}: "
+        f"measured {format_quantity(verdict.measured, verdict.unit)}, "
+        f"limit {verdict.comparison} {format_quantity(verdict.limit, verdict.unit)} — "
+        f"{verdict.explanation}"
+        for verdict in verdicts
+        if not verdict.passed
+    ]
+
+
+def spread_lines(runs: Sequence[Sequence[Verdict]]) -> list[str]:
+    """Spread of each budget's measured value across repeated runs, flagged at ≥ 10 %."""
+    by_key: dict[tuple[str, str | None], list[Verdict]] = {}
+    for verdicts in runs:
+        for verdict in verdicts:
+            by_key.setdefault((verdict.budget, verdict.phase), []).append(verdict)
+    lines = []
+    for (budget, phase), verdicts in by_key.items():
+        value_spread = spread(verdict.measured for verdict in verdicts)
+        if value_spread is None:
+            continue
+        unit = verdicts[0].unit
+        values = ", ".join(format_quantity(verdict.measured, unit) for verdict in verdicts)
+        flag = "  UNSTABLE" if value_spread >= UNSTABLE_SPREAD else ""
+        lines.append(f"{budget} [{phase or '-'}]: {values}  spread {value_spread:.1%}{flag}")
+    return lines

@@ -1,0 +1,41 @@
+"""TasteMatch load test: ``locust -f scenarios/locustfile.py --host http://127.0.0.1:8000``.
+
+Without ``TASTEMATCH_SCENARIO`` the web UI (or ``--headless -u N -r R -t T``)
+chooses users freely among the diner classes. With ``TASTEMATCH_SCENARIO=<name>``
+(see ``scenarios.SCENARIOS``) the scenario's load shape drives the test;
+``TASTEMATCH_USERS``, ``TASTEMATCH_WARMUP_S`` and ``TASTEMATCH_MEASURE_S``
+override its defaults; name the scenario's user classes on the command line
+(``Scenario.user_classes``), as the gate does. ``--samples-dir DIR`` records
+every request exactly.
+"""
+
+from __future__ import annotations
+
+import os
+
+from scenarios import recording  # noqa: F401  (registers the sample and exit-code listeners)
+from scenarios.registry import get_scenario
+from scenarios.shapes import StagedShape
+from scenarios.users import DinerUser, OrderingDinerUser, RecommendationsUser
+
+__all__ = ["DinerUser", "OrderingDinerUser", "RecommendationsUser"]
+
+
+def _optional_float(variable: str) -> float | None:
+    value = os.environ.get(variable)
+    return float(value) if value else None
+
+
+_SCENARIO_NAME = os.environ.get("TASTEMATCH_SCENARIO")
+
+if _SCENARIO_NAME:
+    _scenario = get_scenario(_SCENARIO_NAME).with_overrides(
+        users=int(os.environ["TASTEMATCH_USERS"]) if os.environ.get("TASTEMATCH_USERS") else None,
+        warmup_s=_optional_float("TASTEMATCH_WARMUP_S"),
+        measure_s=_optional_float("TASTEMATCH_MEASURE_S"),
+    )
+
+    class ScenarioShape(StagedShape):
+        """The load shape of the scenario named by ``TASTEMATCH_SCENARIO``."""
+
+        stages = _scenario.stages()

@@ -1,0 +1,121 @@
+"""Exact per-request samples and the exit code of a plain ``locust`` run.
+
+Locust's own statistics round response times to about two significant digits;
+the gate decides on percentiles, so every request is also appended, unrounded,
+to ``<samples-dir>/samples-<pid>.csv`` (one file per Locust process, so
+``--processes N`` needs no locking). Columns: ``start_epoch_s, method, name,
+response_time_ms, failed, error``. The first test start writes
+``<samples-dir>/start.json`` with the epoch the load shape counts from.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from locust import events
+from locust.env import Environment
+from locust.runners import WorkerRunner
+
+__all__ = ["SAMPLE_COLUMNS", "SampleRecorder"]
+
+SAMPLE_COLUMNS = ("start_epoch_s", "method", "name", "response_time_ms", "failed", "error")
+_MAX_ERROR_CHARS = 200
+
+
+class SampleRecorder:
+    """Appends every request to this process's sample file once ``open`` was called."""
+
+    def __init__(self) -> None:
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+
+    def open(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._file = (directory / f"samples-{os.getpid()}.csv").open("a", newline="")
+        self._writer = csv.writer(self._file)
+
+    def record(
+        self,
+        *,
+        request_type: str,
+        name: str,
+        response_time: float,
+        exception: BaseException | None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
+        if self._writer is None:
+            return
+        started = start_time if start_time is not None else time.time() - response_time / 1000
+        error = "" if exception is None else f"{type(exception).__name__}: {exception}"
+        self._writer.writerow(
+            (
+                f"{started:.6f}",
+                request_type,
+                name,
+                f"{response_time:.3f}",
+                int(exception is not None),
+                error[:_MAX_ERROR_CHARS].replace("\n", " "),
+            )
+        )
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._writer = None
+
+
+RECORDER = SampleRecorder()
+
+
+def _add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--samples-dir",
+        default="",
+        env_var="TASTEMATCH_SAMPLES_DIR",
+        help="write every request's exact response time to CSV files in this folder",
+    )
+
+
+def _open_samples(environment: Environment, **_: Any) -> None:
+    directory = getattr(environment.parsed_options, "samples_dir", "")
+    if directory:
+        RECORDER.open(Path(directory))
+
+
+def _mark_start(environment: Environment, **_: Any) -> None:
+    directory = getattr(environment.parsed_options, "samples_dir", "")
+    if not directory or isinstance(environment.runner, WorkerRunner):
+        return
+    marker = Path(directory) / "start.json"
+    if not marker.exists():
+        marker.write_text(json.dumps({"started_at": time.time()}))
+
+
+def _set_exit_code(environment: Environment, **_: Any) -> None:
+    # The verdict of a plain run: any failed request fails it. The gate's
+    # budgets (latency, memory, cache) are checked by `python -m benchmarks run`.
+    RECORDER.close()
+    stats = environment.runner.stats.total if environment.runner else None
+    if stats is not None and stats.num_failures > 0:
+        environment.process_exit_code = 1
+    else:
+        environment.process_exit_code = 0
+
+
+def _listen(hook: Any, handler: Callable[..., None]) -> None:
+    hook.add_listener(handler)
+
+
+_listen(events.init_command_line_parser, _add_arguments)
+_listen(events.init, _open_samples)
+_listen(events.test_start, _mark_start)
+_listen(events.request, RECORDER.record)
+_listen(events.quitting, _set_exit_code)

@@ -1,0 +1,156 @@
+"""Simulated TasteMatch clients.
+
+Each diner logs in once (as a seeded account drawn with Zipf-like skew), then
+loads its dashboard, browses restaurants with filters and pages, and — for the
+ordering diners — places orders, which invalidates its cached recommendations.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+from locust import FastHttpUser, between, task
+
+from scenarios.accounts import LOAD_TEST_PASSWORD, AccountPicker, user_email
+
+__all__ = ["DinerUser", "OrderingDinerUser", "RecommendationsUser", "TasteMatchUser"]
+
+CUISINES = ("italian", "japanese", "mexican", "indian", "thai", "french", "chinese", "american")
+PAGE_SIZE = 20
+
+_ACCOUNTS = AccountPicker(
+    accounts=int(os.environ.get("TASTEMATCH_ACCOUNTS", "2000")),
+    seed=int(os.environ.get("TASTEMATCH_LOAD_SEED", "7")),
+)
+
+
+class TasteMatchUser(FastHttpUser):
+    """Shared behaviour: login, bearer header, and response checks through ``catch_response``."""
+
+    abstract = True
+    wait_time = between(0.5, 2.0)
+    # A request the service cannot answer within this time is a failure, not a hang.
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        self.account = _ACCOUNTS.pick()
+        self.headers: dict[str, str] = {}
+        self.restaurant_ids: list[int] = []
+        body = self.post_json(
+            "/api/auth/login",
+            {"email": user_email(self.account), "password": LOAD_TEST_PASSWORD},
+            name="/api/auth/login",
+        )
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if isinstance(token, str):
+            self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get_json(self, path: str, *, name: str) -> Any:
+        """GET ``path``; the decoded body, or ``None`` after recording a failure."""
+        with self.client.get(
+            path, name=name, headers=self.headers, catch_response=True
+        ) as response:
+            return self._check(response)
+
+    def post_json(self, path: str, payload: dict[str, Any], *, name: str) -> Any:
+        """POST ``payload`` as JSON; the decoded body, or ``None`` after recording a failure."""
+        with self.client.post(
+            path, json=payload, name=name, headers=self.headers, catch_response=True
+        ) as response:
+            return self._check(response)
+
+    @staticmethod
+    def _check(response: Any) -> Any:
+        if not 200 <= (response.status_code or 0) < 300:
+            response.failure(f"HTTP {response.status_code}: {(response.text or '')[:120]}")
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            response.failure("response body is not JSON")
+            return None
+
+    def remember_restaurants(self, body: Any) -> None:
+        """Keep restaurant ids seen in a list response, to order from later."""
+        items = body.get("items") if isinstance(body, dict) else body
+        if isinstance(items, list):
+            ids = [item["id"] for item in items if isinstance(item, dict) and "id" in item]
+            self.restaurant_ids = (ids + self.restaurant_ids)[:50]
+
+    def load_dashboard(self) -> None:
+        """What the app fetches when a diner opens it."""
+        self.get_json("/api/users/me", name="/api/users/me")
+        self.remember_restaurants(
+            self.get_json("/api/recommendations?limit=12", name="/api/recommendations")
+        )
+        self.get_json("/api/recommendations/chef-choice", name="/api/recommendations/chef-choice")
+        self.get_json("/api/orders", name="/api/orders")
+
+    def browse_restaurants(self) -> None:
+        """A filtered listing, then one more page of it."""
+        cuisine = random.choice(CUISINES)
+        min_rating = random.choice((0, 3, 4))
+        query = f"cuisine={cuisine}&min_rating={min_rating}&limit={PAGE_SIZE}"
+        for page in (1, random.randint(2, 5)):
+            self.remember_restaurants(
+                self.get_json(f"/api/restaurants?{query}&page={page}", name="/api/restaurants")
+            )
+
+
+class DinerUser(TasteMatchUser):
+    """Opens the app now and then and browses; does not order during the test."""
+
+    weight = 4
+
+    @task(3)
+    def dashboard(self) -> None:
+        self.load_dashboard()
+
+    @task(5)
+    def browse(self) -> None:
+        self.browse_restaurants()
+
+
+class OrderingDinerUser(TasteMatchUser):
+    """Browses, orders, and looks at the dashboard (whose recommendations the order changed)."""
+
+    weight = 1
+
+    @task(3)
+    def browse(self) -> None:
+        self.browse_restaurants()
+
+    @task(2)
+    def dashboard(self) -> None:
+        self.load_dashboard()
+
+    @task(1)
+    def place_order(self) -> None:
+        if not self.restaurant_ids:
+            self.browse_restaurants()
+        if not self.restaurant_ids:
+            return
+        restaurant_id = random.choice(self.restaurant_ids)
+        price = round(random.uniform(8, 40), 2)
+        self.post_json(
+            "/api/orders",
+            {
+                "restaurant_id": restaurant_id,
+                "items": [{"name": "dish of the day", "quantity": 1, "price": price}],
+                "total_amount": price,
+            },
+            name="/api/orders",
+        )
+
+
+class RecommendationsUser(TasteMatchUser):
+    """Asks for its recommendations over and over: the comparison load."""
+
+    weight = 1
+
+    @task
+    def recommendations(self) -> None:
+        self.get_json("/api/recommendations?limit=12", name="/api/recommendations")

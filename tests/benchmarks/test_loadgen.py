@@ -1,0 +1,46 @@
+"""The Locust runner against a stand-in API on 127.0.0.1 (bounded: a few seconds of load)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.loadgen import run_scenario
+from benchmarks.samples import endpoint_figures
+from scenarios.registry import SCENARIOS, get_scenario
+
+pytestmark = pytest.mark.slow
+
+
+def test_runner_records_exact_samples_and_cpu(fake_service: str, tmp_path: Path) -> None:
+    scenario = get_scenario("standard").with_overrides(users=3, warmup_s=2, measure_s=3)
+
+    run = run_scenario(scenario, host=fake_service, out_dir=tmp_path, grace_s=30)
+
+    assert not run.timed_out, run.log_path.read_text()
+    assert run.exit_code == 0, run.log_path.read_text()
+    assert len(run.samples) > 0
+    measured = endpoint_figures(
+        run.samples, start=run.started_at + run.warmup_s, end=run.started_at + run.end_s
+    )
+    assert "GET /api/recommendations" in measured or "GET /api/restaurants" in measured
+    for figures in measured.values():
+        assert figures["failures"] == 0
+        assert figures["count"] > 0
+        assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["max_ms"]  # type: ignore[operator]
+    # Logins happen as users start, within the warm-up, so the measured window has none.
+    assert "POST /api/auth/login" not in measured
+    generator = run.load_generator()
+    assert generator["cpu_percent_mean"] is not None
+    assert generator["saturated"] is False
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_registered_scenario_runs(fake_service: str, tmp_path: Path, name: str) -> None:
+    scenario = SCENARIOS[name].with_overrides(users=2, warmup_s=1, measure_s=2)
+
+    run = run_scenario(scenario, host=fake_service, out_dir=tmp_path, grace_s=30)
+
+    assert run.exit_code == 0, run.log_path.read_text()
+    assert len(run.samples.between(run.started_at + run.warmup_s, run.started_at + run.end_s)) > 0
