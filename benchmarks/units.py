@@ -15,7 +15,9 @@ UNITS = ("bytes", "ms", "ratio", "count")
 
 _SIZE = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _TIME = {"ms": 1.0, "s": 1000.0, "us": 0.001}
-_PATTERN = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*([a-z%]*)\s*$", re.IGNORECASE)
+_PATTERN = re.compile(
+    r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*([a-z%]*)\s*$", re.IGNORECASE
+)
 
 
 def parse_quantity(value: str | float, unit: str) -> float:
