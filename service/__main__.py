@@ -1,0 +1,56 @@
+"""``python -m service``: serve the API with uvicorn on 0.0.0.0:$TASTEMATCH_PORT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+
+from pydantic import ValidationError
+
+from service.config import get_settings
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the server (1 worker, or 2 under R2); return its exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="Serve the TasteMatch API. Configuration comes from TASTEMATCH_* variables.",
+    )
+    parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="port (default $TASTEMATCH_PORT or 8000)")
+    args = parser.parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        print(f"invalid TASTEMATCH_* setting: {error}", file=sys.stderr)
+        return 2
+    workers = settings.workers
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Workers are separate processes: their metrics meet in files in this directory.
+        # It must be set before any worker imports prometheus_client.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tastematch-metrics-")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+
+    import uvicorn
+
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

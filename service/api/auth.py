@@ -1,0 +1,55 @@
+"""``/auth``: registration and login."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from service.deps import CtxDep, SessionDep
+from service.models import User, UserPreference
+from service.schemas import AuthOut, LoginIn, RegisterIn, UserOut
+from service.security import create_token, hash_password, verify_password
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+_DUPLICATE = "Email already registered"
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED)
+def register(body: RegisterIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
+    """Create an account and return it with a bearer token; 400 if the email is taken."""
+    if session.scalar(select(User.id).where(User.email == body.email)) is not None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=_DUPLICATE)
+    user = User(
+        email=body.email,
+        name=body.name,
+        password_hash=hash_password(body.password, rounds=ctx.settings.bcrypt_rounds),
+    )
+    session.add(user)
+    try:
+        session.flush()
+        session.add(UserPreference(user_id=user.id))
+        session.commit()
+    except IntegrityError:  # registered concurrently by another request
+        session.rollback()
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=_DUPLICATE) from None
+    return _auth(ctx, user)
+
+
+@router.post("/login")
+def login(body: LoginIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
+    """Exchange email and password for a bearer token; 401 if they do not match."""
+    user = session.scalar(select(User).where(User.email == body.email.strip().lower()))
+    if user is None or not verify_password(body.password, user.password_hash):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="Incorrect email or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return _auth(ctx, user)
+
+
+def _auth(ctx: CtxDep, user: User) -> AuthOut:
+    token = create_token(user.id, secret=ctx.settings.jwt_secret, ttl_s=ctx.settings.jwt_ttl_s)
+    return AuthOut(user=UserOut.model_validate(user), token=token)

@@ -1,0 +1,169 @@
+"""``/api/orders``: the signed-in user's orders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy import Integer, func, literal, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service.config import Regression
+from service.context import AppContext
+from service.database import fetch_page
+from service.deps import CtxDep, ListLimitDep, SessionDep, UserIdDep
+from service.models import Order, Restaurant, UserPreference
+from service.schemas import OrderIn, OrderListOut, OrderOut
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+_COLUMNS = (
+    Order.id,
+    Order.restaurant_id,
+    Restaurant.name.label("restaurant_name"),
+    Order.order_date,
+    Order.total_amount,
+    Order.items,
+    Order.rating,
+    Order.is_simulation,
+    Order.created_at,
+)
+
+
+def _out(row: Any, restaurant_name: str) -> OrderOut:
+    return OrderOut(
+        id=row.id,
+        restaurant_id=row.restaurant_id,
+        restaurant_name=restaurant_name,
+        order_date=row.order_date,
+        total_amount=float(row.total_amount),
+        items=row.items,
+        rating=row.rating,
+        is_simulation=row.is_simulation,
+        created_at=row.created_at,
+    )
+
+
+def _list_n_plus_one(
+    session: Session, user_id: int, limit: int, offset: int
+) -> tuple[list[OrderOut], int]:
+    """Before the fix (R4): the orders, then each one's restaurant lazily."""
+    orders = session.scalars(
+        select(Order)
+        .where(Order.user_id == user_id)
+        .order_by(Order.order_date.desc(), Order.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    total = session.scalar(select(func.count()).select_from(Order).where(Order.user_id == user_id))
+    # Each access loads the restaurant (a full row) in its own statement.
+    return [_out(order, order.restaurant.name) for order in orders], int(total or 0)
+
+
+@router.get("")
+def list_orders(
+    ctx: CtxDep,
+    session: SessionDep,
+    user_id: UserIdDep,
+    limit: ListLimitDep,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> OrderListOut:
+    """The user's orders, most recent first, with each restaurant's name."""
+    if ctx.settings.has(Regression.R4):
+        orders, total = _list_n_plus_one(session, user_id, limit, offset)
+    else:
+        where = Order.user_id == user_id
+        rows, total = fetch_page(
+            session,
+            select(*_COLUMNS)
+            .join(Restaurant, Restaurant.id == Order.restaurant_id)
+            .where(where)
+            .order_by(Order.order_date.desc(), Order.id.desc())
+            .offset(offset)
+            .limit(limit),
+            select(func.count()).select_from(Order).where(where),
+        )
+        orders = [_out(row, row.restaurant_name) for row in rows]
+    return OrderListOut(orders=orders, total=total, count=len(orders))
+
+
+def _count_order(session: Session, user_id: int, cuisine: str, amount: Decimal) -> None:
+    """Add one order to the user's counters in one atomic statement.
+
+    ``INSERT ... ON CONFLICT DO UPDATE`` locks the row and computes the new values from the
+    stored ones, so concurrent orders never lose an update.
+    """
+    table = UserPreference.__table__
+    statement = insert(UserPreference).values(
+        user_id=user_id,
+        total_orders=1,
+        total_spent=amount,
+        cuisine_counts=func.jsonb_build_object(cuisine, 1),
+        vector_stale=True,
+        last_updated=func.clock_timestamp(),
+    )
+    counts = table.c.cuisine_counts
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.user_id],
+        set_={
+            "total_orders": table.c.total_orders + 1,
+            "total_spent": table.c.total_spent + statement.excluded.total_spent,
+            "cuisine_counts": counts.op("||")(
+                func.jsonb_build_object(
+                    cuisine,
+                    func.coalesce(counts.op("->>")(literal(cuisine)).cast(Integer), 0) + 1,
+                )
+            ),
+            "vector_stale": True,
+            "last_updated": func.clock_timestamp(),
+        },
+    )
+    session.execute(statement)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={400: {"description": "unknown restaurant"}},
+)
+def place_order(body: OrderIn, ctx: CtxDep, session: SessionDep, user_id: UserIdDep) -> OrderOut:
+    """Record an order, update the user's counters and drop their cached recommendations."""
+    restaurant = session.execute(
+        select(Restaurant.name, Restaurant.cuisine_type).where(Restaurant.id == body.restaurant_id)
+    ).one_or_none()
+    if restaurant is None:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, detail=f"Restaurant {body.restaurant_id} does not exist"
+        )
+    amount = Decimal(str(round(body.total_amount, 2)))
+    order = Order(
+        user_id=user_id,
+        restaurant_id=body.restaurant_id,
+        order_date=body.order_date or datetime.now(UTC),
+        total_amount=amount,
+        items=[item.model_dump() for item in body.items],
+        rating=body.rating,
+        is_simulation=body.is_simulation,
+    )
+    session.add(order)
+    try:
+        session.flush()
+        _count_order(session, user_id, restaurant.cuisine_type, amount)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="invalid token: unknown user",
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from None
+    _invalidate(ctx, user_id)
+    return _out(order, restaurant.name)
+
+
+def _invalidate(ctx: AppContext, user_id: int) -> None:
+    ctx.cache.invalidate_user(ctx.user_cache_key(user_id), ctx.settings.recommendation_cache_ttl_s)

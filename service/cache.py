@@ -1,0 +1,385 @@
+"""Cache-aside storage for restaurant metadata and per-user recommendations.
+
+Three backends share one interface: Redis (shared by every replica — the default), a
+per-process dictionary (regression R7) and no cache at all (R3). ``CacheClient`` wraps a
+backend so that an unreachable Redis behaves like a miss: the error is counted, logged once
+when Redis goes away (and once when it is back), and Redis is not retried for a short while.
+
+Per-user entries live in one hash per user, so that placing an order invalidates all of them
+with one atomic script. The hash also holds a generation token: a recommendation computed
+from data read before an invalidation is not written back (no stale write-after-invalidate).
+Every entry carries its own expiry time, so a TTL holds per entry even though the hash is
+shared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, TypeVar
+
+import redis
+
+from service import metrics
+
+__all__ = ["CacheClient", "LocalBackend", "NullBackend", "RedisBackend"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_EXPIRY = struct.Struct("<d")
+_GEN_FIELD = "gen"
+
+
+def _wrap(value: bytes, ttl_s: float) -> bytes:
+    return _EXPIRY.pack(time.time() + ttl_s) + value
+
+
+def _unwrap(stored: bytes | None) -> bytes | None:
+    if stored is None or len(stored) < _EXPIRY.size:
+        return None
+    (expires_at,) = _EXPIRY.unpack_from(stored)
+    return stored[_EXPIRY.size :] if expires_at > time.time() else None
+
+
+class Backend(Protocol):
+    """Raw storage; methods may raise ``redis.RedisError`` or ``OSError``."""
+
+    def mget(self, keys: Sequence[str]) -> list[bytes | None]: ...
+    def set_many(self, items: Mapping[str, bytes], ttl_s: int) -> None: ...
+    def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]: ...
+    def hset_if_gen(self, key: str, field: str, value: bytes, gen: str, ttl_s: int) -> bool: ...
+    def invalidate(self, key: str, ttl_s: int) -> None: ...
+    def try_lock(self, key: str, ttl_ms: int) -> bool: ...
+    def unlock(self, key: str) -> None: ...
+
+
+_SET_IF_GEN = """
+if (redis.call('HGET', KEYS[1], 'gen') or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+_INVALIDATE = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'gen', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    # The client is built without decode_responses, so values arrive as bytes.
+    return value.encode() if isinstance(value, str) else value
+
+
+class RedisBackend:
+    """Storage in Redis, shared by every replica."""
+
+    def __init__(self, url: str, *, timeout_s: float) -> None:
+        self.client: redis.Redis = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            health_check_interval=30,
+        )
+        self._set_if_gen = self.client.register_script(_SET_IF_GEN)
+        self._invalidate = self.client.register_script(_INVALIDATE)
+
+    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [_as_bytes(value) for value in self.client.mget(keys)] if keys else []
+
+    def set_many(self, items: Mapping[str, bytes], ttl_s: int) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key, value in items.items():
+            pipe.set(key, value, ex=ttl_s)
+        pipe.execute()
+
+    def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]:
+        value, gen = self.client.hmget(key, [field, _GEN_FIELD])
+        gen_bytes = _as_bytes(gen)
+        return _as_bytes(value), gen_bytes.decode() if gen_bytes else ""
+
+    def hset_if_gen(self, key: str, field: str, value: bytes, gen: str, ttl_s: int) -> bool:
+        return bool(self._set_if_gen(keys=[key], args=[gen, field, value, ttl_s]))
+
+    def invalidate(self, key: str, ttl_s: int) -> None:
+        self._invalidate(keys=[key], args=[uuid.uuid4().hex, ttl_s])
+
+    def try_lock(self, key: str, ttl_ms: int) -> bool:
+        return bool(self.client.set(key, b"1", nx=True, px=ttl_ms))
+
+    def unlock(self, key: str) -> None:
+        self.client.delete(key)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class LocalBackend:
+    """A dictionary in this process (regression R7): invisible to the other replicas."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, bytes] = {}
+        self._hashes: dict[str, dict[str, bytes]] = {}
+        self._gens: dict[str, str] = {}
+        self._locks: set[str] = set()
+        self._mutex = threading.Lock()
+
+    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        with self._mutex:
+            return [self._values.get(key) for key in keys]
+
+    def set_many(self, items: Mapping[str, bytes], ttl_s: int) -> None:
+        with self._mutex:
+            self._values.update(items)
+
+    def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]:
+        with self._mutex:
+            return self._hashes.get(key, {}).get(field), self._gens.get(key, "")
+
+    def hset_if_gen(self, key: str, field: str, value: bytes, gen: str, ttl_s: int) -> bool:
+        with self._mutex:
+            if self._gens.get(key, "") != gen:
+                return False
+            self._hashes.setdefault(key, {})[field] = value
+            return True
+
+    def invalidate(self, key: str, ttl_s: int) -> None:
+        with self._mutex:
+            self._hashes.pop(key, None)
+            self._gens[key] = uuid.uuid4().hex
+
+    def try_lock(self, key: str, ttl_ms: int) -> bool:
+        with self._mutex:
+            if key in self._locks:
+                return False
+            self._locks.add(key)
+            return True
+
+    def unlock(self, key: str) -> None:
+        with self._mutex:
+            self._locks.discard(key)
+
+
+class NullBackend:
+    """No cache (regression R3): every look-up misses and nothing is stored."""
+
+    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [None] * len(keys)
+
+    def set_many(self, items: Mapping[str, bytes], ttl_s: int) -> None:
+        return None
+
+    def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]:
+        return None, ""
+
+    def hset_if_gen(self, key: str, field: str, value: bytes, gen: str, ttl_s: int) -> bool:
+        return False
+
+    def invalidate(self, key: str, ttl_s: int) -> None:
+        return None
+
+    def try_lock(self, key: str, ttl_ms: int) -> bool:
+        return True
+
+    def unlock(self, key: str) -> None:
+        return None
+
+
+class _Unavailable(Exception):
+    """The backend failed or is being left alone for a while."""
+
+
+class CacheClient:
+    """Cache-aside operations with metrics, stampede protection and graceful failure."""
+
+    #: After a failure, Redis is not retried for this long (requests count errors meanwhile).
+    RETRY_AFTER_S = 2.0
+    #: How long a stampede lock is held at most, and how long others wait for its result.
+    LOCK_TTL_MS = 5000
+    WAIT_FOR_OTHERS_S = 1.0
+    _POLL_S = 0.02
+
+    def __init__(self, backend: Backend, *, namespace: Callable[[], str]) -> None:
+        self.backend = backend
+        self._namespace = namespace
+        self._down_until = 0.0
+        self._down = False
+        self._state_lock = threading.Lock()
+        self._inflight: dict[str, threading.Lock] = {}
+
+    # -- keys -----------------------------------------------------------------------------
+    def key(self, *parts: object) -> str:
+        """A key in the current dataset's namespace (a reseed starts a fresh namespace)."""
+        return ":".join(["tm", self._namespace(), *map(str, parts)])
+
+    # -- failure handling -------------------------------------------------------------------
+    def _call(self, operation: Callable[[], T]) -> T:
+        if self._down and time.monotonic() < self._down_until:
+            raise _Unavailable
+        try:
+            result = operation()
+        except (redis.RedisError, OSError) as error:
+            with self._state_lock:
+                self._down_until = time.monotonic() + self.RETRY_AFTER_S
+                if not self._down:
+                    self._down = True
+                    log.warning("cache unavailable, answering from the database: %s", error)
+            raise _Unavailable from error
+        if self._down:
+            with self._state_lock:
+                if self._down:
+                    self._down = False
+                    log.warning("cache reachable again")
+        return result
+
+    @property
+    def available(self) -> bool:
+        """False while the backend is considered down."""
+        return not self._down
+
+    # -- plain entries (restaurant metadata) ----------------------------------------------
+    def get_many(self, cache: metrics.CacheName, keys: Sequence[str]) -> list[bytes | None]:
+        """Values of ``keys`` (``None`` for a miss); each key counts as one look-up."""
+        try:
+            found = [_unwrap(value) for value in self._call(lambda: self.backend.mget(keys))]
+        except _Unavailable:
+            for _ in keys:
+                metrics.record_cache(cache, "error")
+            return [None] * len(keys)
+        for value in found:
+            metrics.record_cache(cache, "miss" if value is None else "hit")
+        return found
+
+    def put_many(self, items: Mapping[str, bytes], ttl_s: int) -> None:
+        """Store ``items`` for ``ttl_s`` seconds (silently skipped when unavailable)."""
+        if not items:
+            return
+        wrapped = {key: _wrap(value, ttl_s) for key, value in items.items()}
+        with contextlib.suppress(_Unavailable):
+            self._call(lambda: self.backend.set_many(wrapped, ttl_s))
+
+    def get_or_compute(
+        self, cache: metrics.CacheName, key: str, compute: Callable[[], bytes], ttl_s: int
+    ) -> bytes:
+        """The cached value of ``key``, or ``compute()`` stored under it.
+
+        Concurrent misses for one key compute once: in this process through a lock, across
+        processes through a short Redis lock whose holder the others wait for.
+        """
+        (value,) = self.get_many(cache, [key])
+        if value is not None:
+            return value
+        with self._single_flight(key):
+            return self._fill(key, compute, ttl_s)
+
+    def _fill(self, key: str, compute: Callable[[], bytes], ttl_s: int) -> bytes:
+        cached = self._value_or_lock(key, lambda: self._peek(key))
+        if cached is not None:
+            return cached
+        try:
+            value = compute()
+            self.put_many({key: value}, ttl_s)
+            return value
+        finally:
+            self._unlock(key)
+
+    def _peek(self, key: str) -> bytes | None:
+        return _unwrap(self.backend.mget([key])[0])
+
+    # -- per-user entries (recommendations) -------------------------------------------------
+    def get_user_entry(
+        self,
+        cache: metrics.CacheName,
+        user_key: str,
+        field: str,
+        compute: Callable[[], bytes],
+        ttl_s: int,
+        *,
+        refresh: bool = False,
+    ) -> tuple[bytes, bool]:
+        """``(value, from_cache)`` of one entry of a user's hash, computing it on a miss.
+
+        With ``refresh`` the cached value is ignored (and replaced).
+        """
+        try:
+            stored, gen = self._call(lambda: self.backend.hget_with_gen(user_key, field))
+        except _Unavailable:
+            metrics.record_cache(cache, "error")
+            return compute(), False
+        value = None if refresh else _unwrap(stored)
+        if value is not None:
+            metrics.record_cache(cache, "hit")
+            return value, True
+        metrics.record_cache(cache, "miss")
+        lock_key = f"{user_key}:{field}"
+        with self._single_flight(lock_key):
+            if not refresh:
+                cached = self._value_or_lock(
+                    lock_key, lambda: _unwrap(self.backend.hget_with_gen(user_key, field)[0])
+                )
+                if cached is not None:
+                    return cached, True
+            try:
+                value = compute()
+                wrapped = _wrap(value, ttl_s)
+                with contextlib.suppress(_Unavailable):
+                    self._call(
+                        lambda: self.backend.hset_if_gen(user_key, field, wrapped, gen, ttl_s)
+                    )
+                return value, False
+            finally:
+                self._unlock(lock_key)
+
+    def invalidate_user(self, user_key: str, ttl_s: int) -> None:
+        """Drop every entry of a user's hash at once, and fence off in-flight writes."""
+        try:
+            self._call(lambda: self.backend.invalidate(user_key, ttl_s))
+        except _Unavailable:
+            log.debug("could not invalidate %s: cache unavailable", user_key)
+
+    # -- stampede protection --------------------------------------------------------------
+    def _single_flight(self, key: str) -> threading.Lock:
+        with self._state_lock:
+            lock = self._inflight.get(key)
+            if lock is None:
+                if len(self._inflight) > 10_000:  # keep the registry from growing forever
+                    self._inflight = {k: v for k, v in self._inflight.items() if v.locked()}
+                lock = self._inflight[key] = threading.Lock()
+            return lock
+
+    def _value_or_lock(self, name: str, peek: Callable[[], bytes | None]) -> bytes | None:
+        """A value another process just stored, or ``None`` once we hold the lock on ``name``.
+
+        Waits at most ``WAIT_FOR_OTHERS_S`` for the holder of the lock; after that (or when
+        the cache is unavailable) the caller computes without the lock.
+        """
+        lock_key = f"{name}:lock"
+        try:
+            if self._call(lambda: self.backend.try_lock(lock_key, self.LOCK_TTL_MS)):
+                # A value may have arrived between our first look and taking the lock.
+                value = self._call(peek)
+                if value is not None:
+                    self._unlock(name)
+                return value
+            deadline = time.monotonic() + self.WAIT_FOR_OTHERS_S
+            while time.monotonic() < deadline:
+                time.sleep(self._POLL_S)
+                value = self._call(peek)
+                if value is not None:
+                    return value
+        except _Unavailable:
+            return None
+        return None
+
+    def _unlock(self, name: str) -> None:
+        with contextlib.suppress(_Unavailable):
+            self._call(lambda: self.backend.unlock(f"{name}:lock"))

@@ -1,0 +1,131 @@
+"""Service settings, read from ``TASTEMATCH_*`` environment variables.
+
+The profile ``optimized`` (default) is the fixed service. ``baseline`` switches on every
+service-side historical regression at once; each one can also be switched on alone with
+``TASTEMATCH_REGRESSIONS=R1,R4``:
+
+R1  recommendations load every restaurant as a full ORM row with its JSON embedding,
+    several times per request (list endpoints load full rows too)
+R2  default connection pool (5 + 10 overflow, 30 s timeout) and 2 uvicorn workers
+R3  no cache at all
+R4  N+1: orders loaded first, then each restaurant lazily
+R5  no pagination cap: ``limit`` accepted up to 10,000
+R6  untuned Postgres: a database-container setting, accepted and ignored here
+R7  per-process in-memory cache instead of the shared Redis one
+R8  no ``Cache-Control`` headers
+
+When both R3 and R7 are on (as in ``baseline``), R3 wins: nothing is cached.
+"""
+
+from __future__ import annotations
+
+import enum
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Regression", "Settings", "get_settings"]
+
+
+class Regression(enum.StrEnum):
+    """One historical mistake that can be re-created."""
+
+    R1 = "R1"
+    R2 = "R2"
+    R3 = "R3"
+    R4 = "R4"
+    R5 = "R5"
+    R6 = "R6"
+    R7 = "R7"
+    R8 = "R8"
+
+
+#: Every regression that lives in the service (R6 is a Postgres setting).
+SERVICE_REGRESSIONS = frozenset(Regression) - {Regression.R6}
+
+#: Largest ``limit`` accepted by list endpoints, with and without R5.
+PAGE_LIMIT_MAX = 50
+UNCAPPED_LIMIT_MAX = 10_000
+
+
+def parse_regressions(text: str) -> frozenset[Regression]:
+    """Parse ``"R1, r4"`` into regressions; raise ``ValueError`` naming an unknown id."""
+    found: set[Regression] = set()
+    for raw in text.split(","):
+        item = raw.strip().upper()
+        if not item:
+            continue
+        try:
+            found.add(Regression(item))
+        except ValueError:
+            known = ", ".join(r.value for r in Regression)
+            raise ValueError(f"unknown regression {raw.strip()!r} (known: {known})") from None
+    return frozenset(found)
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TASTEMATCH_", extra="ignore")
+
+    database_url: str = "postgresql+psycopg://tastematch:tastematch@127.0.0.1:5432/tastematch"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    profile: Literal["optimized", "baseline"] = "optimized"
+    regressions: str = Field(default="", description="comma list of R1..R8")
+    jwt_secret: str = "tastematch-development-secret-change-me-0123456789"
+    jwt_ttl_s: int = Field(default=24 * 3600, gt=0)
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "info"
+    #: Cost of bcrypt for accounts registered through the API.
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    #: How often each process checks whether the restaurant table changed.
+    index_refresh_s: float = Field(default=30.0, gt=0)
+    restaurant_cache_ttl_s: int = Field(default=3600, gt=0)
+    recommendation_cache_ttl_s: int = Field(default=600, gt=0)
+    #: Socket timeouts towards Redis: a slow cache must not slow the API down.
+    redis_timeout_s: float = Field(default=0.5, gt=0)
+
+    @field_validator("regressions")
+    @classmethod
+    def _known_regressions(cls, value: str) -> str:
+        parse_regressions(value)
+        return value
+
+    @property
+    def active(self) -> frozenset[Regression]:
+        """The regressions in force: the listed ones, plus all service ones for ``baseline``."""
+        chosen = parse_regressions(self.regressions)
+        if self.profile == "baseline":
+            chosen |= SERVICE_REGRESSIONS
+        return chosen
+
+    def has(self, regression: Regression) -> bool:
+        """Whether ``regression`` is switched on."""
+        return regression in self.active
+
+    @property
+    def workers(self) -> int:
+        """uvicorn worker processes: 2 under R2 (the old deployment), else 1."""
+        return 2 if self.has(Regression.R2) else 1
+
+    @property
+    def page_limit_max(self) -> int:
+        """Largest ``limit`` accepted by list endpoints."""
+        return UNCAPPED_LIMIT_MAX if self.has(Regression.R5) else PAGE_LIMIT_MAX
+
+    @property
+    def cache_mode(self) -> Literal["redis", "local", "none"]:
+        """Which recommendation/restaurant cache is used."""
+        if self.has(Regression.R3):
+            return "none"
+        if self.has(Regression.R7):
+            return "local"
+        return "redis"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, built on first use and then reused."""
+    return Settings()

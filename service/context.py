@@ -1,0 +1,71 @@
+"""Everything one running app holds: settings, engine, cache and restaurant index."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.cache import Backend, CacheClient, LocalBackend, NullBackend, RedisBackend
+from service.config import Settings
+from service.database import create_schema, make_engine, make_session_factory, release_engine
+from service.restaurant_index import IndexHolder
+
+__all__ = ["AppContext"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class AppContext:
+    """Per-app resources, created in the lifespan and closed at shutdown."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    cache: CacheClient
+    index: IndexHolder
+    redis: RedisBackend | None
+
+    @classmethod
+    def start(cls, settings: Settings) -> AppContext:
+        """Connect to Postgres and the cache, create the schema, load the index."""
+        engine = make_engine(settings)
+        try:
+            create_schema(engine)
+        except Exception as error:  # the database may come up after the service
+            log.warning("schema not created at start-up: %s", error)
+        index = IndexHolder(engine, refresh_s=settings.index_refresh_s)
+        redis_backend: RedisBackend | None = None
+        backend: Backend
+        if settings.cache_mode == "redis":
+            backend = redis_backend = RedisBackend(
+                settings.redis_url, timeout_s=settings.redis_timeout_s
+            )
+        elif settings.cache_mode == "local":
+            backend = LocalBackend()
+        else:
+            backend = NullBackend()
+        cache = CacheClient(backend, namespace=lambda: index.namespace)
+        index.start()
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            cache=cache,
+            index=index,
+            redis=redis_backend,
+        )
+
+    def close(self) -> None:
+        """Stop the background thread and close every connection."""
+        self.index.stop()
+        if self.redis is not None:
+            self.redis.close()
+        release_engine(self.engine)
+
+    def user_cache_key(self, user_id: int) -> str:
+        """The key of the hash holding a user's cached recommendations."""
+        return self.cache.key("rec", user_id)

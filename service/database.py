@@ -1,0 +1,110 @@
+"""Engine, pool and schema: the service's one path to Postgres."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any
+
+from sqlalchemy import Engine, Row, Select, create_engine, event, func, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import metrics
+from service.config import Regression, Settings
+from service.models import Base, Restaurant
+
+__all__ = ["create_schema", "fetch_page", "make_engine", "make_session_factory"]
+
+log = logging.getLogger(__name__)
+
+# Any constant works; it only has to be the same for every process creating the schema.
+_SCHEMA_LOCK_KEY = 0x7A57E
+
+
+def pool_options(settings: Settings) -> dict[str, Any]:
+    """Pool arguments: the tuned ones, or SQLAlchemy's defaults under R2."""
+    if settings.has(Regression.R2):
+        return {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30.0}
+    return {
+        "pool_size": 4,
+        "max_overflow": 0,
+        "pool_recycle": 1800,
+        "pool_pre_ping": True,
+        "pool_timeout": 10.0,
+    }
+
+
+def make_engine(settings: Settings, *, instrument: bool = True) -> Engine:
+    """An engine for ``settings.database_url`` with the profile's pool.
+
+    With ``instrument`` the engine counts statements per request and pool check-outs.
+    """
+    options = pool_options(settings)
+    engine = create_engine(
+        settings.database_url,
+        connect_args={"connect_timeout": 5, "application_name": "tastematch"},
+        **options,
+    )
+    if instrument:
+        _instrument(engine, options["pool_size"] + options["max_overflow"])
+    return engine
+
+
+_capacities: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+
+
+def _instrument(engine: Engine, capacity: int) -> None:
+    metrics.POOL_CAPACITY.inc(capacity)
+    _capacities[engine] = capacity
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count_statement(*_args: Any) -> None:
+        stats = metrics.current_stats()
+        if stats is not None:
+            stats.statements += 1
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(*_args: Any) -> None:
+        metrics.POOL_CHECKED_OUT.inc()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(*_args: Any) -> None:
+        metrics.POOL_CHECKED_OUT.dec()
+
+
+def release_engine(engine: Engine) -> None:
+    """Dispose of ``engine`` and take its capacity off the pool gauge."""
+    capacity = _capacities.pop(engine, 0)
+    engine.dispose()
+    metrics.POOL_CAPACITY.dec(capacity)
+
+
+@event.listens_for(Restaurant, "load")
+def _count_restaurant_row(*_args: Any) -> None:
+    metrics.RESTAURANT_ROWS.inc()
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded attributes after commit (responses are built afterwards)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table and index that is missing; safe to run from several processes."""
+    with engine.begin() as conn:
+        # create_all checks then creates; the lock keeps two processes from racing.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        Base.metadata.create_all(conn)
+
+
+def fetch_page(
+    session: Session, query: Select[*tuple[Any, ...]], count_query: Select[int]
+) -> tuple[list[Row[*tuple[Any, ...]]], int]:
+    """Rows of a paged ``query`` and the total it pages over, in one statement if possible.
+
+    The total rides along as a window count; only a page past the end needs ``count_query``.
+    """
+    rows = list(session.execute(query.add_columns(func.count().over().label("total_rows"))))
+    if rows:
+        return rows, int(rows[0].total_rows)
+    return [], int(session.scalar(count_query) or 0)

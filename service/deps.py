@@ -1,0 +1,120 @@
+"""FastAPI dependencies shared by the routers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from service.config import Regression
+from service.context import AppContext
+from service.models import User
+from service.security import InvalidTokenError, read_token
+
+__all__ = [
+    "CtxDep",
+    "CurrentUserDep",
+    "ListLimitDep",
+    "RecommendationLimitDep",
+    "SessionDep",
+    "UserIdDep",
+    "set_cache_control",
+]
+
+
+async def get_context(request: Request) -> AppContext:
+    """The app's resources, created in its lifespan."""
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[AppContext, Depends(get_context)]
+
+
+def get_session(ctx: CtxDep) -> Iterator[Session]:
+    """A session for the request; it takes a connection only when it first runs SQL."""
+    with ctx.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="JWT from /auth/login or /auth/register")
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def current_user_id(
+    ctx: CtxDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> int:
+    """The user id in a valid bearer token (no database access), else 401."""
+    if credentials is None:
+        raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
+    try:
+        return read_token(credentials.credentials, secret=ctx.settings.jwt_secret)
+    except InvalidTokenError as error:
+        raise _unauthorized(str(error)) from None
+
+
+UserIdDep = Annotated[int, Depends(current_user_id)]
+
+
+def current_user(session: SessionDep, user_id: UserIdDep) -> User:
+    """The user the token names, loaded from the database; 401 if it no longer exists."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise _unauthorized("invalid token: unknown user")
+    return user
+
+
+CurrentUserDep = Annotated[User, Depends(current_user)]
+
+
+def _capped(ctx: AppContext, limit: int) -> int:
+    cap = ctx.settings.page_limit_max
+    if limit > cap:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "less_than_equal",
+                    "loc": ("query", "limit"),
+                    "msg": f"Input should be less than or equal to {cap}",
+                    "input": limit,
+                    "ctx": {"le": cap},
+                }
+            ]
+        )
+    return limit
+
+
+async def list_limit(
+    ctx: CtxDep, limit: Annotated[int, Query(ge=1, description="page size (max 50)")] = 20
+) -> int:
+    """``limit`` of list endpoints: default 20, at most 50 (10,000 under R5)."""
+    return _capped(ctx, limit)
+
+
+async def recommendation_limit(
+    ctx: CtxDep, limit: Annotated[int, Query(ge=1, description="how many (max 50)")] = 10
+) -> int:
+    """``limit`` of recommendations: default 10, at most 50 (10,000 under R5)."""
+    return _capped(ctx, limit)
+
+
+ListLimitDep = Annotated[int, Depends(list_limit)]
+RecommendationLimitDep = Annotated[int, Depends(recommendation_limit)]
+
+
+def set_cache_control(ctx: AppContext, response: Response, value: str) -> None:
+    """Set ``Cache-Control`` on a successful GET, unless R8 (no headers) is on."""
+    if not ctx.settings.has(Regression.R8):
+        response.headers["Cache-Control"] = value

@@ -1,0 +1,110 @@
+"""The FastAPI application: ``create_app()`` builds it, its lifespan connects it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import metrics
+from service.api import auth, health, orders, recommendations, restaurants, users
+from service.config import Settings, get_settings
+from service.context import AppContext
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait when every database connection is busy.
+RETRY_AFTER_S = 2
+
+
+class RequestMetricsMiddleware:
+    """Times each request and records its SQL statement count under its route template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        stats = metrics.begin_request()
+        started = time.perf_counter()
+        status_code = 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.observe_request(
+                route, scope["method"], status_code, time.perf_counter() - started, stats
+            )
+
+
+def _pool_exhausted(_request: Request, error: Exception) -> JSONResponse:
+    log.warning("no database connection available: %s", error)
+    return JSONResponse(
+        {"detail": "database busy: no connection available, retry shortly"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def _database_unreachable(_request: Request, error: Exception) -> JSONResponse:
+    log.warning("database unreachable: %s", str(error).splitlines()[0] if str(error) else error)
+    return JSONResponse(
+        {"detail": "database unavailable, retry shortly"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A TasteMatch app for ``settings`` (default: from the environment).
+
+    Nothing connects until the lifespan starts, so tests can build the app freely.
+    """
+    chosen = settings if settings is not None else get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = AppContext.start(chosen)
+        app.state.ctx = ctx
+        log.info(
+            "TasteMatch started: profile=%s regressions=%s cache=%s",
+            chosen.profile,
+            ",".join(sorted(chosen.active)) or "none",
+            chosen.cache_mode,
+        )
+        try:
+            yield
+        finally:
+            ctx.close()
+
+    app = FastAPI(
+        title="TasteMatch",
+        description="Restaurant recommendations from your order history.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = chosen
+    app.add_middleware(RequestMetricsMiddleware)
+    app.add_exception_handler(PoolTimeoutError, _pool_exhausted)
+    app.add_exception_handler(OperationalError, _database_unreachable)
+    for module in (auth, users, restaurants, orders, recommendations, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,259 @@
+"""The recommendation algorithm, optimised and as it was before the fix (R1).
+
+A user's taste vector is the weighted mean of the embeddings of the restaurants they ordered
+in the last 365 days; an order weighs ``recency * rating / 5`` where recency falls linearly
+from 1 (today) to 0 (365 days ago) and an unrated order counts as rated 3. Candidates are
+restaurants rated at least 3 that are not among the user's 10 most recent orders, ranked by
+cosine similarity to the taste vector. Without a taste vector (cold start) the best-rated
+candidates are recommended.
+
+The optimised path reads three small results from Postgres (the user's state, their order
+weights when the stored vector is stale, and the metadata of the few winners) and ranks over
+the process-wide ``RestaurantIndex``. The R1 path loads every restaurant as a full ORM row
+and parses its JSON embedding, two to four times per request, as the original code did.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session, joinedload
+
+from service.catalog import card, cards_by_id, get_restaurants
+from service.config import Regression
+from service.context import AppContext
+from service.insights import TasteProfile, chef_choice, insight
+from service.models import Order, Restaurant, User, UserPreference
+from service.restaurant_index import MIN_CANDIDATE_RATING
+
+__all__ = ["Ranked", "UnknownUserError", "chef_choice_body", "recommendations_body"]
+
+#: Orders older than this do not shape the taste vector.
+TASTE_WINDOW_DAYS = 365
+#: Restaurants of this many most recent orders are not recommended again.
+RECENT_ORDERS_EXCLUDED = 10
+#: The pre-fix code looked at this many orders at most.
+BASELINE_ORDER_LIMIT = 1000
+
+_USER_STATE_SQL = text(
+    """
+    SELECT p.preference_vector, coalesce(p.vector_stale, true) AS vector_stale,
+           coalesce(p.cuisine_counts, '{}'::jsonb) AS cuisine_counts,
+           coalesce(p.total_orders, 0) AS total_orders, p.last_updated,
+           ARRAY(SELECT o.restaurant_id FROM orders o WHERE o.user_id = u.id
+                 ORDER BY o.order_date DESC, o.id DESC LIMIT :recent) AS recent
+    FROM users u LEFT JOIN user_preferences p ON p.user_id = u.id
+    WHERE u.id = :user_id
+    """
+)
+
+_TASTE_WEIGHTS_SQL = text(
+    """
+    SELECT restaurant_id,
+           sum(least(1.0, greatest(0.0,
+                 1.0 - extract(epoch FROM now() - order_date) / (86400.0 * :days)))
+               * coalesce(rating, 3) / 5.0) AS weight
+    FROM orders
+    WHERE user_id = :user_id AND order_date > now() - make_interval(days => :days)
+    GROUP BY restaurant_id
+    """
+)
+
+
+class UnknownUserError(Exception):
+    """The token names a user that does not exist."""
+
+
+@dataclass(slots=True)
+class Ranked:
+    """Recommended restaurants (cards and scores) and what explains them."""
+
+    items: list[tuple[dict[str, Any], float]]
+    profile: TasteProfile
+    generated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+def order_weight(order_date: datetime, rating: int | None, now: datetime) -> float:
+    """Weight of one order in the taste vector (see the module docstring)."""
+    age_days = (now - order_date).total_seconds() / 86400.0
+    if age_days >= TASTE_WINDOW_DAYS:
+        return 0.0
+    recency = min(1.0, max(0.0, 1.0 - age_days / TASTE_WINDOW_DAYS))
+    return recency * (rating if rating is not None else 3) / 5.0
+
+
+# -- optimised ------------------------------------------------------------------------------
+def _vector_from_bytes(blob: bytes | None) -> npt.NDArray[np.float32] | None:
+    return None if blob is None else np.frombuffer(blob, dtype="<f4").copy()
+
+
+def rank_optimised(ctx: AppContext, session: Session, user_id: int, limit: int) -> Ranked:
+    """Top ``limit`` recommendations with at most four SQL statements."""
+    state = session.execute(
+        _USER_STATE_SQL, {"user_id": user_id, "recent": RECENT_ORDERS_EXCLUDED}
+    ).one_or_none()
+    if state is None:
+        raise UnknownUserError(user_id)
+    index = ctx.index.get()
+    taste = _vector_from_bytes(state.preference_vector)
+    if state.vector_stale:
+        weights = {
+            int(rid): float(weight)
+            for rid, weight in session.execute(
+                _TASTE_WEIGHTS_SQL, {"user_id": user_id, "days": TASTE_WINDOW_DAYS}
+            )
+        }
+        taste = index.taste_vector(weights)
+        # Only if no order arrived meanwhile: otherwise the vector stays stale.
+        session.execute(
+            update(UserPreference)
+            .where(
+                UserPreference.user_id == user_id,
+                UserPreference.last_updated == state.last_updated,
+            )
+            .values(
+                preference_vector=None if taste is None else taste.astype("<f4").tobytes(),
+                vector_stale=False,
+            )
+        )
+        session.commit()
+    ranked = index.rank(taste, list(state.recent), limit)
+    cards = cards_by_id(ctx, session, [rid for rid, _ in ranked])
+    profile = TasteProfile(
+        total_orders=int(state.total_orders), cuisine_counts=dict(state.cuisine_counts)
+    )
+    return Ranked([(cards[rid], score) for rid, score in ranked if rid in cards], profile)
+
+
+# -- before the fix (R1) --------------------------------------------------------------------
+def _parsed_restaurants(session: Session) -> list[tuple[Restaurant, list[float]]]:
+    """Every restaurant with its embedding parsed from JSON (the pre-fix helper)."""
+    return [(row, json.loads(row.embedding)) for row in get_restaurants(session, limit=10_000)]
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    va, vb = np.asarray(a), np.asarray(b)
+    denominator = float(np.linalg.norm(va) * np.linalg.norm(vb))
+    return float(np.dot(va, vb)) / denominator if denominator else 0.0
+
+
+def rank_baseline(
+    ctx: AppContext, session: Session, user_id: int, limit: int, *, lazy_orders: bool
+) -> tuple[Ranked, list[list[tuple[Restaurant, list[float]]]]]:
+    """Top ``limit`` recommendations the pre-fix way.
+
+    Returns the ranking and every full restaurant list loaded on the way: the caller keeps
+    them until the response is built, as the original request handler did.
+    """
+    if session.get(User, user_id) is None:
+        raise UnknownUserError(user_id)
+    prefs = session.get(UserPreference, user_id)
+    query = (
+        select(Order)
+        .where(Order.user_id == user_id)
+        .order_by(Order.order_date.desc(), Order.id.desc())
+        .limit(BASELINE_ORDER_LIMIT)
+    )
+    if not lazy_orders:
+        query = query.options(joinedload(Order.restaurant))
+    orders = list(session.scalars(query).unique())
+    now = datetime.now(UTC)
+    total: list[float] | None = None
+    weight_sum = 0.0
+    for order in orders:
+        weight = order_weight(order.order_date, order.rating, now)
+        if weight <= 0:
+            continue
+        embedding = json.loads(order.restaurant.embedding)  # a lazy load per order under R4
+        if total is None:
+            total = [weight * e for e in embedding]
+        else:
+            total = [t + weight * e for t, e in zip(total, embedding, strict=True)]
+        weight_sum += weight
+    taste = [t / weight_sum for t in total] if total is not None and weight_sum > 0 else None
+    if prefs is not None:
+        prefs.preference_vector = (
+            None if taste is None else np.asarray(taste, dtype="<f4").tobytes()
+        )
+        prefs.vector_stale = False
+        session.commit()
+    recent = {order.restaurant_id for order in orders[:RECENT_ORDERS_EXCLUDED]}
+    loaded = [_parsed_restaurants(session)]
+    candidates = [
+        (row, emb)
+        for row, emb in loaded[0]
+        if row.rating >= MIN_CANDIDATE_RATING and row.id not in recent
+    ]
+    if taste is None:
+        loaded.append(_parsed_restaurants(session))  # the "popular" helper loaded its own
+        scored = [(row, row.rating / 5.0) for row, _ in candidates]
+        scored.sort(key=lambda item: (-item[1], item[0].id))
+    else:
+        scored = [(row, max(0.0, min(1.0, _cosine(taste, emb)))) for row, emb in candidates]
+        scored.sort(key=lambda item: (-item[1], item[0].id))
+    # The insight helper looked each winner up in yet another full list.
+    loaded.append(_parsed_restaurants(session))
+    by_id = {row.id: row for row, _ in loaded[-1]}
+    profile = TasteProfile(
+        total_orders=prefs.total_orders if prefs else 0,
+        cuisine_counts=dict(prefs.cuisine_counts) if prefs else {},
+    )
+    items = [(card(by_id[row.id]), score) for row, score in scored[:limit]]
+    return Ranked(items, profile), loaded
+
+
+# -- response bodies ------------------------------------------------------------------------
+def _rank(ctx: AppContext, session: Session, user_id: int, limit: int) -> Ranked:
+    if ctx.settings.has(Regression.R1):
+        ranked, loaded = rank_baseline(
+            ctx, session, user_id, limit, lazy_orders=ctx.settings.has(Regression.R4)
+        )
+        # The pre-fix handler re-read the data for its response: one more full load.
+        loaded.append(_parsed_restaurants(session))
+        del loaded
+        return ranked
+    return rank_optimised(ctx, session, user_id, limit)
+
+
+def recommendations_body(
+    ctx: AppContext, session: Session, user_id: int, limit: int
+) -> dict[str, Any]:
+    """The JSON body of ``GET /api/recommendations``."""
+    ranked = _rank(ctx, session, user_id, limit)
+    recommendations = [
+        {
+            "restaurant": restaurant,
+            "similarity_score": round(score, 4),
+            "insight": insight(restaurant, score, ranked.profile),
+            "generated_at": ranked.generated_at,
+        }
+        for restaurant, score in ranked.items
+    ]
+    return {
+        "recommendations": recommendations,
+        "count": len(recommendations),
+        "generated_at": ranked.generated_at,
+    }
+
+
+def chef_choice_body(ctx: AppContext, session: Session, user_id: int) -> dict[str, Any] | None:
+    """The JSON body of ``GET /api/recommendations/chef-choice`` (``None``: nothing to pick)."""
+    ranked = _rank(ctx, session, user_id, 1)
+    if not ranked.items:
+        return None
+    restaurant, score = ranked.items[0]
+    explanation, reasoning, confidence = chef_choice(restaurant, score, ranked.profile)
+    return {
+        "restaurant": restaurant,
+        "similarity_score": round(score, 4),
+        "explanation": explanation,
+        "reasoning": reasoning,
+        "confidence": min(1.0, max(0.0, confidence)),
+        "generated_at": ranked.generated_at,
+    }

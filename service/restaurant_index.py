@@ -1,0 +1,226 @@
+"""The compact, process-wide view of every restaurant that recommendations rank over.
+
+One float32 matrix of unit-length embeddings (10,000 restaurants x 384 = 15 MiB) plus
+ratings, shared by every request of the process. It is loaded once and reloaded in the
+background when the restaurant table changes, outside any request's statement count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Engine, text
+
+from service import metrics
+from service.models import EMBEDDING_DIM
+
+__all__ = ["IndexHolder", "RestaurantIndex", "fingerprint"]
+
+log = logging.getLogger(__name__)
+
+#: Restaurants rated below this are never recommended.
+MIN_CANDIDATE_RATING = 3.0
+
+_FINGERPRINT_SQL = text(
+    "SELECT (SELECT count(*) FROM restaurants), (SELECT coalesce(max(id), 0) FROM restaurants),"
+    " (SELECT coalesce(max(loaded_at)::text, '') FROM dataset_info)"
+)
+_LOAD_SQL = text("SELECT id, rating, embedding_f32 FROM restaurants ORDER BY id")
+_CHUNK_ROWS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RestaurantIndex:
+    """Ids (sorted), ratings and unit-length embeddings of every restaurant."""
+
+    ids: npt.NDArray[np.int64]
+    ratings: npt.NDArray[np.float32]
+    embeddings: npt.NDArray[np.float32]
+    fingerprint: str
+
+    @property
+    def size(self) -> int:
+        """Number of restaurants."""
+        return int(self.ids.shape[0])
+
+    def rows_of(self, restaurant_ids: list[int]) -> npt.NDArray[np.intp]:
+        """Row numbers of the given ids; ids not in the index are left out."""
+        if not restaurant_ids or self.size == 0:
+            return np.empty(0, dtype=np.intp)
+        wanted = np.asarray(restaurant_ids, dtype=np.int64)
+        rows = np.searchsorted(self.ids, wanted)
+        rows = np.minimum(rows, self.size - 1)
+        found: npt.NDArray[np.intp] = rows[self.ids[rows] == wanted]
+        return found
+
+    def taste_vector(self, weights: dict[int, float]) -> npt.NDArray[np.float32] | None:
+        """Weighted mean of the embeddings of ``weights``' restaurants (``None`` if empty)."""
+        ids = list(weights)
+        rows = self.rows_of(ids)
+        if rows.size == 0:
+            return None
+        by_id = dict(zip(self.ids[rows].tolist(), rows.tolist(), strict=True))
+        w = np.array([weights[rid] for rid in ids if rid in by_id], dtype=np.float32)
+        if float(w.sum()) <= 0.0:
+            return None
+        picked = np.array([by_id[rid] for rid in ids if rid in by_id], dtype=np.intp)
+        vector: npt.NDArray[np.float32] = (w @ self.embeddings[picked]) / np.float32(w.sum())
+        return vector
+
+    def rank(
+        self, taste: npt.NDArray[np.float32] | None, exclude: list[int], limit: int
+    ) -> list[tuple[int, float]]:
+        """The best ``limit`` candidates as ``(restaurant id, score in [0, 1])``.
+
+        With a taste vector the score is the cosine similarity (negative clipped to 0);
+        without one (cold start) restaurants are ranked by rating and scored rating / 5.
+        Candidates are rated at least ``MIN_CANDIDATE_RATING`` and not in ``exclude``.
+        """
+        if self.size == 0 or limit <= 0:
+            return []
+        norm = float(np.linalg.norm(taste)) if taste is not None else 0.0
+        if taste is not None and norm > 0.0:
+            scores = self.embeddings @ (taste / np.float32(norm))
+        else:
+            # Ties by rating go to the lower id: a tiny id-dependent term breaks them stably.
+            scores = self.ratings / np.float32(5.0)
+        keyed = scores.astype(np.float64) - np.arange(self.size) * 1e-12
+        keyed[self.ratings < MIN_CANDIDATE_RATING] = -np.inf
+        keyed[self.rows_of(exclude)] = -np.inf
+        allowed = int(np.isfinite(keyed).sum())
+        take = min(limit, allowed)
+        if take == 0:
+            return []
+        top = np.argpartition(-keyed, take - 1)[:take]
+        top = top[np.argsort(-keyed[top], kind="stable")]
+        return [
+            (int(self.ids[row]), min(1.0, max(0.0, float(scores[row])))) for row in top.tolist()
+        ]
+
+
+def empty_index(fingerprint: str = "") -> RestaurantIndex:
+    """An index with no restaurants."""
+    return RestaurantIndex(
+        ids=np.empty(0, dtype=np.int64),
+        ratings=np.empty(0, dtype=np.float32),
+        embeddings=np.empty((0, EMBEDDING_DIM), dtype=np.float32),
+        fingerprint=fingerprint,
+    )
+
+
+def fingerprint(engine: Engine) -> str:
+    """A short digest that changes whenever the restaurant data set changes."""
+    with engine.connect() as conn:
+        row = conn.execute(_FINGERPRINT_SQL).one()
+    return hashlib.sha1(repr(tuple(row)).encode()).hexdigest()[:10]
+
+
+def load_index(engine: Engine) -> RestaurantIndex:
+    """Read every restaurant's rating and float32 embedding into a new index."""
+    token = metrics.suspend_counting()
+    try:
+        stamp = fingerprint(engine)
+        ids: list[int] = []
+        ratings: list[float] = []
+        blocks: list[npt.NDArray[np.float32]] = []
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=_CHUNK_ROWS).execute(
+                _LOAD_SQL
+            )
+            for chunk in result.partitions():
+                block = np.empty((len(chunk), EMBEDDING_DIM), dtype=np.float32)
+                for i, (rid, rating, blob) in enumerate(chunk):
+                    ids.append(rid)
+                    ratings.append(rating)
+                    block[i] = np.frombuffer(blob, dtype="<f4", count=EMBEDDING_DIM)
+                blocks.append(block)
+    finally:
+        metrics.resume_counting(token)
+    if not ids:
+        return empty_index(stamp)
+    embeddings = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+    del blocks
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    np.divide(embeddings, norms, out=embeddings, where=norms > 0)
+    return RestaurantIndex(
+        ids=np.asarray(ids, dtype=np.int64),
+        ratings=np.asarray(ratings, dtype=np.float32),
+        embeddings=embeddings,
+        fingerprint=stamp,
+    )
+
+
+class IndexHolder:
+    """The process's current index, kept fresh by a background thread."""
+
+    def __init__(self, engine: Engine, *, refresh_s: float) -> None:
+        self._engine = engine
+        self._refresh_s = refresh_s
+        self._index: RestaurantIndex | None = None
+        self._load_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def get(self) -> RestaurantIndex:
+        """The current index, loading it first if this process has none yet."""
+        index = self._index
+        if index is not None:
+            return index
+        with self._load_lock:
+            if self._index is None:
+                self._index = load_index(self._engine)
+            return self._index
+
+    @property
+    def namespace(self) -> str:
+        """The loaded data set's fingerprint ("none" before the first load)."""
+        index = self._index
+        return index.fingerprint if index is not None else "none"
+
+    @property
+    def size_if_loaded(self) -> int | None:
+        """Restaurants in the loaded index, or ``None`` before the first load."""
+        index = self._index
+        return index.size if index is not None else None
+
+    def refresh(self) -> bool:
+        """Reload if the restaurant table changed; return whether a reload happened."""
+        token = metrics.suspend_counting()
+        try:
+            stamp = fingerprint(self._engine)
+        finally:
+            metrics.resume_counting(token)
+        current = self._index
+        if current is not None and current.fingerprint == stamp:
+            return False
+        with self._load_lock:
+            self._index = load_index(self._engine)
+        log.info("restaurant index loaded: %d restaurants", self._index.size)
+        return True
+
+    def start(self) -> None:
+        """Load now if possible, then keep checking in a daemon thread."""
+        try:
+            self.refresh()
+        except Exception as error:  # the database may come up after the service
+            log.warning("restaurant index not loaded yet: %s", error)
+        self._thread = threading.Thread(target=self._run, name="restaurant-index", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._refresh_s if self._index is not None else 2.0):
+            try:
+                self.refresh()
+            except Exception as error:
+                log.warning("restaurant index refresh failed: %s", error)
