@@ -362,9 +362,6 @@ class Stack:
 
 def _start_all(containers: Sequence[CappedContainer]) -> None:
     """Start containers concurrently (each waits for its own readiness); raise the first error."""
-    if len(containers) == 1:
-        containers[0].start()
-        return
     with ThreadPoolExecutor(max_workers=len(containers)) as pool:
         futures = [pool.submit(container.start) for container in containers]
         errors = [future.exception() for future in futures]

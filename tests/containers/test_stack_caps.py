@@ -1,0 +1,128 @@
+"""The stack's containers are hard-capped, loopback-only, configured and torn down."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import urllib.request
+
+import docker
+import psycopg
+import pytest
+import redis
+
+from containers.definitions import GIB, ContainerStartupError, PostgresContainer
+from containers.images import ensure_images
+from containers.stack import STACK_LABEL, Stack, StackError
+
+pytestmark = pytest.mark.docker
+
+MIB = 1024**2
+
+
+def _published_host_ips(container: docker.models.containers.Container) -> set[str]:
+    ports = container.attrs["NetworkSettings"]["Ports"] or {}
+    return {binding["HostIp"] for bindings in ports.values() for binding in bindings or []}
+
+
+def test_every_container_is_capped_at_1_gib_without_swap(stack: Stack) -> None:
+    containers = stack.docker_containers()
+    assert set(containers) == {"postgres", "redis"} | {
+        f"service-{index}" for index in range(stack.replicas)
+    }
+    for name, container in containers.items():
+        container.reload()  # the start-time inspect is cached: ask the engine again
+        host_config = container.attrs["HostConfig"]
+        assert (name, host_config["Memory"], host_config["MemorySwap"]) == (name, GIB, GIB)
+    assert stack.caps_bytes() == dict.fromkeys(containers, GIB)
+
+
+def test_ports_are_published_on_loopback_only(stack: Stack) -> None:
+    for name, container in stack.docker_containers().items():
+        container.reload()
+        assert _published_host_ips(container) == {"127.0.0.1"}, name
+    assert all(url.startswith("http://127.0.0.1:") for url in stack.service_urls)
+
+
+def test_service_is_healthy_and_gets_its_profile(stack: Stack) -> None:
+    with urllib.request.urlopen(f"{stack.service_url}/health", timeout=10) as response:
+        assert response.status == 200
+    env = stack.docker_containers()["service-0"].attrs["Config"]["Env"]
+    assert f"TASTEMATCH_PROFILE={stack.profile}" in env
+    assert "TASTEMATCH_REDIS_URL=redis://redis:6379/0" in env
+
+
+def test_postgres_runs_the_tuned_configuration(stack: Stack) -> None:
+    with psycopg.connect(stack.postgres_libpq_url) as connection:
+        settings = {
+            name: connection.execute(f"SHOW {name}").fetchone()
+            for name in ("shared_buffers", "work_mem", "maintenance_work_mem",
+                         "effective_cache_size", "max_connections", "temp_buffers",
+                         "shared_preload_libraries")
+        }  # fmt: skip
+    assert settings == {
+        "shared_buffers": ("256MB",),
+        "work_mem": ("4MB",),
+        "maintenance_work_mem": ("64MB",),
+        "effective_cache_size": ("768MB",),
+        "max_connections": ("20",),
+        "temp_buffers": ("8MB",),
+        "shared_preload_libraries": ("pg_stat_statements",),
+    }
+
+
+def test_redis_is_an_lru_cache_without_persistence(stack: Stack) -> None:
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
+        assert client.config_get("maxmemory") == {"maxmemory": str(256 * MIB)}
+        assert client.config_get("save") == {"save": ""}
+        assert client.config_get("appendonly") == {"appendonly": "no"}
+    finally:
+        client.close()
+
+
+def test_postgres_switches_to_untuned_for_r6_and_keeps_its_data() -> None:
+    with Stack(replicas=0, mem_limits={"redis": 256 * MIB}) as data_only:
+        redis_host_config = data_only.docker_containers()["redis"].attrs["HostConfig"]
+        assert (redis_host_config["Memory"], redis_host_config["MemorySwap"]) == (256 * MIB,) * 2
+        with psycopg.connect(data_only.postgres_libpq_url) as connection:
+            connection.execute("CREATE TABLE kept (n int)")
+            connection.execute("INSERT INTO kept VALUES (42)")
+
+        data_only.restart_services(regressions=["R6"])
+
+        assert not data_only.postgres_tuned
+        with psycopg.connect(data_only.postgres_libpq_url) as connection:
+            assert connection.execute("SHOW max_connections").fetchone() == ("100",)
+            assert connection.execute("SHOW shared_buffers").fetchone() == ("128MB",)
+            assert connection.execute("SELECT n FROM kept").fetchall() == [(42,)]
+
+
+def test_a_failed_start_up_reports_the_logs_and_leaves_nothing_behind() -> None:
+    failing = Stack(replicas=1, service_env={"TASTEMATCH_PROFILE": "no-such-profile"})
+    with pytest.raises(StackError, match="exited") as raised:
+        failing.start()
+    assert "invalid TASTEMATCH_* setting" in str(raised.value)
+    client = docker.from_env()
+    try:
+        label = f"{STACK_LABEL}={failing.stack_id}"
+        assert client.containers.list(all=True, filters={"label": label}) == []
+        assert client.networks.list(filters={"label": label}) == []
+    finally:
+        client.close()
+
+
+def test_a_container_that_exits_fails_fast_with_its_logs() -> None:
+    postgres = PostgresContainer(
+        ensure_images(("postgres",)).postgres,
+        name=f"tastematch-test-{secrets.token_hex(4)}-postgres",
+        env={"TASTEMATCH_PG_TUNING": "sideways"},
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(ContainerStartupError, match="must be 'tuned' or 'untuned'"):
+            postgres.start()
+    finally:
+        postgres.stop()
+    assert time.monotonic() - started < 30  # did not wait for the readiness timeout
