@@ -4,8 +4,9 @@
 `/sys/fs/cgroup` where it can (cgroup v1 and v2) and falls back to the Docker stats
 API where it cannot (an engine inside a VM, a remote engine). Per container it records:
 
-- samples of usage, working set (usage minus inactive file cache, what `docker stats`
-  shows) and RSS (anonymous memory), each at `t` seconds after the shared clock `t0`;
+- samples (every `interval_s`, faster near the cap) of usage, working set (usage minus
+  inactive file cache, what `docker stats` shows) and RSS (anonymous memory), each at
+  `t` seconds after the shared clock `t0`;
 - the peak of the sampled usage and working set, and the cgroup's own exact peak
   counter (`memory.max_usage_in_bytes` in v1, `memory.peak` in v2);
 - the OOM-kill signal: Docker's `State.OOMKilled`, the exit code (137 = SIGKILL) and
@@ -31,6 +32,10 @@ import docker.errors
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 DEFAULT_INTERVAL_S = 0.25
+# Near its cap a container can be killed between two samples: read it faster there, so
+# the last reading before a kill is close to the peak that caused it.
+NEAR_CAP_FRACTION = 0.85
+NEAR_CAP_INTERVAL_S = 0.05
 SOURCE_V1 = "cgroup-v1"
 SOURCE_V2 = "cgroup-v2"
 SOURCE_STATS = "docker-stats"
@@ -296,9 +301,18 @@ class MemorySampler:
     def _run(self) -> None:
         next_at = time.monotonic()
         while not self._stop.is_set():
-            next_at += self.interval_s
+            next_at += self._next_interval()
             self._sample_all()
             self._stop.wait(max(next_at - time.monotonic(), 0.0))
+
+    def _next_interval(self) -> float:
+        for track in self._tracks.values():
+            if track.gone or not track.samples or track.cap_bytes is None:
+                continue
+            usage = track.samples[-1]["usage_bytes"]
+            if usage is not None and usage >= NEAR_CAP_FRACTION * track.cap_bytes:
+                return min(self.interval_s, NEAR_CAP_INTERVAL_S)
+        return self.interval_s
 
     def _sample_all(self) -> None:
         for track in self._tracks.values():
