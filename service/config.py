@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     log_level: str = "info"
     #: Cost of bcrypt for accounts registered through the API.
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    #: Seconds a request waits for a pooled connection before it is answered 503.
+    pool_timeout_s: float = Field(default=10.0, gt=0)
     #: How often each process checks whether the restaurant table changed.
     index_refresh_s: float = Field(default=30.0, gt=0)
     restaurant_cache_ttl_s: int = Field(default=3600, gt=0)

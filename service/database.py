@@ -30,7 +30,7 @@ def pool_options(settings: Settings) -> dict[str, Any]:
         "max_overflow": 0,
         "pool_recycle": 1800,
         "pool_pre_ping": True,
-        "pool_timeout": 10.0,
+        "pool_timeout": settings.pool_timeout_s,
     }
 
 

@@ -145,11 +145,11 @@ def _cosine(a: list[float], b: list[float]) -> float:
 
 def rank_baseline(
     ctx: AppContext, session: Session, user_id: int, limit: int, *, lazy_orders: bool
-) -> tuple[Ranked, list[list[tuple[Restaurant, list[float]]]]]:
+) -> Ranked:
     """Top ``limit`` recommendations the pre-fix way.
 
-    Returns the ranking and every full restaurant list loaded on the way: the caller keeps
-    them until the response is built, as the original request handler did.
+    Every restaurant is loaded as a full row with its parsed embedding twice (three times
+    for a cold start), and the orders come with their restaurants (lazily under R4).
     """
     if session.get(User, user_id) is None:
         raise UnknownUserError(user_id)
@@ -184,40 +184,37 @@ def rank_baseline(
         prefs.vector_stale = False
         session.commit()
     recent = {order.restaurant_id for order in orders[:RECENT_ORDERS_EXCLUDED]}
-    loaded = [_parsed_restaurants(session)]
     candidates = [
         (row, emb)
-        for row, emb in loaded[0]
+        for row, emb in _parsed_restaurants(session)
         if row.rating >= MIN_CANDIDATE_RATING and row.id not in recent
     ]
     if taste is None:
-        loaded.append(_parsed_restaurants(session))  # the "popular" helper loaded its own
-        scored = [(row, row.rating / 5.0) for row, _ in candidates]
-        scored.sort(key=lambda item: (-item[1], item[0].id))
+        # The cold-start helper read its own full list of "popular" restaurants.
+        popular = [
+            row
+            for row, _ in _parsed_restaurants(session)
+            if row.rating >= MIN_CANDIDATE_RATING and row.id not in recent
+        ]
+        scored = [(row, row.rating / 5.0) for row in popular]
     else:
         scored = [(row, max(0.0, min(1.0, _cosine(taste, emb)))) for row, emb in candidates]
-        scored.sort(key=lambda item: (-item[1], item[0].id))
+    del candidates
+    scored.sort(key=lambda item: (-item[1], item[0].id))
     # The insight helper looked each winner up in yet another full list.
-    loaded.append(_parsed_restaurants(session))
-    by_id = {row.id: row for row, _ in loaded[-1]}
+    by_id = {row.id: row for row, _ in _parsed_restaurants(session)}
     profile = TasteProfile(
         total_orders=prefs.total_orders if prefs else 0,
         cuisine_counts=dict(prefs.cuisine_counts) if prefs else {},
     )
-    items = [(card(by_id[row.id]), score) for row, score in scored[:limit]]
-    return Ranked(items, profile), loaded
+    return Ranked([(card(by_id[row.id]), score) for row, score in scored[:limit]], profile)
 
 
 # -- response bodies ------------------------------------------------------------------------
 def _rank(ctx: AppContext, session: Session, user_id: int, limit: int) -> Ranked:
     if ctx.settings.has(Regression.R1):
-        ranked, loaded = rank_baseline(
-            ctx, session, user_id, limit, lazy_orders=ctx.settings.has(Regression.R4)
-        )
-        # The pre-fix handler re-read the data for its response: one more full load.
-        loaded.append(_parsed_restaurants(session))
-        del loaded
-        return ranked
+        lazy = ctx.settings.has(Regression.R4)
+        return rank_baseline(ctx, session, user_id, limit, lazy_orders=lazy)
     return rank_optimised(ctx, session, user_id, limit)
 
 

@@ -248,6 +248,8 @@ def _conninfo(database_url: str) -> dict[str, Any]:
         "dbname": url.database,
         "connect_timeout": 10,
     }
+    # Query parameters (options=-csearch_path=..., sslmode, ...) are libpq's too.
+    info.update({key: value for key, value in url.query.items() if isinstance(value, str)})
     return {key: value for key, value in info.items() if value is not None}
 
 
