@@ -29,6 +29,8 @@ import docker.errors
 BASE_IMAGE = "debian:bookworm-slim"
 IMAGE_REPOSITORY = "tastematch-bench"
 ROLES = ("postgres", "redis", "service")
+# Older builds of an image kept besides the current one (another checkout may use them).
+KEEP_OLD_BUILDS = 2
 DEBIAN_MIRROR = os.environ.get("TASTEMATCH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 IMAGES_DIR = Path(__file__).resolve().parent
@@ -82,26 +84,26 @@ def _iter_files(path: Path) -> Iterator[Path]:
             yield candidate
 
 
-def _hash_inputs(paths: list[Path], extra: list[str]) -> str:
-    """A short, stable hash of the files' relative paths and contents and `extra`."""
+def _hash_inputs(paths: list[Path], extra: list[str], root: Path = PROJECT_ROOT) -> str:
+    """A short, stable hash of the files' paths (relative to `root`), contents and `extra`."""
     digest = hashlib.sha256()
     for item in extra:
         digest.update(item.encode() + b"\0")
-    for root in paths:
-        for file in _iter_files(root):
-            digest.update(str(file.relative_to(PROJECT_ROOT)).encode() + b"\0")
+    for path in paths:
+        for file in _iter_files(path):
+            digest.update(str(file.relative_to(root)).encode() + b"\0")
             digest.update(file.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 
-def input_hash(role: str, base_image_id: str) -> str:
-    """The content hash that names `role`'s image (its tag)."""
+def input_hash(role: str, base_image_id: str, root: Path = PROJECT_ROOT) -> str:
+    """The content hash that names `role`'s image (its tag), for the project at `root`."""
     if role not in ROLES:
         raise ValueError(f"unknown image {role!r}; expected one of {', '.join(ROLES)}")
-    paths = [IMAGES_DIR / role]
+    paths = [root / "containers" / "images" / role]
     if role == "service":
-        paths += [PROJECT_ROOT / name for name in SERVICE_SOURCES]
-    return _hash_inputs(paths, [base_image_id])
+        paths += [root / name for name in SERVICE_SOURCES]
+    return _hash_inputs(paths, [base_image_id], root)
 
 
 def _image_id(client: docker.DockerClient, ref: str) -> str | None:
@@ -400,7 +402,25 @@ def ensure_images(
             _build_role(client, role, tag, content_hash, progress)
         # Keep a moving `latest` tag for people poking at the images by hand.
         client.images.get(tag).tag(f"{IMAGE_REPOSITORY}/{role}", "latest")
+        _prune_old_builds(client, role, progress)
     return tags
+
+
+def _prune_old_builds(client: docker.DockerClient, role: str, progress: Progress) -> None:
+    """Remove all but the newest KEEP_OLD_BUILDS + 1 builds of `role` (not those in use)."""
+    builds = client.images.list(
+        name=f"{IMAGE_REPOSITORY}/{role}", filters={"label": f"org.tastematch.role={role}"}
+    )
+    builds.sort(key=lambda image: str(image.attrs.get("Created", "")), reverse=True)
+    for image in builds[KEEP_OLD_BUILDS + 1 :]:
+        for tag in image.tags:
+            if tag.endswith(":latest"):
+                continue
+            try:
+                client.images.remove(tag, noprune=False)
+                progress(f"{role}: removed the old build {tag}")
+            except docker.errors.APIError:
+                pass  # still used by a container: it goes on a later build
 
 
 __all__ = [

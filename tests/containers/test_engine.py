@@ -1,0 +1,62 @@
+"""`containers/engine.sh` is idempotent: with an engine running it never starts another."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ENGINE_SH = Path(__file__).resolve().parents[2] / "containers" / "engine.sh"
+
+
+def _dockerd_pids() -> set[int]:
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() == "dockerd":
+                pids.add(int(proc.name))
+        except OSError:
+            continue  # the process ended while we looked
+    return pids
+
+
+def _engine_sh(env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(ENGINE_SH)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_engine_script_is_valid_bash() -> None:
+    assert subprocess.run(["bash", "-n", str(ENGINE_SH)], check=False).returncode == 0
+
+
+@pytest.mark.docker
+def test_running_engine_is_left_alone() -> None:
+    before = _dockerd_pids()
+    for _ in range(2):
+        result = _engine_sh()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "nothing to do" in result.stdout
+    assert _dockerd_pids() == before
+
+
+@pytest.mark.docker
+def test_a_running_daemon_that_does_not_answer_is_not_doubled() -> None:
+    if not Path("/var/run/docker.pid").exists():
+        pytest.fail("the engine's pidfile /var/run/docker.pid is missing; run `make engine`")
+    before = _dockerd_pids()
+    # The client is pointed at a socket nobody serves: the daemon "does not answer".
+    result = _engine_sh(
+        {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "DOCKER_START_TIMEOUT": "2"}
+    )
+    assert result.returncode == 1
+    assert "already running" in result.stdout
+    assert "does not answer" in result.stderr
+    assert _dockerd_pids() == before
