@@ -251,13 +251,28 @@ def _gated_phases(document: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
             yield phase
 
 
+def _errors_of(document: Mapping[str, Any], budget: Budget) -> str:
+    """Why a run-level block is missing figures, as it recorded (``errors``/``error``)."""
+    block = document.get(budget.metric.split(".")[0])
+    if not isinstance(block, Mapping):
+        return ""
+    errors = block.get("errors") or block.get("error")
+    if isinstance(errors, Mapping):
+        errors = list(errors.values())
+    if isinstance(errors, list):
+        return "; ".join(str(error) for error in errors)
+    return str(errors) if errors else ""
+
+
 def evaluate(document: Mapping[str, Any], budgets: Iterable[Budget]) -> list[Verdict]:
     """Every budget judged: phase budgets once per gated phase, run budgets once."""
     phases = list(_gated_phases(document))
     verdicts: list[Verdict] = []
     for budget in budgets:
         if budget.scope == "run":
-            verdicts.append(budget.judge(document, phase=None))
+            verdicts.append(
+                budget.judge(document, phase=None, context=_errors_of(document, budget))
+            )
             continue
         if not phases:
             verdicts.append(budget.judge({}, phase=None, context="the run has no gated phase"))

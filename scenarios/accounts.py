@@ -14,14 +14,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["LOAD_TEST_PASSWORD", "AccountPicker", "user_email"]
 
-try:  # the service defines the seeded logins; the literals keep scenarios usable alone
-    from service.seed import LOAD_TEST_PASSWORD, user_email
-except ImportError:  # pragma: no cover - only without the service package
-    LOAD_TEST_PASSWORD = "tastematch-load"
-
-    def user_email(index: int) -> str:
-        """E-mail of the seeded user number ``index`` (from 0)."""
-        return f"user{index:05d}@tastematch.test"
+from service.seed import LOAD_TEST_PASSWORD, user_email
 
 
 @dataclass

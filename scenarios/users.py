@@ -17,7 +17,7 @@ from scenarios.accounts import LOAD_TEST_PASSWORD, AccountPicker, user_email
 
 __all__ = ["DinerUser", "OrderingDinerUser", "RecommendationsUser", "TasteMatchUser"]
 
-CUISINES = ("italian", "japanese", "mexican", "indian", "thai", "french", "chinese", "american")
+CUISINES = ("Italian", "Japanese", "Mexican", "Indian", "Chinese", "Thai", "French", "Korean")
 PAGE_SIZE = 20
 
 _ACCOUNTS = AccountPicker(
@@ -40,11 +40,11 @@ class TasteMatchUser(FastHttpUser):
         self.headers: dict[str, str] = {}
         self.restaurant_ids: list[int] = []
         body = self.post_json(
-            "/api/auth/login",
+            "/auth/login",
             {"email": user_email(self.account), "password": LOAD_TEST_PASSWORD},
-            name="/api/auth/login",
+            name="/auth/login",
         )
-        token = body.get("access_token") if isinstance(body, dict) else None
+        token = body.get("token") if isinstance(body, dict) else None
         if isinstance(token, str):
             self.headers = {"Authorization": f"Bearer {token}"}
 
@@ -73,18 +73,22 @@ class TasteMatchUser(FastHttpUser):
             response.failure("response body is not JSON")
             return None
 
-    def remember_restaurants(self, body: Any) -> None:
-        """Keep restaurant ids seen in a list response, to order from later."""
-        items = body.get("items") if isinstance(body, dict) else body
-        if isinstance(items, list):
-            ids = [item["id"] for item in items if isinstance(item, dict) and "id" in item]
-            self.restaurant_ids = (ids + self.restaurant_ids)[:50]
+    def remember_restaurants(self, body: Any, key: str) -> None:
+        """Keep the restaurant ids of a list response (``body[key]``), to order from later."""
+        items = body.get(key) if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            return
+        # A recommendation wraps its restaurant; a restaurant list holds them directly.
+        restaurants = [item.get("restaurant", item) for item in items if isinstance(item, dict)]
+        ids = [r["id"] for r in restaurants if isinstance(r, dict) and isinstance(r.get("id"), int)]
+        self.restaurant_ids = (ids + self.restaurant_ids)[:50]
 
     def load_dashboard(self) -> None:
         """What the app fetches when a diner opens it."""
         self.get_json("/api/users/me", name="/api/users/me")
         self.remember_restaurants(
-            self.get_json("/api/recommendations?limit=12", name="/api/recommendations")
+            self.get_json("/api/recommendations?limit=12", name="/api/recommendations"),
+            "recommendations",
         )
         self.get_json("/api/recommendations/chef-choice", name="/api/recommendations/chef-choice")
         self.get_json("/api/orders", name="/api/orders")
@@ -93,10 +97,11 @@ class TasteMatchUser(FastHttpUser):
         """A filtered listing, then one more page of it."""
         cuisine = random.choice(CUISINES)
         min_rating = random.choice((0, 3, 4))
-        query = f"cuisine={cuisine}&min_rating={min_rating}&limit={PAGE_SIZE}"
+        query = f"cuisine_type={cuisine}&min_rating={min_rating}&limit={PAGE_SIZE}"
         for page in (1, random.randint(2, 5)):
             self.remember_restaurants(
-                self.get_json(f"/api/restaurants?{query}&page={page}", name="/api/restaurants")
+                self.get_json(f"/api/restaurants?{query}&page={page}", name="/api/restaurants"),
+                "restaurants",
             )
 
 

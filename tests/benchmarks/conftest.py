@@ -14,10 +14,10 @@ import pytest
 _RESTAURANTS = [{"id": i, "name": f"r{i}"} for i in range(1, 21)]
 _BODIES: dict[str, Any] = {
     "/api/users/me": {"id": 1, "email": "user00000@tastematch.test"},
-    "/api/recommendations": {"items": _RESTAURANTS[:12]},
-    "/api/recommendations/chef-choice": {"items": _RESTAURANTS[:3]},
-    "/api/orders": {"items": []},
-    "/api/restaurants": {"items": _RESTAURANTS, "page": 1},
+    "/api/recommendations": {"recommendations": [{"restaurant": r} for r in _RESTAURANTS[:12]]},
+    "/api/recommendations/chef-choice": {"restaurant": _RESTAURANTS[0]},
+    "/api/orders": {"orders": [], "total": 0, "count": 0},
+    "/api/restaurants": {"restaurants": _RESTAURANTS, "total": 20, "page": 1, "limit": 20},
 }
 
 
@@ -42,8 +42,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
-        if urlsplit(self.path).path == "/api/auth/login":
-            self._send(200, {"access_token": "token", "token_type": "bearer"})
+        if urlsplit(self.path).path == "/auth/login":
+            self._send(200, {"token": "token", "token_type": "bearer"})
         else:
             self._send(201, {"id": 1})
 

@@ -1,0 +1,124 @@
+"""``python -m benchmarks run``: the gate (what ``make bench`` runs).
+
+Boots Postgres, Redis and the service (each capped at 1 GiB), seeds the
+dataset, runs the standard scenario on the chosen profile, the optimised and
+baseline services side by side at a lighter load, the memray phase and the
+micro-benchmarks, then judges every budget. Writes
+``reports/out/<run-id>/result.json`` (``reports/out/latest`` points at it).
+Exit code: 0 when every budget held, 1 when one failed, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, Verdict
+from benchmarks.gate import GateOptions, run_gate
+from benchmarks.summary import failure_lines, verdict_table
+from containers.stack import PROFILES, parse_regressions
+from scenarios.registry import SCENARIOS
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text.removesuffix("s"))
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
+    return value
+
+
+def _regressions(text: str) -> frozenset[str]:
+    try:
+        return parse_regressions(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the gate", description=__doc__)
+    run.add_argument("--profile", choices=PROFILES, default="optimized")
+    run.add_argument(
+        "--regressions",
+        type=_regressions,
+        default=frozenset(),
+        help="comma list of R1..R8 switched on in the gated phase",
+    )
+    run.add_argument("--scenario", choices=sorted(SCENARIOS), default="standard")
+    run.add_argument("--users", type=_positive_int, help="users of the gated phase")
+    run.add_argument("--warmup", type=_positive_seconds, help="warm-up seconds (gated phase)")
+    run.add_argument("--measure", type=_positive_seconds, help="measured seconds (gated phase)")
+    run.add_argument("--compare-users", type=_positive_int)
+    run.add_argument("--compare-warmup", type=_positive_seconds)
+    run.add_argument("--compare-measure", type=_positive_seconds)
+    run.add_argument(
+        "--skip-baseline",
+        action="store_true",
+        help="no optimised-vs-baseline comparison (its budget then fails)",
+    )
+    run.add_argument(
+        "--skip-memray", action="store_true", help="no memray phase (its budgets then fail)"
+    )
+    run.add_argument("--skip-micro", action="store_true", help="no pytest-benchmark run")
+    run.add_argument(
+        "--processes", type=int, default=0, help="Locust worker processes (0: one process)"
+    )
+    run.add_argument("--replicas", type=_positive_int, default=1)
+    run.add_argument("--out", type=Path, default=GateOptions().out, help="reports folder")
+    run.add_argument("--budgets", type=Path, default=DEFAULT_BUDGETS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _parser().parse_args(argv)
+    gate = GateOptions(
+        profile=options.profile,
+        regressions=options.regressions,
+        scenario=options.scenario,
+        users=options.users,
+        warmup_s=options.warmup,
+        measure_s=options.measure,
+        compare_users=options.compare_users,
+        compare_warmup_s=options.compare_warmup,
+        compare_measure_s=options.compare_measure,
+        skip_baseline=options.skip_baseline,
+        skip_memray=options.skip_memray,
+        skip_micro=options.skip_micro,
+        processes=options.processes,
+        replicas=options.replicas,
+        out=options.out,
+        budgets=options.budgets,
+    )
+    try:
+        document, run_dir = run_gate(gate, log=lambda line: print(line, flush=True))
+    except (BudgetError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    verdicts = [Verdict.from_json(item) for item in document["verdicts"]]
+    print(verdict_table(verdicts))
+    for line in failure_lines(verdicts):
+        print(line)
+    print(f"result: {run_dir / 'result.json'}")
+    try:
+        from reports import render_run
+    except ImportError:
+        print("report: not rendered (the reports package offers no render_run)")
+    else:
+        written = render_run(run_dir)
+        print(f"report: {run_dir / 'index.html'} ({len(written)} files)")
+    return 0 if document["passed"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,271 @@
+"""The gate: boot the capped stack once, run every phase, judge the budgets, write the result.
+
+Phases share one Postgres with one seeded dataset; only the service replicas are
+restarted between them (``Stack.restart_services``). The result document is
+written even when a phase fails, so every verdict can be explained and re-read.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import psutil
+
+from benchmarks.budgets import DEFAULT_BUDGETS, evaluate, load_budgets
+from benchmarks.phases import PhasePlan, run_phase
+from benchmarks.result import SCHEMA_VERSION, write_result
+from containers.stack import Stack
+from scenarios.registry import Scenario, get_scenario
+
+__all__ = ["Dataset", "GateOptions", "run_gate"]
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPARED_ENDPOINT = "GET /api/recommendations"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The seeded data every phase runs on."""
+
+    restaurants: int = 10_000
+    users: int = 2_000
+    orders: int = 50_000
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """Everything ``python -m benchmarks run`` can change; defaults are the standard gate."""
+
+    profile: str = "optimized"
+    regressions: frozenset[str] = frozenset()
+    scenario: str = "standard"
+    users: int | None = None
+    warmup_s: float | None = None
+    measure_s: float | None = None
+    compare_users: int | None = None
+    compare_warmup_s: float | None = None
+    compare_measure_s: float | None = None
+    skip_baseline: bool = False
+    skip_memray: bool = False
+    skip_micro: bool = False
+    processes: int = 0
+    replicas: int = 1
+    out: Path = ROOT / "reports" / "out"
+    budgets: Path = DEFAULT_BUDGETS
+    dataset: Dataset = field(default_factory=Dataset)
+
+    def primary(self) -> Scenario:
+        return get_scenario(self.scenario).with_overrides(
+            users=self.users, warmup_s=self.warmup_s, measure_s=self.measure_s
+        )
+
+    def comparison(self) -> Scenario:
+        return get_scenario("comparison").with_overrides(
+            users=self.compare_users,
+            warmup_s=self.compare_warmup_s,
+            measure_s=self.compare_measure_s,
+        )
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _docker_version() -> str | None:
+    try:
+        return str(docker.from_env().version().get("Version"))
+    except docker.errors.DockerException:
+        return None
+
+
+def environment(stack: Stack, options: GateOptions) -> dict[str, Any]:
+    """Where and on what the run happened (machine, commit, images, caps, dataset)."""
+    caps: dict[str, int] = {}
+    for name, cap in stack.caps_bytes().items():
+        caps.setdefault(name.split("-")[0], cap)
+    return {
+        "commit": _git("rev-parse", "HEAD") or None,
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "branch": _git("rev-parse", "--abbrev-ref", "HEAD") or None,
+        "machine": {
+            "hostname": socket.gethostname(),
+            "cpus": os.cpu_count(),
+            "memory_bytes": psutil.virtual_memory().total,
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "docker_version": _docker_version(),
+            "cgroup_version": 2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1,
+            "user": getpass.getuser(),
+        },
+        "images": stack.images.as_dict(),
+        "caps_bytes": caps,
+        "dataset": {
+            "restaurants": options.dataset.restaurants,
+            "users": options.dataset.users,
+            "orders": options.dataset.orders,
+            "seed": options.dataset.seed,
+        },
+        "reproduce": _reproduce(options),
+    }
+
+
+def _reproduce(options: GateOptions) -> str:
+    if options == GateOptions(out=options.out):
+        return "make bench"
+    words = ["python -m benchmarks run", f"--profile {options.profile}"]
+    if options.regressions:
+        words.append(f"--regressions {','.join(sorted(options.regressions))}")
+    if options.scenario != "standard":
+        words.append(f"--scenario {options.scenario}")
+    for flag, value in (
+        ("--users", options.users),
+        ("--warmup", options.warmup_s),
+        ("--measure", options.measure_s),
+    ):
+        if value is not None:
+            words.append(f"{flag} {value:g}")
+    for flag, skipped in (
+        ("--skip-baseline", options.skip_baseline),
+        ("--skip-memray", options.skip_memray),
+        ("--skip-micro", options.skip_micro),
+    ):
+        if skipped:
+            words.append(flag)
+    return " ".join(words)
+
+
+def comparison(phases: list[dict[str, Any]], scenario: Scenario) -> dict[str, Any]:
+    """Optimised p95 over baseline p95 of the compared endpoint, both from this run."""
+    by_name = {phase["name"]: phase for phase in phases}
+
+    def p95(name: str) -> float | None:
+        figures = by_name.get(name, {}).get("endpoints", {}).get(COMPARED_ENDPOINT, {})
+        value = figures.get("p95_ms")
+        return float(value) if isinstance(value, int | float) else None
+
+    optimized, baseline = p95("compare-optimized"), p95("compare-baseline")
+    ratio = optimized / baseline if optimized is not None and baseline else None
+    return {
+        "scenario": scenario.name,
+        "endpoint": COMPARED_ENDPOINT,
+        "users": scenario.users,
+        "optimized_p95_ms": optimized,
+        "baseline_p95_ms": baseline,
+        "ratio": None if ratio is None else round(ratio, 4),
+        "errors": {
+            name: by_name[name]["error"]
+            for name in ("compare-optimized", "compare-baseline")
+            if name in by_name and by_name[name].get("error")
+        },
+    }
+
+
+def run_id(now: datetime, commit: str | None) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ") + (f"-{commit[:7]}" if commit else "")
+
+
+def _point_latest(out: Path, run_dir: Path) -> None:
+    link = out / "latest"
+    temporary = out / f".latest-{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(run_dir.name)
+    os.replace(temporary, link)
+
+
+Log = Callable[[str], None]
+
+
+def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Path]:
+    """Run every phase and return the judged result document and its run folder."""
+    budgets = load_budgets(options.budgets)  # a malformed budget file fails before any boot
+    primary, compared = options.primary(), options.comparison()
+    primary.stages()  # validate overrides before booting anything
+    compared.stages()
+    now = datetime.now(UTC)
+    run_dir = options.out / run_id(now, _git("rev-parse", "HEAD") or None)
+    work_dir = run_dir / "work"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_dir.name,
+        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "phases": [],
+        "memray": None,
+        "microbenchmarks": [],
+        "comparison": None,
+    }
+    plans = [PhasePlan(options.profile, options.profile, options.regressions, primary, gated=True)]
+    if not options.skip_baseline:
+        plans += [
+            PhasePlan("compare-optimized", "optimized", frozenset(), compared, gated=False),
+            PhasePlan("compare-baseline", "baseline", frozenset(), compared, gated=False),
+        ]
+    started = time.monotonic()
+    log(f"gate {run_dir.name}: booting the capped stack ({options.replicas} replica(s))")
+    with Stack(
+        profile=options.profile, regressions=options.regressions, replicas=options.replicas
+    ) as stack:
+        document["environment"] = environment(stack, options)
+        _seed(stack, options.dataset, log)
+        for plan in plans:
+            log(
+                f"phase {plan.name}: {plan.scenario.name}, {plan.scenario.users} users, "
+                f"{plan.scenario.warmup_s:g} s warm-up + {plan.scenario.measure_s:g} s measured"
+            )
+            phase = run_phase(
+                stack, plan, work_dir=work_dir / plan.name, processes=options.processes
+            )
+            document["phases"].append(phase)
+            if phase["error"]:
+                log(f"phase {plan.name}: {phase['error']}")
+        if not options.skip_baseline:
+            document["comparison"] = comparison(document["phases"], compared)
+        if not options.skip_memray:
+            from benchmarks.memory import memory_phase
+
+            log("memray: the service under memray run, and one uncached request in-process")
+            document["memray"] = memory_phase(
+                stack, options.profile, options.regressions, run_dir, log
+            )
+    if not options.skip_micro:
+        from benchmarks.micro import run_microbenchmarks
+
+        document["microbenchmarks"] = run_microbenchmarks(work_dir, log)
+    verdicts = evaluate(document, budgets)
+    document["verdicts"] = [verdict.to_json() for verdict in verdicts]
+    document["passed"] = all(verdict.passed for verdict in verdicts)
+    document["duration_s"] = round(time.monotonic() - started, 1)
+    write_result(document, run_dir / "result.json")
+    _point_latest(options.out, run_dir)
+    return document, run_dir
+
+
+def _seed(stack: Stack, dataset: Dataset, log: Log) -> None:
+    from service.seed import seed
+
+    began = time.monotonic()
+    summary = seed(
+        stack.postgres_url,
+        restaurants=dataset.restaurants,
+        users=dataset.users,
+        orders=dataset.orders,
+        seed=dataset.seed,
+    )
+    log(f"seeded {summary} in {time.monotonic() - began:.1f} s")

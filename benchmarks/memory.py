@@ -1,0 +1,171 @@
+"""memray: the service's heap through a load under ``memray run``, and one request's allocation.
+
+The load part runs the service container under ``memray run`` (a non-aggregated
+capture, readable even after an OOM kill), copies the capture out, and reads the
+peak heap and the largest allocation sites at that peak; memray's flamegraph
+HTML is kept beside the result. The per-request part runs the app in this
+process (FastAPI's TestClient against the stack's Postgres and Redis) and
+traces a single uncached recommendation request with ``memray.Tracker``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import memray
+import redis
+
+from benchmarks.loadgen import run_scenario
+from containers.stack import MEMRAY_CAPTURE, Stack, StackError
+from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
+from scenarios.registry import get_scenario
+
+__all__ = ["MEMRAY_LOAD", "memory_phase", "request_allocation", "top_allocations"]
+
+#: The load the service carries while memray traces it (light: tracing slows it down).
+MEMRAY_LOAD = get_scenario("standard").with_overrides(users=10, warmup_s=3, measure_s=12)
+FLAMEGRAPH = "memray-flamegraph.html"
+#: Accounts for the in-process request: one warms the process, the other is measured.
+_WARM_ACCOUNT, _MEASURED_ACCOUNT = 1990, 1991
+_TIMEOUT_S = 300
+
+
+def top_allocations(capture: Path, count: int = 10) -> list[dict[str, Any]]:
+    """The ``count`` largest allocation sites live at the heap's peak."""
+    sites: dict[str, dict[str, Any]] = {}
+    with memray.FileReader(str(capture)) as reader:
+        for record in reader.get_high_watermark_allocation_records(merge_threads=True):
+            frames = record.stack_trace(max_stacks=1)
+            function, filename, line = frames[0] if frames else ("???", "???", 0)
+            location = f"{filename}:{line} {function}"
+            site = sites.setdefault(location, {"location": location, "bytes": 0, "count": 0})
+            site["bytes"] += int(record.size)
+            site["count"] += int(record.n_allocations)
+    return sorted(sites.values(), key=lambda site: -int(site["bytes"]))[:count]
+
+
+def _memray_cli(*args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "memray", *args],
+        check=True,
+        capture_output=True,
+        timeout=_TIMEOUT_S,
+    )
+
+
+def service_heap(
+    stack: Stack,
+    profile: str,
+    regressions: frozenset[str],
+    run_dir: Path,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Peak heap and top allocation sites of service-0 through :data:`MEMRAY_LOAD`."""
+    stack.memray = True
+    try:
+        stack.restart_services(profile=profile, regressions=sorted(regressions))
+        with redis.Redis.from_url(stack.redis_url) as client:
+            client.flushdb()
+        load = run_scenario(
+            MEMRAY_LOAD, host=stack.service_url, out_dir=run_dir / "work" / "memray"
+        )
+        service = stack.docker_containers()["service-0"]
+        service.stop(timeout=20)  # a clean exit lets memray finish its capture file
+        service.reload()
+        capture = stack.copy_from("service-0", MEMRAY_CAPTURE, run_dir / "work" / "memray")
+        oom_killed = bool(service.attrs["State"].get("OOMKilled"))
+    finally:
+        stack.memray = False
+    with memray.FileReader(str(capture)) as reader:
+        peak = int(reader.metadata.peak_memory)
+        total = int(reader.metadata.total_allocations)
+    _memray_cli("flamegraph", "--force", "-o", str(run_dir / FLAMEGRAPH), str(capture))
+    log(f"memray: peak heap {peak / 2**20:.1f} MiB over {total} allocations")
+    return {
+        "peak_heap_bytes": peak,
+        "total_allocations": total,
+        "top_allocations": top_allocations(capture),
+        "flamegraph": FLAMEGRAPH,
+        "oom_killed": oom_killed,
+        "load": {
+            "scenario": MEMRAY_LOAD.name,
+            "users": MEMRAY_LOAD.users,
+            "warmup_s": MEMRAY_LOAD.warmup_s,
+            "measure_s": MEMRAY_LOAD.measure_s,
+            "requests": len(load.samples),
+        },
+    }
+
+
+def request_allocation(
+    database_url: str, redis_url: str, *, profile: str, regressions: frozenset[str]
+) -> dict[str, Any]:
+    """Peak bytes allocated by one uncached ``GET /api/recommendations`` in a warmed app."""
+    with warnings.catch_warnings():
+        # Starlette's TestClient prefers httpx2; httpx (what the suite uses) still works.
+        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+        from fastapi.testclient import TestClient
+
+    from service.config import Settings
+    from service.main import create_app
+
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        profile=profile,
+        regressions=",".join(sorted(regressions)),
+    )
+    path = "/api/recommendations?limit=12&refresh=true"
+    with TestClient(create_app(settings)) as client, tempfile.TemporaryDirectory() as scratch:
+        tokens = []
+        for account in (_WARM_ACCOUNT, _MEASURED_ACCOUNT):
+            response = client.post(
+                "/auth/login", json={"email": user_email(account), "password": LOAD_TEST_PASSWORD}
+            )
+            response.raise_for_status()
+            tokens.append({"Authorization": f"Bearer {response.json()['token']}"})
+        # The first recommendation of a process loads its shared restaurant index: that
+        # belongs to the process, not to a request, so another account warms it first.
+        client.get(path, headers=tokens[0]).raise_for_status()
+        capture = Path(scratch) / "request.bin"
+        with memray.Tracker(str(capture)):
+            response = client.get(path, headers=tokens[1])
+        response.raise_for_status()
+        with memray.FileReader(str(capture)) as reader:
+            peak = int(reader.metadata.peak_memory)
+            top = top_allocations(capture, count=5)
+    return {"per_request_bytes": peak, "per_request_top_allocations": top, "request": path}
+
+
+def memory_phase(
+    stack: Stack,
+    profile: str,
+    regressions: frozenset[str],
+    run_dir: Path,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The ``memray`` block of the result document; a part that fails is ``null`` with its error."""
+    block: dict[str, Any] = {"peak_heap_bytes": None, "per_request_bytes": None, "errors": []}
+    try:
+        block.update(service_heap(stack, profile, regressions, run_dir, log))
+    except (StackError, subprocess.SubprocessError, OSError, KeyError) as error:
+        block["errors"].append(f"service heap: {type(error).__name__}: {error}")
+    try:
+        block.update(
+            request_allocation(
+                stack.postgres_url, stack.redis_url, profile=profile, regressions=regressions
+            )
+        )
+    except Exception as error:  # the app's own failure is a finding to record, not a crash
+        block["errors"].append(f"per-request allocation: {type(error).__name__}: {error}")
+    log(
+        f"memray: one uncached request allocates {json.dumps(block.get('per_request_bytes'))} bytes"
+    )
+    return block

@@ -1,0 +1,222 @@
+"""One load phase on the running stack: load, memory, metrics, Postgres and HTTP probes.
+
+A phase restarts the service replicas with its profile and regressions, empties
+the shared cache, then runs its scenario while every probe samples on the same
+clock. Whatever goes wrong inside the stack (an OOM kill, a dead replica) is
+recorded in the phase — it is a verdict, not a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from benchmarks.loadgen import LoadRun, run_scenario
+from benchmarks.metrics import MetricsPoller, cache_figures, sql_figures
+from benchmarks.probes import PostgresProbe, http_contract, login, postgres_settings, sql_probe
+from benchmarks.samples import endpoint_figures, failure_summary, request_timeline
+from containers.memory import MemorySampler
+from containers.stack import Stack
+from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
+from scenarios.registry import Scenario
+
+__all__ = ["PhasePlan", "run_phase"]
+
+#: Accounts the probes log in as: far down the Zipf ranking, so rarely used by the load.
+_PROBE_ACCOUNTS = (1997, 1998, 1999)
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """What one phase runs: a scenario against a profile, and whether budgets judge it."""
+
+    name: str
+    profile: str
+    regressions: frozenset[str]
+    scenario: Scenario
+    gated: bool
+
+
+def _role(name: str) -> str:
+    return name.split("-")[0]
+
+
+def _containers(memory: dict[str, dict[str, Any]], shift: float) -> dict[str, Any]:
+    """Per container: the summary the budgets read (``t`` on the phase clock)."""
+    summary: dict[str, Any] = {}
+    for name, figures in memory.items():
+        kill_t = figures.get("oom_kill_t")
+        summary[name] = {
+            "role": _role(name),
+            "cap_bytes": figures.get("cap_bytes"),
+            "peak_working_set_bytes": figures.get("peak_working_set_bytes"),
+            "peak_usage_bytes": figures.get("peak_usage_bytes"),
+            "cgroup_peak_bytes": figures.get("cgroup_peak_bytes"),
+            "oom_killed": bool(figures.get("oom_killed")),
+            "oom_kill_t": None if kill_t is None else round(float(kill_t) + shift, 3),
+            "exit_code": figures.get("exit_code"),
+        }
+    return summary
+
+
+def _memory_timeline(memory: dict[str, dict[str, Any]], shift: float) -> dict[str, Any]:
+    return {
+        name: [
+            {
+                "t": round(float(sample["t"]) + shift, 3),
+                "usage_bytes": sample.get("usage_bytes"),
+                "working_set_bytes": sample.get("working_set_bytes"),
+                "rss_bytes": sample.get("rss_bytes"),
+            }
+            for sample in figures.get("samples", [])
+        ]
+        for name, figures in memory.items()
+    }
+
+
+def _users_timeline(load: LoadRun) -> list[dict[str, Any]]:
+    """Running users per second, from Locust's stats history."""
+    path = load.log_path.parent / "locust_stats_history.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return [
+            {
+                "t": round(float(row["Timestamp"]) - load.started_at, 3),
+                "users": int(row["User Count"]),
+            }
+            for row in csv.DictReader(handle)
+            if row.get("Name") == "Aggregated"
+        ]
+
+
+def _stages(load: LoadRun) -> list[dict[str, Any]]:
+    stages, start = [], 0.0
+    for stage in load.stages:
+        stages.append(
+            {
+                "name": stage.name,
+                "start_t": round(start, 3),
+                "end_t": round(start + stage.duration_s, 3),
+                "users": stage.users,
+                "measured": stage.measured,
+            }
+        )
+        start += stage.duration_s
+    return stages
+
+
+def _probe_http(stack: Stack) -> tuple[list[dict[str, Any]], dict[str, Any], str | None]:
+    """HTTP contract and isolated statement counts, or the reason they could not run."""
+    try:
+        with httpx.Client(timeout=30.0) as client:
+            headers = [
+                login(client, stack.service_url, user_email(index), LOAD_TEST_PASSWORD)
+                for index in _PROBE_ACCOUNTS
+            ]
+            contract = http_contract(client, stack.service_url, headers[0])
+            statements = sql_probe(client, stack.service_urls, headers)
+    except (httpx.HTTPError, KeyError, ValueError) as error:
+        return [], {}, f"HTTP probes failed: {type(error).__name__}: {error}"
+    return contract, statements, None
+
+
+def _phase_error(
+    load: LoadRun, containers: dict[str, Any], measured_requests: int, probe_error: str | None
+) -> str | None:
+    reasons = []
+    if load.timed_out:
+        reasons.append(f"Locust outlived its load shape and was stopped (see {load.log_path})")
+    for name, figures in containers.items():
+        if figures["oom_killed"]:
+            reasons.append(f"{name} was OOM-killed at t={figures['oom_kill_t']} s")
+    if measured_requests == 0:
+        reasons.append(f"no request completed in the measured window (see {load.log_path})")
+    if probe_error:
+        reasons.append(probe_error)
+    return "; ".join(reasons) or None
+
+
+def run_phase(
+    stack: Stack, plan: PhasePlan, *, work_dir: Path, processes: int = 0
+) -> dict[str, Any]:
+    """Run ``plan`` on ``stack`` and return its phase entry for the result document."""
+    stack.restart_services(profile=plan.profile, regressions=sorted(plan.regressions))
+    # Entries cached by an earlier phase would flatter this one's hit rate.
+    with redis.Redis.from_url(stack.redis_url) as client:
+        client.flushdb()
+    postgres_url = stack.postgres_libpq_url
+    sampler = MemorySampler(stack.docker_containers(), interval_s=0.25)
+    connections = PostgresProbe(postgres_url)
+    metrics = MetricsPoller(stack.service_urls)
+    sampler.start()
+    connections.start()
+    metrics.start()
+    try:
+        load = run_scenario(
+            plan.scenario, host=stack.service_url, out_dir=work_dir, processes=processes
+        )
+    finally:
+        metrics.stop()
+        connections.stop()
+        sampler.stop()
+    memory = sampler.result()
+    shift = float(sampler.t0 or load.started_at) - load.started_at
+    containers = _containers(memory, shift)
+    start, end = load.started_at + load.warmup_s, load.started_at + load.end_s
+    window = metrics.window(start, end)
+    alive = not any(figures["oom_killed"] for figures in containers.values())
+    contract: list[dict[str, Any]] = []
+    statements: dict[str, Any] = {}
+    probe_error = None
+    if plan.gated:  # the contract is judged on gated phases only: skip the cost elsewhere
+        if alive:
+            contract, statements, probe_error = _probe_http(stack)
+        else:
+            probe_error = "HTTP probes skipped: a container was OOM-killed"
+    max_connections = connections.max_in(start, end)
+    replicas = max(1, len(stack.service_urls))
+    measured = load.samples.between(start, end)
+    return {
+        "name": plan.name,
+        "profile": plan.profile,
+        "regressions": sorted(plan.regressions),
+        "scenario": plan.scenario.name,
+        "gated": plan.gated,
+        "error": _phase_error(load, containers, len(measured), probe_error),
+        "users": plan.scenario.users,
+        "warmup_s": load.warmup_s,
+        "measure_s": load.end_s - load.warmup_s,
+        "started_at": load.started_at,
+        "stages": _stages(load),
+        "endpoints": endpoint_figures(load.samples, start=start, end=end),
+        "timeline": {
+            "requests": request_timeline(load.samples, started_at=load.started_at),
+            "memory": _memory_timeline(memory, shift),
+            "cache_hit_rate": metrics.hit_rate_timeline(load.started_at),
+            "db_connections": connections.timeline(load.started_at),
+            "users": _users_timeline(load),
+        },
+        "containers": containers,
+        "cache": cache_figures(*window) if window else {},
+        "sql_per_request": sql_figures(*window) if window else {},
+        "sql_probe": statements,
+        "db": {
+            "max_connections_in_use": max_connections,
+            "connections_per_replica": (
+                None if max_connections is None else max_connections / replicas
+            ),
+            "settings": postgres_settings(postgres_url),
+            "probe_errors": connections.errors,
+        },
+        "http_contract": contract,
+        "load_generator": load.load_generator(),
+        "failures": failure_summary(measured),
+        "locust": {"exit_code": load.exit_code, "timed_out": load.timed_out},
+        "metrics_scrape_errors": sorted({e for s in metrics.snapshots for e in s.errors})[:10],
+    }
