@@ -1,0 +1,571 @@
+"""Plotly figures of one run, as JSON-ready dicts the page hands to ``Plotly.newPlot``.
+
+Plotly renders a subset of HTML in every label and decodes entities back to
+text, so each string taken from the document goes through :func:`_text`
+(HTML-escaped) before it reaches a figure: a route named ``<script>`` shows as
+text and never becomes markup.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.subplots import make_subplots
+
+from reports._document import (
+    ContainerFigures,
+    MemorySample,
+    MemrayFigures,
+    Phase,
+    Point,
+    RequestWindow,
+    RunDocument,
+    Verdict,
+)
+from reports._findings import budget_containers, budget_endpoints
+from reports._format import format_value, mib
+
+__all__ = ["MAX_POINTS", "Chart", "RunCharts", "run_charts"]
+
+#: A trace keeps at most this many points; longer series are thinned keeping
+#: each bucket's highest value, so peaks (what budgets judge) stay visible.
+MAX_POINTS = 400
+
+_CAP = "#c62828"
+_BUDGET = "#ef6c00"
+_OOM = "#b71c1c"
+_PERCENTILES = (
+    ("p50_ms", "p50", "#2e7d32"),
+    ("p95_ms", "p95", "#f9a825"),
+    ("p99_ms", "p99", "#c62828"),
+)
+_PALETTE = ("#1565c0", "#6a1b9a", "#00838f", "#ad1457", "#4e342e", "#558b2f", "#283593", "#ff8f00")
+_OUTCOMES = {"hit": "#2e7d32", "miss": "#c62828", "none": "#1565c0", "probe": "#6a1b9a"}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One figure: ``dom_id`` of its element on the page, ``title`` for its heading."""
+
+    dom_id: str
+    title: str
+    caption: str
+    figure: dict[str, Any]
+
+
+def _text(value: str) -> str:
+    return html.escape(value, quote=False)
+
+
+def _thin(items: Sequence[T], key: Callable[[T], float | None]) -> list[T]:
+    """At most :data:`MAX_POINTS` items, keeping the highest ``key`` of each bucket."""
+    if len(items) <= MAX_POINTS:
+        return list(items)
+    size = math.ceil(len(items) / MAX_POINTS)
+    kept: list[T] = []
+    for start in range(0, len(items), size):
+        bucket = items[start : start + size]
+        kept.append(max(bucket, key=lambda item: key(item) or -math.inf))
+    return kept
+
+
+def _base_layout(height: int, **extra: Any) -> dict[str, Any]:
+    layout: dict[str, Any] = {
+        "template": "none",
+        "height": height,
+        "margin": {"l": 64, "r": 24, "t": 36, "b": 48},
+        "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "hovermode": "x unified",
+        "legend": {"orientation": "h", "y": -0.12, "yanchor": "top"},
+        "colorway": list(_PALETTE),
+    }
+    layout.update(extra)
+    return layout
+
+
+def _finish(figure: go.Figure) -> dict[str, Any]:
+    figure.update_xaxes(showgrid=True, gridcolor="#eceff1", zeroline=False, linecolor="#90a4ae")
+    figure.update_yaxes(showgrid=True, gridcolor="#eceff1", zeroline=False, linecolor="#90a4ae")
+    result: dict[str, Any] = json.loads(pio.to_json(figure, validate=True))
+    return result
+
+
+def _mark_stages(figure: go.Figure, phase: Phase, *, oom_on_all: bool = True) -> None:
+    """Shade the load stages on every subplot and name them on the first; mark OOM kills.
+
+    With ``oom_on_all`` each kill is a line across every subplot (the memory chart
+    marks a kill on its own container's row instead).
+    """
+    for index, stage in enumerate(phase.stages):
+        warm = "warm" in stage.name.lower()
+        figure.add_vrect(
+            x0=stage.start_t,
+            x1=stage.end_t,
+            row="all",
+            col="all",
+            fillcolor="#90a4ae" if warm else ("#e3f2fd" if index % 2 else "#f1f8e9"),
+            opacity=0.25 if warm else 0.35,
+            layer="below",
+            line_width=0,
+        )
+        users = f" · {stage.users} users" if stage.users is not None else ""
+        figure.add_annotation(
+            x=stage.start_t,
+            y=1.0,
+            xref="x",
+            yref="y domain",
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+            text=_text(stage.name) + users,
+            font={"size": 11, "color": "#455a64"},
+            bgcolor="rgba(255,255,255,0.7)",
+        )
+    if not oom_on_all:
+        return
+    for container in phase.containers.values():
+        if container.oom_killed and container.oom_kill_t is not None:
+            figure.add_vline(
+                x=container.oom_kill_t,
+                row="all",
+                col="all",
+                line={"color": _OOM, "width": 2, "dash": "dot"},
+            )
+            figure.add_annotation(
+                x=container.oom_kill_t,
+                y=0.85,
+                xref="x",
+                yref="y domain",
+                xanchor="right",
+                showarrow=False,
+                text=f"{_text(container.name)} OOM-killed",
+                font={"size": 11, "color": _OOM},
+                bgcolor="rgba(255,255,255,0.8)",
+            )
+
+
+def _memory_budget(verdicts: Sequence[Verdict], container: ContainerFigures) -> Verdict | None:
+    return next(
+        (v for v in verdicts if v.limit is not None and budget_containers(v, [container])), None
+    )
+
+
+def _memory_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
+    names = sorted(set(phase.memory) | set(phase.containers))
+    if not phase.memory:
+        return None
+    figure = make_subplots(
+        rows=len(names),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.09 if len(names) > 1 else 0.0,
+        subplot_titles=[_text(name) for name in names],
+    )
+    for row, name in enumerate(names, start=1):
+        samples = _thin(phase.memory.get(name, ()), lambda s: s.working_set_bytes)
+        times = [sample.t for sample in samples]
+        series: tuple[tuple[str, Callable[[MemorySample], float | None], dict[str, Any]], ...] = (
+            ("working set", lambda s: s.working_set_bytes, {"color": _PALETTE[0], "width": 2}),
+            ("usage", lambda s: s.usage_bytes, {"color": "#78909c", "width": 1, "dash": "dot"}),
+        )
+        for label, value, line in series:
+            figure.add_trace(
+                go.Scatter(
+                    x=times,
+                    y=[mib(value(sample)) for sample in samples],
+                    name=label,
+                    legendgroup=label,
+                    showlegend=row == 1,
+                    mode="lines",
+                    line=line,
+                    hovertemplate="%{y:.1f} MiB",
+                ),
+                row=row,
+                col=1,
+            )
+        container = phase.containers.get(name)
+        top = max((mib(s.working_set_bytes) or 0.0 for s in samples), default=0.0)
+        if container is not None:
+            top = _memory_limits(figure, run, container, row, top)
+        figure.update_yaxes(title_text="MiB", range=[0, top * 1.12 or 1], row=row, col=1)
+    figure.update_xaxes(title_text="seconds since phase start", row=len(names), col=1)
+    _mark_stages(figure, phase, oom_on_all=False)
+    figure.update_layout(**_base_layout(240 * len(names) + 90))
+    return Chart(
+        dom_id=f"chart-memory-{index}",
+        title="Memory per container",
+        caption=(
+            "Working set (what the cgroup limit is judged against) and raw usage; red: the "
+            "container's cap, orange: its budget; an OOM kill is marked where it happened."
+        ),
+        figure=_finish(figure),
+    )
+
+
+def _memory_limits(
+    figure: go.Figure, run: RunDocument, container: ContainerFigures, row: int, top: float
+) -> float:
+    """Draw the cap, the budget and any OOM kill of ``container``; the y extent they need."""
+    if container.cap_bytes is not None:
+        figure.add_hline(
+            y=mib(container.cap_bytes),
+            row=row,
+            col=1,
+            line={"color": _CAP, "dash": "dash", "width": 2},
+            annotation_text="cap " + format_value(container.cap_bytes, "bytes"),
+            annotation_position="top right",
+            annotation_font_color=_CAP,
+        )
+        top = max(top, mib(container.cap_bytes) or 0.0)
+    budget = _memory_budget(run.verdicts, container)
+    if budget is not None and budget.limit is not None:
+        figure.add_hline(
+            y=mib(budget.limit),
+            row=row,
+            col=1,
+            line={"color": _BUDGET, "dash": "dash", "width": 2},
+            annotation_text=f"{_text(budget.budget)} ≤ {format_value(budget.limit, 'bytes')}",
+            annotation_position="bottom right",
+            annotation_font_color=_BUDGET,
+        )
+        top = max(top, mib(budget.limit) or 0.0)
+    if container.oom_killed and container.oom_kill_t is not None:
+        figure.add_vline(
+            x=container.oom_kill_t,
+            row=row,
+            col=1,
+            line={"color": _OOM, "width": 3},
+            annotation_text=f"OOM kill at {container.oom_kill_t:.1f} s",
+            annotation_position="bottom left",
+            annotation_font={"color": _OOM, "size": 13},
+        )
+    return top
+
+
+def _latency_budgets(verdicts: Sequence[Verdict], endpoint: str) -> list[Verdict]:
+    found: dict[str, Verdict] = {}
+    for verdict in verdicts:
+        if verdict.limit is not None and budget_endpoints(verdict, [endpoint]):
+            found.setdefault(verdict.budget, verdict)
+    return [found[name] for name in sorted(found)]
+
+
+def _percentile(window: RequestWindow, key: str) -> float | None:
+    value: float | None = getattr(window, key)
+    return value
+
+
+def _latency_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
+    endpoints = sorted(phase.requests)
+    if not endpoints:
+        return None
+    cols = 2 if len(endpoints) > 1 else 1
+    rows = math.ceil(len(endpoints) / cols)
+    figure = make_subplots(
+        rows=rows,
+        cols=cols,
+        specs=[[{"secondary_y": True}] * cols for _ in range(rows)],
+        subplot_titles=[_text(name) for name in endpoints],
+        vertical_spacing=min(0.3 / rows, 0.12) if rows > 1 else 0.0,
+        horizontal_spacing=0.1,
+    )
+    for position, endpoint in enumerate(endpoints):
+        row, col = position // cols + 1, position % cols + 1
+        windows = _thin(phase.requests[endpoint], lambda w: w.p99_ms)
+        times = [window.t for window in windows]
+        figure.add_trace(
+            go.Bar(
+                x=times,
+                y=[window.rps for window in windows],
+                name="requests/s",
+                legendgroup="rps",
+                showlegend=position == 0,
+                marker={"color": "#90caf9"},
+                opacity=0.45,
+                hovertemplate="%{y:.1f}/s",
+            ),
+            row=row,
+            col=col,
+            secondary_y=True,
+        )
+        for key, label, color in _PERCENTILES:
+            figure.add_trace(
+                go.Scatter(
+                    x=times,
+                    y=[_percentile(window, key) for window in windows],
+                    name=label,
+                    legendgroup=label,
+                    showlegend=position == 0,
+                    mode="lines",
+                    line={"color": color, "width": 1.5},
+                    hovertemplate=label + " %{y:.1f} ms",
+                ),
+                row=row,
+                col=col,
+                secondary_y=False,
+            )
+        for verdict in _latency_budgets(run.verdicts, endpoint):
+            figure.add_hline(
+                y=verdict.limit,
+                row=row,
+                col=col,
+                secondary_y=False,
+                line={"color": _BUDGET, "dash": "dash", "width": 1.5},
+                annotation_text=f"{_text(verdict.budget)} ≤ {format_value(verdict.limit, 'ms')}",
+                annotation_position="top left",
+                annotation_font_color=_BUDGET,
+            )
+        figure.update_yaxes(
+            title_text="ms", rangemode="tozero", row=row, col=col, secondary_y=False
+        )
+        figure.update_yaxes(
+            title_text="req/s",
+            rangemode="tozero",
+            showgrid=False,
+            row=row,
+            col=col,
+            secondary_y=True,
+        )
+    _mark_stages(figure, phase)
+    figure.update_layout(**_base_layout(260 * rows + 90, bargap=0.1))
+    return Chart(
+        dom_id=f"chart-latency-{index}",
+        title="Latency and throughput per endpoint",
+        caption="p50/p95/p99 of each one-second window (lines, ms) and requests per second (bars).",
+        figure=_finish(figure),
+    )
+
+
+def _add_points(
+    figure: go.Figure, points: Sequence[Point], *, name: str, row: int, shape: str = "linear"
+) -> None:
+    thinned = _thin(points, lambda p: p.value)
+    figure.add_trace(
+        go.Scatter(
+            x=[point.t for point in thinned],
+            y=[point.value for point in thinned],
+            name=_text(name),
+            mode="lines",
+            line={"shape": shape, "width": 2},
+        ),
+        row=row,
+        col=1,
+    )
+
+
+def _service_replicas(phase: Phase) -> int:
+    return max(1, sum(1 for c in phase.containers.values() if c.role == "service"))
+
+
+def _cache_db_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
+    panels: list[str] = []
+    if phase.cache_hit_rate:
+        panels.append("cache hit rate")
+    if phase.db_connections:
+        panels.append("database connections in use")
+    if phase.users_over_time:
+        panels.append("simulated users")
+    if not panels:
+        return None
+    figure = make_subplots(
+        rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=panels, vertical_spacing=0.12
+    )
+    row = 1
+    if phase.cache_hit_rate:
+        for cache, points in phase.cache_hit_rate.items():
+            _add_points(figure, points, name=f"{cache} hit rate", row=row)
+        for verdict in run.verdicts:
+            if verdict.unit == "ratio" and verdict.budget.endswith("cache_hit_rate"):
+                figure.add_hline(
+                    y=verdict.limit,
+                    row=row,
+                    col=1,
+                    line={"color": _BUDGET, "dash": "dash"},
+                    annotation_text=f"{_text(verdict.budget)} ≥ {verdict.limit:.2f}",
+                    annotation_position="bottom right",
+                    annotation_font_color=_BUDGET,
+                )
+                break
+        figure.update_yaxes(range=[0, 1.05], title_text="ratio", row=row, col=1)
+        row += 1
+    if phase.db_connections:
+        _add_points(figure, phase.db_connections, name="connections", row=row, shape="hv")
+        replicas = _service_replicas(phase)
+        for verdict in run.verdicts:
+            if verdict.budget == "db_connections_per_replica" and verdict.limit is not None:
+                figure.add_hline(
+                    y=verdict.limit * replicas,
+                    row=row,
+                    col=1,
+                    line={"color": _BUDGET, "dash": "dash"},
+                    annotation_text=f"budget {verdict.limit:g} per replica x {replicas}",
+                    annotation_position="top left",
+                    annotation_font_color=_BUDGET,
+                )
+                break
+        figure.update_yaxes(rangemode="tozero", title_text="count", row=row, col=1)
+        row += 1
+    if phase.users_over_time:
+        _add_points(figure, phase.users_over_time, name="users", row=row, shape="hv")
+        figure.update_yaxes(rangemode="tozero", title_text="users", row=row, col=1)
+    figure.update_xaxes(title_text="seconds since phase start", row=len(panels), col=1)
+    _mark_stages(figure, phase)
+    figure.update_layout(**_base_layout(220 * len(panels) + 90))
+    return Chart(
+        dom_id=f"chart-cache-db-{index}",
+        title="Cache, database connections and load over time",
+        caption="Hit rate per cache, connections checked out of the pools, simulated users.",
+        figure=_finish(figure),
+    )
+
+
+def _count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g}"
+
+
+def _sql_chart(phase: Phase, index: int) -> Chart | None:
+    rows = [
+        (route, outcome, figures)
+        for route, outcomes in phase.sql_per_request.items()
+        for outcome, figures in outcomes.items()
+    ] + [(name, "probe", figures) for name, figures in phase.sql_probe.items()]
+    if not rows:
+        return None
+    figure = go.Figure()
+    for outcome in sorted({outcome for _, outcome, _ in rows}):
+        chosen = [(route, figures) for route, kind, figures in rows if kind == outcome]
+        color = _OUTCOMES.get(outcome, _PALETTE[len(_OUTCOMES) % len(_PALETTE)])
+        figure.add_trace(
+            go.Bar(
+                x=[_text(route) for route, _ in chosen],
+                y=[figures.mean for _, figures in chosen],
+                name=_text(outcome),
+                marker={"color": color},
+                customdata=[[figures.max, figures.count] for _, figures in chosen],
+                hovertemplate="mean %{y:.2f}, max %{customdata[0]}, requests %{customdata[1]}",
+                text=[f"max {_count(figures.max)}" for _, figures in chosen],
+                textposition="outside",
+                cliponaxis=False,
+            )
+        )
+    figure.update_layout(**_base_layout(360, barmode="group", hovermode="closest"))
+    figure.update_yaxes(title_text="statements per request", rangemode="tozero")
+    return Chart(
+        dom_id=f"chart-sql-{index}",
+        title="SQL statements per request",
+        caption="Mean per route and cache outcome (bars), maximum above each bar; 'probe' rows "
+        "come from dedicated probe requests.",
+        figure=_finish(figure),
+    )
+
+
+def _phases_p95_chart(run: RunDocument) -> Chart | None:
+    phases = [phase for phase in run.phases if phase.endpoints]
+    if not phases:
+        return None
+    figure = go.Figure()
+    for phase in phases:
+        names = sorted(phase.endpoints)
+        figure.add_trace(
+            go.Bar(
+                x=[_text(name) for name in names],
+                y=[phase.endpoints[name].p95_ms for name in names],
+                name=_text(phase.name),
+                customdata=[[phase.endpoints[name].p99_ms] for name in names],
+                hovertemplate="p95 %{y:.1f} ms, p99 %{customdata[0]:.1f} ms",
+            )
+        )
+    values = [
+        figures.p95_ms
+        for phase in phases
+        for figures in phase.endpoints.values()
+        if figures.p95_ms is not None and figures.p95_ms > 0
+    ]
+    log = bool(values) and max(values) / min(values) > 50
+    figure.update_layout(**_base_layout(380, barmode="group", hovermode="closest"))
+    figure.update_yaxes(title_text="p95, ms" + (" (log scale)" if log else ""))
+    if log:
+        figure.update_yaxes(type="log")
+    return Chart(
+        dom_id="chart-phases-p95",
+        title="p95 latency per endpoint, by phase",
+        caption="Measured window only; warm-up excluded.",
+        figure=_finish(figure),
+    )
+
+
+def _memray_chart(memray: MemrayFigures | None) -> Chart | None:
+    if memray is None or not memray.top_allocations:
+        return None
+    top = sorted(memray.top_allocations, key=lambda a: a.bytes or 0.0, reverse=True)[:15]
+    top.reverse()
+    figure = go.Figure(
+        go.Bar(
+            x=[mib(site.bytes) for site in top],
+            y=[_text(site.location) for site in top],
+            orientation="h",
+            marker={"color": _PALETTE[1]},
+            customdata=[[site.count] for site in top],
+            hovertemplate="%{x:.2f} MiB in %{customdata[0]} allocations",
+            name="allocated",
+        )
+    )
+    figure.update_layout(
+        **_base_layout(
+            120 + 28 * len(top),
+            hovermode="closest",
+            margin={"l": 360, "r": 24, "t": 24, "b": 48},
+            showlegend=False,
+        )
+    )
+    figure.update_xaxes(title_text="MiB allocated")
+    figure.update_yaxes(automargin=True)
+    return Chart(
+        dom_id="chart-memray-top",
+        title="Top allocation sites (memray)",
+        caption="Bytes allocated by each call site at the heap's peak.",
+        figure=_finish(figure),
+    )
+
+
+@dataclass(frozen=True)
+class RunCharts:
+    """Charts of a run: per phase (in phase order) and run-wide."""
+
+    per_phase: tuple[tuple[Chart, ...], ...]
+    phases_p95: Chart | None
+    memray: Chart | None
+
+    def all(self) -> list[Chart]:
+        charts = [chart for charts in self.per_phase for chart in charts]
+        charts += [chart for chart in (self.phases_p95, self.memray) if chart is not None]
+        return charts
+
+
+def run_charts(run: RunDocument) -> RunCharts:
+    """Every chart the report shows for ``run``; sections without data get none."""
+    per_phase: list[tuple[Chart, ...]] = []
+    for index, phase in enumerate(run.phases):
+        candidates = (
+            _memory_chart(run, phase, index),
+            _latency_chart(run, phase, index),
+            _cache_db_chart(run, phase, index),
+            _sql_chart(phase, index),
+        )
+        per_phase.append(tuple(chart for chart in candidates if chart is not None))
+    return RunCharts(
+        per_phase=tuple(per_phase),
+        phases_p95=_phases_p95_chart(run),
+        memray=_memray_chart(run.memray),
+    )

@@ -1,0 +1,329 @@
+"""The report rendered from synthetic result documents (see conftest): files, content,
+determinism, size, escaping, comparison with a base run, and bad input."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import plotly.offline
+import pytest
+
+from reports import OUTPUTS, DocumentError, load_document, render_run
+from reports.__main__ import main
+
+MAX_REPORT_BYTES = 5_000_000
+Document = dict[str, Any]
+Maker = Callable[[str], Document]
+Writer = Callable[[str, Document], Path]
+
+
+def _script(html: str, element_id: str) -> str:
+    match = re.search(rf'<script[^>]* id="{element_id}">(.*?)</script>', html, re.S)
+    assert match is not None, f"no script element {element_id}"
+    return match.group(1)
+
+
+def _figures(html: str) -> dict[str, Any]:
+    figures: dict[str, Any] = json.loads(_script(html, "report-figures"))
+    return figures
+
+
+def test_render_writes_the_three_files(passing_run: Path) -> None:
+    written = render_run(passing_run)
+
+    assert [path.name for path in written] == list(OUTPUTS)
+    assert all(path.parent == passing_run and path.stat().st_size > 0 for path in written)
+
+
+def test_render_accepts_the_result_json_path(passing_run: Path) -> None:
+    written = render_run(passing_run / "result.json")
+
+    assert {path.parent for path in written} == {passing_run}
+
+
+def test_passing_report_says_pass_and_lists_every_budget(
+    passing_run: Path, make_document: Maker
+) -> None:
+    render_run(passing_run)
+    html = (passing_run / "index.html").read_text()
+    document = make_document("passing")
+
+    assert 'data-verdict="pass"' in html
+    assert f"all {len(document['verdicts'])} budgets held" in html
+    for verdict in document["verdicts"]:
+        assert f"<strong>{verdict['budget']}</strong>" in html
+
+
+def test_failing_report_names_each_failed_budget_with_its_numbers(failing_run: Path) -> None:
+    render_run(failing_run)
+    html = (failing_run / "index.html").read_text()
+    banner = html[html.index('id="verdict"') : html.index('<nav class="toc">')]
+
+    assert 'data-verdict="fail"' in html
+    assert "measured 988.5 MiB, limit ≤ 300.0 MiB — over by 688.5 MiB" in banner
+    assert "service-0 was OOM-killed at 61.5 s (measured), exit code 137" in banner
+    assert "largest allocation site (memray): service/catalog.py:88 load_restaurants" in banner
+    assert "worst one-second p95 of GET /api/recommendations" in banner
+    assert "recommendations_p95" in banner
+    assert "unstable" in html
+    assert "postgres_peak_working_set" not in banner  # it held
+
+
+def test_every_chart_has_its_element_and_one_plotly_bundle(
+    failing_run: Path, make_document: Maker
+) -> None:
+    render_run(failing_run)
+    html = (failing_run / "index.html").read_text()
+    figures = _figures(html)
+
+    phases = len(make_document("failing")["phases"])
+    # memory, latency, cache/db and SQL per phase; p95 by phase; memray top sites
+    assert len(figures) == 4 * phases + 2
+    for dom_id, figure in figures.items():
+        assert f'id="{dom_id}"' in html
+        assert figure["data"], dom_id
+    assert html.count('id="plotly-js-gzip"') == 1
+    bundle = gzip.decompress(base64.b64decode(_script(html, "plotly-js-gzip")))
+    assert bundle.decode() == plotly.offline.get_plotlyjs()
+
+
+def test_oom_kill_cap_and_budget_are_drawn_on_the_memory_chart(failing_run: Path) -> None:
+    render_run(failing_run)
+    figure = _figures((failing_run / "index.html").read_text())["chart-memory-0"]
+    texts = [a.get("text", "") for a in figure["layout"]["annotations"]]
+
+    assert "OOM kill at 61.5 s" in texts
+    assert "cap 1.0 GiB" in texts
+    assert "service_peak_working_set ≤ 300.0 MiB" in texts
+    assert any(text.startswith("warm-up") for text in texts)
+
+
+def test_output_is_deterministic_with_sorted_embedded_json(passing_run: Path) -> None:
+    first = [path.read_bytes() for path in render_run(passing_run)]
+    second = [path.read_bytes() for path in render_run(passing_run)]
+    html = first[0].decode()
+    block = _script(html, "report-figures")
+
+    assert first == second
+    assert block == json.dumps(
+        json.loads(block), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def test_report_stays_under_5_mb(failing_run: Path, passing_run: Path) -> None:
+    render_run(failing_run, base=passing_run)
+
+    assert (failing_run / "index.html").stat().st_size < MAX_REPORT_BYTES
+
+
+def test_long_timelines_are_thinned_keeping_the_peak(
+    make_document: Maker, write_document: Writer
+) -> None:
+    document = make_document("passing")
+    samples = document["phases"][0]["timeline"]["memory"]["service-0"]
+    peak = max(sample["working_set_bytes"] for sample in samples)
+    # an hour-long phase at 4 Hz
+    document["phases"][0]["timeline"]["memory"]["service-0"] = [
+        {**samples[i % len(samples)], "t": i * 0.25} for i in range(14_400)
+    ]
+    run = write_document("long", document)
+    render_run(run)
+    html = (run / "index.html").read_text()
+    trace = _figures(html)["chart-memory-0"]["data"][4]  # service-0 working set
+
+    assert trace["name"] == "working set"
+    assert len(trace["y"]) <= 400
+    assert max(trace["y"]) == round(peak / 1024**2, 2)
+    assert (run / "index.html").stat().st_size < MAX_REPORT_BYTES
+
+
+def test_summary_markdown_has_the_verdict_and_budget_table(
+    failing_run: Path, make_document: Maker
+) -> None:
+    render_run(failing_run)
+    summary = (failing_run / "summary.md").read_text()
+    document = make_document("failing")
+    failed = [v for v in document["verdicts"] if not v["passed"]]
+
+    assert summary.startswith(
+        f"## ❌ TasteMatch Bench: {len(failed)} of {len(document['verdicts'])} budgets failed"
+    )
+    assert (
+        "| ❌ | service\\_peak\\_working\\_set | optimized | 988.5 MiB | ≤ 300.0 MiB | "
+        "over by 688.5 MiB (229% of limit) |"
+    ) in summary
+    assert "### Failed budgets" in summary
+    assert summary.count("\n- **") == len(failed)
+
+
+def test_junit_reports_failed_budgets_as_failures(failing_run: Path, make_document: Maker) -> None:
+    render_run(failing_run)
+    root = ET.parse(failing_run / "junit.xml").getroot()
+    document = make_document("failing")
+    cases = root.findall("./testsuite/testcase")
+    failures = {case.get("name"): case.find("failure") for case in cases}
+
+    assert len(cases) == len(document["verdicts"])
+    assert root.get("failures") == str(sum(not v["passed"] for v in document["verdicts"]))
+    failure = failures["service_peak_working_set"]
+    assert failure is not None
+    assert failure.get("message") == "measured 988.5 MiB, limit ≤ 300.0 MiB"
+    assert failures["postgres_peak_working_set"] is None
+    assert {case.get("classname") for case in cases} == {"budgets.optimized", "budgets.run"}
+
+
+def test_comparison_marks_noise_and_regressions(failing_run: Path, passing_run: Path) -> None:
+    render_run(failing_run, base=passing_run)
+    summary = (failing_run / "summary.md").read_text()
+    html = (failing_run / "index.html").read_text()
+
+    assert "Compared with base run TEST-FIXTURE-passing" in summary
+    row = next(line for line in summary.splitlines() if "service\\_peak" in line)
+    assert row.endswith("+798.1 MiB (+419%), worse |")
+    row = next(line for line in summary.splitlines() if "postgres\\_peak" in line)
+    assert row.endswith("within noise |")
+    assert "Compared with base run TEST-FIXTURE-passing" in html
+
+
+def test_a_run_compared_with_itself_is_all_noise(passing_run: Path) -> None:
+    render_run(passing_run, base=passing_run)
+    summary = (passing_run / "summary.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| ✅")]
+
+    assert rows
+    assert all(row.endswith(("(±0%), within noise |", "+0, within noise |")) for row in rows)
+
+
+def test_different_machines_are_flagged(
+    failing_run: Path, make_document: Maker, write_document: Writer
+) -> None:
+    other = make_document("passing")
+    other["environment"]["machine"]["cpus"] = 8
+    base = write_document("other", other)
+    render_run(failing_run, base=base)
+
+    assert "different machine (cpus differ)" in (failing_run / "index.html").read_text()
+
+
+def test_names_are_escaped_everywhere(hostile_run: Path, xss_strings: tuple[str, str]) -> None:
+    xss_script, _ = xss_strings
+    render_run(hostile_run)
+    html = (hostile_run / "index.html").read_text()
+    summary = (hostile_run / "summary.md").read_text()
+    figures_block = _script(html, "report-figures")
+
+    assert xss_script not in html
+    assert "<img" not in html
+    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in html
+    assert "&#34;&gt;&lt;img src=x onerror=&#34;window.__xss=2&#34;&gt;" in html
+    assert 'href="x.html"' not in html
+    assert "<" not in figures_block
+    assert ">" not in figures_block
+    assert "&lt;script&gt;" in json.dumps(json.loads(figures_block))  # labels escaped for Plotly
+    assert "<script>" not in summary
+    assert "<img" not in summary
+    ET.parse(hostile_run / "junit.xml")  # still well-formed XML
+
+
+def test_flamegraph_is_linked_when_it_is_beside_the_report(passing_run: Path) -> None:
+    render_run(passing_run)
+    assert "not found beside this report" in (passing_run / "index.html").read_text()
+
+    (passing_run / "memray-flamegraph.html").write_text("<html></html>")
+    render_run(passing_run)
+    assert '<a href="memray-flamegraph.html">' in (passing_run / "index.html").read_text()
+
+
+def test_sections_without_data_say_so(passing_document: Document, write_document: Writer) -> None:
+    passing_document.update(memray=None, microbenchmarks=[], comparison=None)
+    del passing_document["phases"][1]
+    for key in ("timeline", "sql_per_request", "sql_probe", "cache", "containers"):
+        del passing_document["phases"][0][key]
+    run = write_document("sparse", passing_document)
+    render_run(run)
+    html = (run / "index.html").read_text()
+
+    assert "No memray figures recorded in this run." in html
+    assert "No micro-benchmarks recorded in this run." in html
+    assert "No container figures recorded." in html
+    assert list(_figures(html)) == ["chart-phases-p95"]
+
+
+def test_a_run_without_verdicts_does_not_pass(
+    passing_document: Document, write_document: Writer
+) -> None:
+    passing_document["verdicts"] = []
+    run = write_document("unjudged", passing_document)
+    render_run(run)
+
+    assert "FAIL: no budget verdicts in this run" in (run / "index.html").read_text()
+    assert ET.parse(run / "junit.xml").getroot().get("tests") == "0"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(schema_version=2), "field 'schema_version' is 2: this report reads"),
+        (lambda d: d.pop("run_id"), "field 'run_id' is missing"),
+        (lambda d: d["verdicts"][3].pop("passed"), "field 'verdicts[3].passed' is missing"),
+        (
+            lambda d: d["verdicts"][0].update(measured="big"),
+            "field 'verdicts[0].measured' must be a number, got \"big\"",
+        ),
+        (
+            lambda d: d["phases"][0]["endpoints"].update(x=[]),
+            "field 'phases[0].endpoints.x' must be an object, got []",
+        ),
+        (
+            lambda d: d["phases"][1]["timeline"]["memory"]["redis"][5].update(t=None),
+            "field 'phases[1].timeline.memory.redis[5].t' must be a number, got null",
+        ),
+        (lambda d: d["verdicts"][0].update(comparison="<"), "must be '<=' or '>='"),
+    ],
+)
+def test_bad_documents_name_the_file_and_the_field(
+    passing_document: Document, write_document: Writer, change: Any, message: str
+) -> None:
+    change(passing_document)
+    run = write_document("bad", passing_document)
+
+    with pytest.raises(DocumentError) as caught:
+        load_document(run)
+    assert str(caught.value).startswith(f"{run / 'result.json'}: ")
+    assert message in str(caught.value)
+
+
+def test_cli_renders_and_lists_the_files(
+    passing_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", str(passing_run)]) == 0
+    assert capsys.readouterr().out.split() == [str(passing_run / name) for name in OUTPUTS]
+
+
+@pytest.mark.parametrize("content", [None, "{not json", "[1, 2]"])
+def test_cli_bad_input_exits_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None
+) -> None:
+    if content is not None:
+        (tmp_path / "result.json").write_text(content)
+
+    assert main(["render", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {tmp_path / 'result.json'}: ")
+    assert "Traceback" not in error
+
+
+def test_cli_bad_base_exits_2(passing_run: Path, tmp_path: Path) -> None:
+    assert main(["render", str(passing_run), "--base", str(tmp_path / "missing")]) == 2
+
+
+def test_cli_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["paint"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
