@@ -24,7 +24,7 @@ import pytest
 import containers  # noqa: F401  (sets TC_HOST / Ryuk defaults before testcontainers loads)
 from containers.stack import PROFILES, Stack
 
-DOCKER_FIXTURES = frozenset({"stack", "postgres_url", "redis_url", "data_stack"})
+DOCKER_FIXTURES = frozenset({"stack", "postgres_url", "redis_url", "data_stack", "docker_client"})
 
 _engine_problem: list[str] = []  # memoised: "" when the engine answers
 _started_stacks: dict[str, Stack] = {}
@@ -94,6 +94,14 @@ def _finish(request: pytest.FixtureRequest, stack: Stack) -> None:
             print(message)
         return
     stack.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    """A docker-py client of the engine the tests use."""
+    client = docker.from_env()
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -360,6 +360,20 @@ class Stack:
         return "\n".join(lines)
 
 
+def leftovers(stack_id: str, client: docker.DockerClient | None = None) -> list[str]:
+    """Names of the containers and networks of stack `stack_id` that still exist."""
+    own_client = client is None
+    client = client or docker.from_env()
+    try:
+        label = {"label": f"{STACK_LABEL}={stack_id}"}
+        containers = client.containers.list(all=True, filters=label)
+        networks = client.networks.list(filters=label)
+        return [str(item.name) for item in [*containers, *networks]]
+    finally:
+        if own_client:
+            client.close()
+
+
 def _start_all(containers: Sequence[CappedContainer]) -> None:
     """Start containers concurrently (each waits for its own readiness); raise the first error."""
     with ThreadPoolExecutor(max_workers=len(containers)) as pool:

@@ -10,11 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import docker
 import pytest
 
 from containers.__main__ import main
-from containers.stack import STACK_LABEL, Stack, parse_regressions, postgres_is_tuned
+from containers.stack import Stack, leftovers, parse_regressions, postgres_is_tuned
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,10 +100,4 @@ def test_stack_command_tears_the_stack_down_on_ctrl_c() -> None:
     assert "stack removed" in text
     match = re.search(r"TasteMatch stack ([0-9a-f]+)", text)
     assert match is not None, text
-    client = docker.from_env()
-    try:
-        label = f"{STACK_LABEL}={match.group(1)}"
-        assert client.containers.list(all=True, filters={"label": label}) == []
-        assert client.networks.list(filters={"label": label}) == []
-    finally:
-        client.close()
+    assert leftovers(match.group(1)) == []

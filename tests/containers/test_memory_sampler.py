@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,14 @@ import docker
 import pytest
 
 from containers.images import ensure_images
-from containers.memory import SOURCE_STATS, SOURCE_V1, SOURCE_V2, CgroupReader, MemorySampler
+from containers.memory import (
+    SOURCE_STATS,
+    SOURCE_V1,
+    SOURCE_V2,
+    CgroupReader,
+    MemoryReading,
+    MemorySampler,
+)
 
 MIB = 1024**2
 
@@ -26,13 +32,6 @@ while len(kept) * step < total:
     time.sleep(pause)
 time.sleep(hold)
 """
-
-
-@pytest.fixture(scope="module")
-def docker_client() -> Iterator[docker.DockerClient]:
-    client = docker.from_env()
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")
@@ -152,49 +151,36 @@ def test_stack_containers_are_sampled(stack: Any) -> None:
         assert 0 < summary["peak_working_set_bytes"] < summary["cap_bytes"]
 
 
-def _write(directory: Path, files: dict[str, str]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+CGROUP_V1_FILES = {
+    "memory.usage_in_bytes": "1000000\n",
+    "memory.max_usage_in_bytes": "1500000\n",
+    # Hierarchical totals (total_*) win over the cgroup's own counters.
+    "memory.stat": "cache 300000\nrss 600000\ninactive_file 100000\n"
+    "total_cache 300000\ntotal_rss 650000\ntotal_inactive_file 200000\n",
+    "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+}
+CGROUP_V2_FILES = {
+    "memory.current": "1000000\n",
+    "memory.peak": "1200000\n",
+    "memory.stat": "anon 700000\nfile 250000\ninactive_file 250000\n",
+    "memory.events": "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("version", "files", "expected"),
+    [
+        (1, CGROUP_V1_FILES, MemoryReading(1000000, 800000, 650000, 1500000, 2)),
+        (2, CGROUP_V2_FILES, MemoryReading(1000000, 750000, 700000, 1200000, 1)),
+    ],
+    ids=["v1", "v2"],
+)
+def test_cgroup_reading(
+    tmp_path: Path, version: int, files: dict[str, str], expected: MemoryReading
+) -> None:
     for name, text in files.items():
-        (directory / name).write_text(text)
-
-
-def test_cgroup_v1_reading(tmp_path: Path) -> None:
-    _write(
-        tmp_path,
-        {
-            "memory.usage_in_bytes": "1000000\n",
-            "memory.max_usage_in_bytes": "1500000\n",
-            "memory.stat": "cache 300000\nrss 600000\ninactive_file 100000\n"
-            "total_cache 300000\ntotal_rss 650000\ntotal_inactive_file 200000\n",
-            "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
-        },
-    )
-    reading = CgroupReader(tmp_path, 1).read()
-    assert (reading.usage_bytes, reading.working_set_bytes, reading.rss_bytes) == (
-        1000000,
-        800000,
-        650000,
-    )
-    assert (reading.peak_bytes, reading.oom_kill_count) == (1500000, 2)
-
-
-def test_cgroup_v2_reading(tmp_path: Path) -> None:
-    _write(
-        tmp_path,
-        {
-            "memory.current": "1000000\n",
-            "memory.peak": "1200000\n",
-            "memory.stat": "anon 700000\nfile 250000\ninactive_file 250000\n",
-            "memory.events": "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
-        },
-    )
-    reading = CgroupReader(tmp_path, 2).read()
-    assert (reading.usage_bytes, reading.working_set_bytes, reading.rss_bytes) == (
-        1000000,
-        750000,
-        700000,
-    )
-    assert (reading.peak_bytes, reading.oom_kill_count) == (1200000, 1)
+        (tmp_path / name).write_text(text)
+    assert CgroupReader(tmp_path, version).read() == expected
 
 
 def test_a_vanished_cgroup_raises_oserror(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import redis
 
 from containers.definitions import GIB, ContainerStartupError, PostgresContainer
 from containers.images import ensure_images
-from containers.stack import STACK_LABEL, Stack, StackError
+from containers.stack import Stack, StackError, leftovers
 
 pytestmark = pytest.mark.docker
 
@@ -104,13 +104,7 @@ def test_a_failed_start_up_reports_the_logs_and_leaves_nothing_behind() -> None:
     with pytest.raises(StackError, match="exited") as raised:
         failing.start()
     assert "invalid TASTEMATCH_* setting" in str(raised.value)
-    client = docker.from_env()
-    try:
-        label = f"{STACK_LABEL}={failing.stack_id}"
-        assert client.containers.list(all=True, filters={"label": label}) == []
-        assert client.networks.list(filters={"label": label}) == []
-    finally:
-        client.close()
+    assert leftovers(failing.stack_id) == []
 
 
 def test_a_container_that_exits_fails_fast_with_its_logs() -> None:
