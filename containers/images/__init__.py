@@ -26,8 +26,10 @@ from typing import Any
 import docker
 import docker.errors
 
-BASE_IMAGE = "debian:bookworm-slim"
-IMAGE_REPOSITORY = "tastematch-bench"
+# Both can be overridden, e.g. to use a mirror's base image or to build a second,
+# independent set of images next to the usual one.
+BASE_IMAGE = os.environ.get("TASTEMATCH_BASE_IMAGE", "debian:bookworm-slim")
+IMAGE_REPOSITORY = os.environ.get("TASTEMATCH_IMAGE_REPOSITORY", "tastematch-bench")
 ROLES = ("postgres", "redis", "service")
 # Older builds of an image kept besides the current one (another checkout may use them).
 KEEP_OLD_BUILDS = 2
@@ -38,6 +40,10 @@ PROJECT_ROOT = IMAGES_DIR.parent.parent
 # What the service image is made of besides its Dockerfile: a change anywhere else in
 # the repository does not rebuild it.
 SERVICE_SOURCES = ("service", "pyproject.toml")
+# Dependency wheels of the service image, kept per pyproject.toml content.
+WHEELHOUSE_DIR = Path(
+    os.environ.get("TASTEMATCH_WHEELHOUSE", str(PROJECT_ROOT / ".cache" / "wheelhouse"))
+)
 # The service image's python3 (Debian bookworm's). Dependencies are resolved on the host by
 # an interpreter of exactly this version, so environment markers such as
 # `python_full_version < "3.11.3"` select what the image needs.
@@ -296,7 +302,7 @@ def _build_wheelhouse(context: Path, progress: Progress) -> None:
     """Fill `context/wheels/{deps,project}` for the service image's Dockerfile."""
     interpreter = _image_matching_python()
     key = _hash_inputs([PROJECT_ROOT / "pyproject.toml"], [IMAGE_PYTHON_VERSION, IMAGE_MACHINE])
-    deps_cache = PROJECT_ROOT / ".cache" / "wheelhouse" / key
+    deps_cache = WHEELHOUSE_DIR / key
     if not any(deps_cache.glob("*.whl")):
         with _step(
             progress, f"wheelhouse: the service's dependencies (for Python {IMAGE_PYTHON_VERSION})"
@@ -319,7 +325,7 @@ def _build_wheelhouse(context: Path, progress: Progress) -> None:
             shutil.rmtree(deps_cache, ignore_errors=True)
             partial.rename(deps_cache)
     else:
-        progress(f"wheelhouse: dependencies cached in {deps_cache.relative_to(PROJECT_ROOT)}")
+        progress(f"wheelhouse: dependencies cached in {deps_cache}")
     shutil.copytree(deps_cache, context / "wheels" / "deps")
     with _step(progress, "wheelhouse: the project wheel"):
         _run(
@@ -342,7 +348,13 @@ def _docker_build(
     log: list[str] = []
     # The classic builder through the API: no buildx plugin needed, progress as a stream.
     stream = client.api.build(
-        path=str(context), tag=tag, rm=True, forcerm=True, decode=True, labels=labels
+        path=str(context),
+        tag=tag,
+        rm=True,
+        forcerm=True,
+        decode=True,
+        labels=labels,
+        buildargs={"BASE_IMAGE": BASE_IMAGE},
     )
     for chunk in stream:
         if "error" in chunk:
