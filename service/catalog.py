@@ -77,6 +77,8 @@ def cards_by_id(
 def get_restaurants(session: Session, *, limit: int = 10_000) -> list[Restaurant]:
     """Full ORM rows of up to ``limit`` restaurants, embeddings included.
 
-    This is the pre-fix helper that regression R1 calls several times per request.
+    This is the pre-fix helper that regression R1 calls several times per request. Every
+    call re-materialises every row (``populate_existing``), even those already in the session.
     """
-    return list(session.scalars(select(Restaurant).order_by(Restaurant.id).limit(limit)))
+    query = select(Restaurant).order_by(Restaurant.id).limit(limit)
+    return list(session.scalars(query.execution_options(populate_existing=True)))

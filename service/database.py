@@ -80,7 +80,9 @@ def release_engine(engine: Engine) -> None:
 
 
 @event.listens_for(Restaurant, "load")
+@event.listens_for(Restaurant, "refresh")
 def _count_restaurant_row(*_args: Any) -> None:
+    # "refresh" fires when a query re-populates a row the session already holds.
     metrics.RESTAURANT_ROWS.inc()
 
 

@@ -37,11 +37,11 @@ def insight(restaurant: dict[str, Any], score: float, profile: TasteProfile) -> 
     orders_here = profile.cuisine_counts.get(cuisine, 0)
     if cuisine in profile.favorite_cuisines:
         return (
-            f"You often order {cuisine} ({orders_here} orders); this one is a "
-            f"{score:.0%} match for your taste, rated {rating:.1f}/5 with {price} prices."
+            f"You often order {cuisine} ({orders_here} orders); this one matches your taste "
+            f"at {score:.0%}, rated {rating:.1f}/5 with {price} prices."
         )
     return (
-        f"Something new: {cuisine} that is a {score:.0%} match for your taste, "
+        f"Something new: {cuisine} that matches your taste at {score:.0%}, "
         f"rated {rating:.1f}/5 with {price} prices."
     )
 
@@ -62,7 +62,7 @@ def chef_choice(
         explanation = f"{name} is a crowd favourite to start with: rated {rating:.1f}/5."
         reasoning.insert(0, "No order history yet: picked among the best-rated restaurants")
         return explanation, reasoning, round(0.5 * score, 3)
-    explanation = f"{name} is the chef's choice for you: a {score:.0%} match for your taste."
+    explanation = f"{name} is the chef's choice for you: it matches your taste at {score:.0%}."
     reasoning.insert(0, f"Similarity to your taste profile: {score:.2f}")
     if cuisine in profile.favorite_cuisines:
         count = profile.cuisine_counts.get(cuisine, 0)

@@ -2,7 +2,8 @@
 
 ``python -m service.seed --database-url URL --restaurants 10000 --users 2000 --orders 50000
 --seed 42`` creates the schema if needed and loads the data set. The same arguments always
-give the same data (order dates are relative to ``--reference-date``, by default today, UTC).
+give the same data (order dates are relative to ``--reference-date``, by default today, UTC;
+only the bcrypt salt of the password hash is random).
 Running it again with the same sizes and seed does nothing; other sizes replace the data.
 
 What the data looks like:
@@ -31,7 +32,7 @@ import numpy.typing as npt
 import psycopg
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from service.database import create_schema
 from service.models import EMBEDDING_DIM
@@ -237,7 +238,10 @@ def _orders(
 
 # -- loading --------------------------------------------------------------------------------
 def _conninfo(database_url: str) -> dict[str, Any]:
-    url = make_url(database_url)
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise SeedError(f"not a database URL: {database_url!r}") from None
     if not url.drivername.startswith("postgresql"):
         raise SeedError(f"not a PostgreSQL URL: {url.render_as_string(hide_password=True)}")
     info: dict[str, Any] = {
@@ -388,6 +392,7 @@ def seed(
         raise SeedError("orders need at least one restaurant and one user")
     if orders > users * MAX_ORDERS_PER_USER:
         raise SeedError(f"at most {MAX_ORDERS_PER_USER} orders per user: {orders} > {users} users")
+    conninfo = _conninfo(database_url)  # refuses anything but PostgreSQL before connecting
     started = time.perf_counter()
     day = reference_date or datetime.now(UTC).date()
     reference = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -397,7 +402,7 @@ def seed(
     finally:
         engine.dispose()
     wanted = (restaurants, users, orders, seed)
-    with psycopg.connect(**_conninfo(database_url)) as conn:
+    with psycopg.connect(**conninfo) as conn:
         # One seeding at a time; a second one waits and then finds the data in place.
         conn.execute("SELECT pg_advisory_xact_lock(7507)")
         skipped = reference_date is None and _already_loaded(conn, wanted)
@@ -416,7 +421,7 @@ def seed(
                 (*wanted, reference),
             )
     if not skipped:
-        with psycopg.connect(**_conninfo(database_url), autocommit=True) as conn:
+        with psycopg.connect(**conninfo, autocommit=True) as conn:
             conn.execute("ANALYZE")
     return SeedSummary(
         restaurants=restaurants,

@@ -84,9 +84,8 @@ def database_url(pg_server: str, request: pytest.FixtureRequest) -> Iterator[str
 SqlRunner = Callable[..., list[tuple[Any, ...]]]
 
 
-@pytest.fixture(scope="module")
-def sql(database_url: str) -> SqlRunner:
-    """``sql(query, params)``: rows of a query on this module's database, committed."""
+def sql_runner(database_url: str) -> SqlRunner:
+    """``run(query, params)``: rows of a query on ``database_url``, committed."""
 
     def run(query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with psycopg.connect(libpq_url(database_url)) as conn:
@@ -94,6 +93,26 @@ def sql(database_url: str) -> SqlRunner:
             return cursor.fetchall() if cursor.description else []
 
     return run
+
+
+@pytest.fixture(scope="module")
+def sql(database_url: str) -> SqlRunner:
+    """``sql(query, params)``: rows of a query on this module's database, committed."""
+    return sql_runner(database_url)
+
+
+@pytest.fixture
+def scratch_database(pg_server: str) -> Iterator[Callable[[str], tuple[str, SqlRunner]]]:
+    """``scratch_database(label)`` → ``(url, sql)`` of another empty database, dropped after."""
+    made: list[str] = []
+
+    def make(label: str) -> tuple[str, SqlRunner]:
+        made.append(create_namespace(pg_server, label))
+        return made[-1], sql_runner(made[-1])
+
+    yield make
+    for url in made:
+        drop_namespace(pg_server, url)
 
 
 @pytest.fixture(scope="module")

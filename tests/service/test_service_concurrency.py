@@ -42,7 +42,8 @@ def test_concurrent_orders_of_one_user_leave_exact_counters(
     ]
 
     def place(order: dict[str, Any]) -> int:
-        return client.post("/api/orders", headers=headers, json=order).status_code
+        status: int = client.post("/api/orders", headers=headers, json=order).status_code
+        return status
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         statuses = list(pool.map(place, orders))
@@ -69,7 +70,7 @@ def test_exhausted_pool_answers_503_with_retry_after(
 ) -> None:
     headers = login(client, user_email(2), LOAD_TEST_PASSWORD)
     with app_factory(pool_timeout_s=0.5) as impatient, ExitStack() as held:
-        engine = impatient.app.state.ctx.engine  # type: ignore[attr-defined]
+        engine = impatient.app.state.ctx.engine
         for _ in range(4):  # the optimised pool: 4 connections, no overflow
             held.enter_context(engine.connect())
         started = time.monotonic()

@@ -172,7 +172,8 @@ def test_the_pre_fix_algorithm_gives_the_same_answers(
 
 def test_ten_most_recent_orders_are_excluded(client: TestClient, register: Register) -> None:
     # Eleven orders: restaurant 2 only as the oldest one, so it may be recommended again.
-    orders: Orders = [(2, 30, 5)] + [(1 if k % 2 else 6, k, 5) for k in range(10)]
+    orders: Orders = [(2, 30.0, 5)]
+    orders += [(1 if k % 2 else 6, float(k), 5) for k in range(10)]
     body = _recommend(client, register("eleven", orders))
     assert 2 in _ids(body)
     assert not {1, 6} & set(_ids(body))

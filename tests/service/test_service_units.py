@@ -1,0 +1,188 @@
+"""Pieces of the service that need no database: settings, ranking, cache, tokens, text."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from service.cache import CacheClient, LocalBackend, NullBackend
+from service.config import Regression, Settings, parse_regressions
+from service.insights import TasteProfile, chef_choice, insight
+from service.restaurant_index import RestaurantIndex
+from service.security import (
+    InvalidTokenError,
+    create_token,
+    hash_password,
+    read_token,
+    verify_password,
+)
+
+SECRET = "unit-test-secret-" + "y" * 32
+
+
+# -- settings ---------------------------------------------------------------------------------
+def test_regressions_parse_case_and_space_insensitively() -> None:
+    assert parse_regressions(" r1, R4 ,,") == {Regression.R1, Regression.R4}
+    assert parse_regressions("") == frozenset()
+
+
+def test_settings_reject_unknown_regressions_naming_them() -> None:
+    with pytest.raises(ValidationError, match="unknown regression 'R10'"):
+        Settings(regressions="R1,R10")
+
+
+def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASTEMATCH_PROFILE", "baseline")
+    monkeypatch.setenv("TASTEMATCH_PORT", "9001")
+    settings = Settings()
+    assert (settings.profile, settings.port, settings.workers) == ("baseline", 9001, 2)
+    monkeypatch.setenv("TASTEMATCH_PROFILE", "fastest")
+    with pytest.raises(ValidationError, match="profile"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("regressions", "mode"), [("", "redis"), ("R7", "local"), ("R3", "none"), ("R3,R7", "none")]
+)
+def test_cache_mode(regressions: str, mode: str) -> None:
+    assert Settings(regressions=regressions).cache_mode == mode
+
+
+# -- ranking ----------------------------------------------------------------------------------
+def _index(vectors: list[list[float]], ratings: list[float]) -> RestaurantIndex:
+    embeddings = np.zeros((len(vectors), 384), dtype=np.float32)
+    embeddings[:, : len(vectors[0])] = vectors
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return RestaurantIndex(
+        ids=np.arange(10, 10 + len(vectors), dtype=np.int64),
+        ratings=np.asarray(ratings, dtype=np.float32),
+        embeddings=embeddings,
+        fingerprint="test",
+    )
+
+
+def test_rank_by_cosine_skipping_low_ratings_and_excluded_ids() -> None:
+    index = _index([[1, 0], [1, 1], [0, 1], [1, 0.1], [1, 0]], [4, 4, 4, 4, 2.9])
+    taste = index.taste_vector({10: 1.0})
+    assert taste is not None
+    ranked = index.rank(taste, exclude=[10], limit=10)
+    assert [rid for rid, _ in ranked] == [13, 11, 12]  # 14 is rated below 3
+    assert [score for _, score in ranked] == pytest.approx([0.995, 0.7071, 0.0], abs=1e-3)
+    assert index.rank(taste, exclude=[10], limit=1) == ranked[:1]
+
+
+def test_cold_start_ranks_by_rating_then_id() -> None:
+    index = _index([[1, 0]] * 4, [3.5, 5.0, 3.5, 1.0])
+    ranked = index.rank(None, exclude=[], limit=5)
+    assert ranked == [(11, 1.0), (10, pytest.approx(0.7)), (12, pytest.approx(0.7))]
+
+
+def test_taste_vector_is_the_weighted_mean_and_ignores_unknown_ids() -> None:
+    index = _index([[1, 0], [0, 1]], [4, 4])
+    taste = index.taste_vector({10: 3.0, 11: 1.0, 999: 50.0})
+    assert taste is not None
+    assert taste[:2] == pytest.approx([0.75, 0.25])
+    assert index.taste_vector({999: 1.0}) is None
+    assert index.taste_vector({10: 0.0}) is None
+
+
+# -- cache ------------------------------------------------------------------------------------
+def _client(backend: LocalBackend | NullBackend) -> CacheClient:
+    return CacheClient(backend, namespace=lambda: "ns")
+
+
+def test_user_entry_is_cached_until_invalidated() -> None:
+    cache = _client(LocalBackend())
+    calls: list[int] = []
+
+    def compute() -> bytes:
+        calls.append(1)
+        return f"v{len(calls)}".encode()
+
+    key = cache.key("rec", 1)
+    assert key == "tm:ns:rec:1"
+    assert cache.get_user_entry("recommendations", key, "f", compute, 60) == (b"v1", False)
+    assert cache.get_user_entry("recommendations", key, "f", compute, 60) == (b"v1", True)
+    cache.invalidate_user(key, 60)
+    assert cache.get_user_entry("recommendations", key, "f", compute, 60) == (b"v2", False)
+    assert cache.get_user_entry("recommendations", key, "f", compute, 60, refresh=True) == (
+        b"v3",
+        False,
+    )
+
+
+def test_a_result_computed_across_an_invalidation_is_not_stored() -> None:
+    cache = _client(LocalBackend())
+    key = cache.key("rec", 2)
+
+    def compute_while_an_order_lands() -> bytes:
+        cache.invalidate_user(key, 60)  # the order commits while we compute
+        return b"stale"
+
+    cache.get_user_entry("recommendations", key, "f", compute_while_an_order_lands, 60)
+    fresh = cache.get_user_entry("recommendations", key, "f", lambda: b"fresh", 60)
+    assert fresh == (b"fresh", False)
+
+
+def test_entries_expire_after_their_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = _client(LocalBackend())
+    key = cache.key("rest", 1)
+    cache.put_many({key: b"x"}, ttl_s=60)
+    assert cache.get_many("restaurants", [key]) == [b"x"]
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert cache.get_many("restaurants", [key]) == [None]
+
+
+def test_no_cache_always_computes() -> None:
+    cache = _client(NullBackend())
+    assert cache.get_or_compute("restaurants", "k", lambda: b"a", 60) == b"a"
+    assert cache.get_or_compute("restaurants", "k", lambda: b"b", 60) == b"b"
+
+
+# -- tokens and passwords ----------------------------------------------------------------------
+def test_token_round_trip_expiry_and_forgery() -> None:
+    assert read_token(create_token(42, secret=SECRET, ttl_s=60), secret=SECRET) == 42
+    with pytest.raises(InvalidTokenError, match="token expired"):
+        read_token(create_token(42, secret=SECRET, ttl_s=-1), secret=SECRET)
+    with pytest.raises(InvalidTokenError, match="Signature verification failed"):
+        read_token(create_token(42, secret=SECRET + "!", ttl_s=60), secret=SECRET)
+
+
+def test_password_hash_verifies_only_the_password() -> None:
+    hashed = hash_password("tastematch-load", rounds=4)
+    assert verify_password("tastematch-load", hashed)
+    assert not verify_password("tastematch-lead", hashed)
+    assert not verify_password("anything", "not-a-bcrypt-hash")
+
+
+# -- explanations --------------------------------------------------------------------------------
+RESTAURANT = {"name": "Blue Fork", "cuisine_type": "Thai", "rating": 4.4, "price_range": "low"}
+
+
+def test_insight_depends_on_the_users_history() -> None:
+    fan = TasteProfile(total_orders=12, cuisine_counts={"Thai": 7, "Greek": 5})
+    assert insight(RESTAURANT, 0.91, fan) == (
+        "You often order Thai (7 orders); this one matches your taste at 91%, "
+        "rated 4.4/5 with low prices."
+    )
+    newcomer = TasteProfile(total_orders=0, cuisine_counts={})
+    assert insight(RESTAURANT, 0.88, newcomer).startswith("Popular with diners: rated 4.4/5")
+    other = TasteProfile(total_orders=3, cuisine_counts={"Greek": 3})
+    assert insight(RESTAURANT, 0.5, other).startswith("Something new: Thai")
+
+
+def test_chef_choice_confidence_grows_with_history() -> None:
+    short = TasteProfile(total_orders=2, cuisine_counts={"Thai": 2})
+    long = TasteProfile(total_orders=20, cuisine_counts={"Thai": 20})
+    explanation, reasoning, low = chef_choice(RESTAURANT, 0.8, short)
+    _, _, high = chef_choice(RESTAURANT, 0.8, long)
+    assert explanation == "Blue Fork is the chef's choice for you: it matches your taste at 80%."
+    assert reasoning[0] == "Similarity to your taste profile: 0.80"
+    assert "Thai is one of your favourite cuisines (2 orders)" in reasoning
+    assert low == pytest.approx(0.48)
+    assert high == pytest.approx(0.8)
+    assert TasteProfile(5, {"A": 1, "B": 3, "C": 3, "D": 2}).favorite_cuisines == ["B", "C", "D"]
