@@ -23,6 +23,8 @@ import docker
 import psutil
 
 from benchmarks.budgets import DEFAULT_BUDGETS, evaluate, load_budgets
+from benchmarks.memory import memory_phase
+from benchmarks.micro import run_microbenchmarks
 from benchmarks.phases import PhasePlan, run_phase
 from benchmarks.result import SCHEMA_VERSION, write_result
 from containers.stack import Stack
@@ -238,16 +240,17 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
         if not options.skip_baseline:
             document["comparison"] = comparison(document["phases"], compared)
         if not options.skip_memray:
-            from benchmarks.memory import memory_phase
-
             log("memray: the service under memray run, and one uncached request in-process")
             document["memray"] = memory_phase(
                 stack, options.profile, options.regressions, run_dir, log
             )
-    if not options.skip_micro:
-        from benchmarks.micro import run_microbenchmarks
-
-        document["microbenchmarks"] = run_microbenchmarks(work_dir, log)
+        if not options.skip_micro:
+            log("micro-benchmarks: pytest-benchmark against the seeded Postgres")
+            entries, problem = run_microbenchmarks(stack.postgres_url, work_dir / "micro")
+            document["microbenchmarks"] = entries
+            document["microbenchmarks_error"] = problem
+            if problem:
+                log(f"micro-benchmarks: {problem}")
     verdicts = evaluate(document, budgets)
     document["verdicts"] = [verdict.to_json() for verdict in verdicts]
     document["passed"] = all(verdict.passed for verdict in verdicts)

@@ -54,15 +54,16 @@ def stage_at(stages: tuple[Stage, ...], run_time_s: float) -> Stage | None:
     return None
 
 
-def _spawn_rate(users: int) -> float:
-    # Every user logs in (bcrypt, tens of ms on the service) as it starts: spreading
-    # the logins over ~2 s keeps the start-up burst from dominating the warm-up.
-    return max(1.0, users / 2.0)
+def _spawn_rate(users: int, over_s: float) -> float:
+    # Every user logs in as it starts (bcrypt on the service, holding a pooled
+    # connection): spreading the logins over half the warm-up keeps a start-up
+    # storm from exhausting the pool, as real diners do not all log in at once.
+    return max(1.0, users / max(1.0, over_s / 2))
 
 
 def steady(users: int, warmup_s: float, measure_s: float) -> tuple[Stage, ...]:
     """Constant load: warm-up then one measured stage at the same user count."""
-    rate = _spawn_rate(users)
+    rate = _spawn_rate(users, warmup_s)
     return (
         Stage("warm-up", warmup_s, users, rate, measured=False),
         Stage("measured", measure_s, users, rate),
@@ -73,7 +74,7 @@ def ramp(users: int, warmup_s: float, measure_s: float) -> tuple[Stage, ...]:
     """Users climb linearly to ``users`` across the measured window (warm-up at 10 %)."""
     base = max(1, users // 10)
     return (
-        Stage("warm-up", warmup_s, base, _spawn_rate(base), measured=False),
+        Stage("warm-up", warmup_s, base, _spawn_rate(base, warmup_s), measured=False),
         Stage("ramp", measure_s, users, max(0.1, (users - base) / measure_s)),
     )
 
@@ -83,8 +84,8 @@ def spike(users: int, warmup_s: float, measure_s: float) -> tuple[Stage, ...]:
     base = max(1, users // 4)
     third = measure_s / 3
     return (
-        Stage("warm-up", warmup_s, base, _spawn_rate(base), measured=False),
-        Stage("before-spike", third, base, _spawn_rate(base)),
+        Stage("warm-up", warmup_s, base, _spawn_rate(base, warmup_s), measured=False),
+        Stage("before-spike", third, base, _spawn_rate(base, warmup_s)),
         Stage("spike", third, users, float(users)),
         Stage("after-spike", third, base, float(users)),
     )
@@ -107,9 +108,9 @@ def step_ramp(
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     first = max(1, users // steps)
-    warm = (Stage("warm-up", warmup_s, first, _spawn_rate(first), measured=False),)
+    warm = (Stage("warm-up", warmup_s, first, _spawn_rate(first, warmup_s), measured=False),)
     hold = measure_s / steps
     return warm + tuple(
-        Stage(f"step-{i}", hold, max(1, users * i // steps), _spawn_rate(users))
+        Stage(f"step-{i}", hold, max(1, users * i // steps), _spawn_rate(users, hold))
         for i in range(1, steps + 1)
     )

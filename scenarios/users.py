@@ -11,6 +11,7 @@ import os
 import random
 from typing import Any
 
+import gevent
 from locust import FastHttpUser, between, task
 
 from scenarios.accounts import LOAD_TEST_PASSWORD, AccountPicker, user_email
@@ -19,6 +20,7 @@ __all__ = ["DinerUser", "OrderingDinerUser", "RecommendationsUser", "TasteMatchU
 
 CUISINES = ("Italian", "Japanese", "Mexican", "Indian", "Chinese", "Thai", "French", "Korean")
 PAGE_SIZE = 20
+LOGIN_ATTEMPTS = 3
 
 _ACCOUNTS = AccountPicker(
     accounts=int(os.environ.get("TASTEMATCH_ACCOUNTS", "2000")),
@@ -39,14 +41,19 @@ class TasteMatchUser(FastHttpUser):
         self.account = _ACCOUNTS.pick()
         self.headers: dict[str, str] = {}
         self.restaurant_ids: list[int] = []
-        body = self.post_json(
-            "/auth/login",
-            {"email": user_email(self.account), "password": LOAD_TEST_PASSWORD},
-            name="/auth/login",
-        )
-        token = body.get("token") if isinstance(body, dict) else None
-        if isinstance(token, str):
-            self.headers = {"Authorization": f"Bearer {token}"}
+        # A client retries a failed login a few times; each failure still counts, and a
+        # diner that never logs in keeps failing (401) rather than leaving the test.
+        for attempt in range(LOGIN_ATTEMPTS):
+            body = self.post_json(
+                "/auth/login",
+                {"email": user_email(self.account), "password": LOAD_TEST_PASSWORD},
+                name="/auth/login",
+            )
+            token = body.get("token") if isinstance(body, dict) else None
+            if isinstance(token, str):
+                self.headers = {"Authorization": f"Bearer {token}"}
+                return
+            gevent.sleep(0.5 * (attempt + 1))
 
     def get_json(self, path: str, *, name: str) -> Any:
         """GET ``path``; the decoded body, or ``None`` after recording a failure."""
