@@ -101,8 +101,11 @@ def _finish(figure: go.Figure) -> dict[str, Any]:
     return result
 
 
-def _mark_stages(figure: go.Figure, phase: Phase, *, oom_on_all: bool = True) -> None:
-    """Shade the load stages on every subplot and name them on the first; mark OOM kills.
+def _mark_stages(
+    figure: go.Figure, phase: Phase, *, oom_on_all: bool = True, names: bool = True
+) -> None:
+    """Shade the load stages on every subplot, name them on the first (with ``names``)
+    and mark OOM kills.
 
     With ``oom_on_all`` each kill is a line across every subplot (the memory chart
     marks a kill on its own container's row instead).
@@ -119,6 +122,8 @@ def _mark_stages(figure: go.Figure, phase: Phase, *, oom_on_all: bool = True) ->
             layer="below",
             line_width=0,
         )
+        if not names:
+            continue
         users = f" · {stage.users} users" if stage.users is not None else ""
         figure.add_annotation(
             x=stage.start_t,
@@ -337,12 +342,13 @@ def _latency_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
             col=col,
             secondary_y=True,
         )
-    _mark_stages(figure, phase)
+    _mark_stages(figure, phase, names=False)
     figure.update_layout(**_base_layout(260 * rows + 90, bargap=0.1))
     return Chart(
         dom_id=f"chart-latency-{index}",
         title="Latency and throughput per endpoint",
-        caption="p50/p95/p99 of each one-second window (lines, ms) and requests per second (bars).",
+        caption="p50/p95/p99 of each one-second window (lines, ms) and requests per second "
+        "(bars); the grey band is the warm-up, excluded from every figure.",
         figure=_finish(figure),
     )
 

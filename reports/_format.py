@@ -57,7 +57,8 @@ def format_delta(change: float, unit: str) -> str:
 
 
 def margin(verdict: Verdict) -> str:
-    """Headroom left under the limit, or how far past it the measurement is."""
+    """Headroom left under the limit, or how far past it the measurement is (and the
+    share of the limit that is): ``109.6 MiB left (37%)``, ``over by 688.5 MiB (229%)``."""
     if verdict.measured is None or verdict.limit is None:
         return "—"
     room = (
@@ -66,7 +67,7 @@ def margin(verdict: Verdict) -> str:
         else verdict.measured - verdict.limit
     )
     text = format_value(abs(room), verdict.unit)
-    share = f" ({abs(room) / abs(verdict.limit):.0%} of limit)" if verdict.limit else ""
+    share = f" ({abs(room) / abs(verdict.limit):.0%})" if verdict.limit else ""
     if room >= 0:
-        return f"{text} headroom{share}"
+        return f"{text} left{share}"
     return f"{'over' if verdict.lower_is_better else 'under'} by {text}{share}"

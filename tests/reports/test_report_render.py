@@ -157,7 +157,7 @@ def test_summary_markdown_has_the_verdict_and_budget_table(
     )
     assert (
         "| ❌ | service\\_peak\\_working\\_set | optimized | 988.5 MiB | ≤ 300.0 MiB | "
-        "over by 688.5 MiB (229% of limit) |"
+        "over by 688.5 MiB (229%) |"
     ) in summary
     assert "### Failed budgets" in summary
     assert summary.count("\n- **") == len(failed)
