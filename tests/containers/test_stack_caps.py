@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 import urllib.request
+from typing import Any
 
 import docker
 import psycopg
@@ -82,21 +83,47 @@ def test_redis_is_an_lru_cache_without_persistence(stack: Stack) -> None:
         client.close()
 
 
-def test_postgres_switches_to_untuned_for_r6_and_keeps_its_data() -> None:
-    with Stack(replicas=0, mem_limits={"redis": 256 * MIB}) as data_only:
-        redis_host_config = data_only.docker_containers()["redis"].attrs["HostConfig"]
+def _postgres_settings(url: str) -> dict[str, str]:
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT name, current_setting(name) FROM pg_settings"
+            " WHERE name IN ('max_connections', 'shared_buffers')"
+        ).fetchall()
+    return dict(rows)
+
+
+@pytest.mark.parametrize(
+    "switch", [{"regressions": ["R6"]}, {"profile": "baseline"}], ids=["R6", "baseline"]
+)
+def test_restart_services_switches_postgres_to_untuned_and_keeps_its_data(
+    switch: dict[str, Any],
+) -> None:
+    replicas = 1 if "profile" in switch else 0
+    with Stack(replicas=replicas, mem_limits={"redis": 256 * MIB}) as own:
+        redis_host_config = own.docker_containers()["redis"].attrs["HostConfig"]
         assert (redis_host_config["Memory"], redis_host_config["MemorySwap"]) == (256 * MIB,) * 2
-        with psycopg.connect(data_only.postgres_libpq_url) as connection:
+        assert _postgres_settings(own.postgres_libpq_url) == {
+            "max_connections": "20",
+            "shared_buffers": "256MB",
+        }
+        with psycopg.connect(own.postgres_libpq_url) as connection:
             connection.execute("CREATE TABLE kept (n int)")
             connection.execute("INSERT INTO kept VALUES (42)")
 
-        data_only.restart_services(regressions=["R6"])
+        own.restart_services(**switch)
 
-        assert not data_only.postgres_tuned
-        with psycopg.connect(data_only.postgres_libpq_url) as connection:
-            assert connection.execute("SHOW max_connections").fetchone() == ("100",)
-            assert connection.execute("SHOW shared_buffers").fetchone() == ("128MB",)
+        assert not own.postgres_tuned
+        assert _postgres_settings(own.postgres_libpq_url) == {
+            "max_connections": "100",
+            "shared_buffers": "128MB",
+        }
+        with psycopg.connect(own.postgres_libpq_url) as connection:
             assert connection.execute("SELECT n FROM kept").fetchall() == [(42,)]
+        if replicas:
+            env = own.docker_containers()["service-0"].attrs["Config"]["Env"]
+            assert "TASTEMATCH_PROFILE=baseline" in env
+            with urllib.request.urlopen(f"{own.service_url}/health", timeout=10) as response:
+                assert response.status == 200
 
 
 def test_a_failed_start_up_reports_the_logs_and_leaves_nothing_behind() -> None:
