@@ -71,9 +71,8 @@ def engine_problem() -> str:
     return _engine_problem[0]
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("docker") is None:
-        return
+def require_engine() -> None:
+    """Fail the current test (never skip it) when no Docker engine answers."""
     problem = engine_problem()
     if problem:
         # A failure, not a skip: a run without its container tests must not pass.
@@ -81,6 +80,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             f"this test needs a Docker engine and none answers ({problem}); run `make engine`",
             pytrace=False,
         )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("docker") is not None:
+        require_engine()
 
 
 def _finish(request: pytest.FixtureRequest, stack: Stack) -> None:
@@ -99,6 +103,7 @@ def _finish(request: pytest.FixtureRequest, stack: Stack) -> None:
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
     """A docker-py client of the engine the tests use."""
+    require_engine()
     client = docker.from_env()
     yield client
     client.close()
@@ -110,6 +115,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     replicas = int(request.config.getoption("--replicas"))
     if replicas < 1:
         raise pytest.UsageError(f"--replicas must be 1 or more, not {replicas}")
+    require_engine()
     started = Stack(profile=request.config.getoption("--profile"), replicas=replicas).start()
     _started_stacks["stack"] = started
     try:
@@ -126,6 +132,7 @@ def data_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     if running is not None:
         yield running
         return
+    require_engine()
     started = Stack(replicas=0).start()
     try:
         yield started
