@@ -81,7 +81,12 @@ if pid=$(daemon_pid); then
         say "the engine answers"
         exit 0
     }
-    die "dockerd (pid $pid) runs but does not answer \`docker info\`; see its log (${log_file} if started by this script)"
+    reason=$(docker info 2>&1 >/dev/null | tail -n 1 || true)
+    case $reason in
+        *"permission denied"*) hint="add your user to the docker group (or use sudo)" ;;
+        *) hint="see the daemon's log (${log_file} if this script started it)" ;;
+    esac
+    die "dockerd (pid $pid) runs but \`docker info\` fails: ${reason}; ${hint}"
 fi
 
 is_debian_like() { [[ -r /etc/os-release ]] && grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu)' /etc/os-release; }
