@@ -101,6 +101,48 @@ def _finish(figure: go.Figure) -> dict[str, Any]:
     return result
 
 
+def _limit_line(
+    figure: go.Figure,
+    *,
+    y: float | None,
+    text: str,
+    row: int,
+    col: int = 1,
+    color: str = _BUDGET,
+    position: str = "top left",
+    **placement: Any,
+) -> None:
+    """A dashed horizontal line at a limit (a budget, or a cap in red), labelled."""
+    figure.add_hline(
+        y=y,
+        row=row,
+        col=col,
+        line={"color": color, "dash": "dash", "width": 2},
+        annotation_text=text,
+        annotation_position=position,
+        annotation_font_color=color,
+        **placement,
+    )
+
+
+def _label(
+    figure: go.Figure, *, x: float, y: float, text: str, xanchor: str, color: str = "#455a64"
+) -> None:
+    """A small label at time ``x``, ``y`` of the way up the first subplot."""
+    figure.add_annotation(
+        x=x,
+        y=y,
+        xref="x",
+        yref="y domain",
+        xanchor=xanchor,
+        yanchor="top",
+        showarrow=False,
+        text=text,
+        font={"size": 11, "color": color},
+        bgcolor="rgba(255,255,255,0.75)",
+    )
+
+
 def _mark_stages(
     figure: go.Figure, phase: Phase, *, oom_on_all: bool = True, names: bool = True
 ) -> None:
@@ -125,18 +167,7 @@ def _mark_stages(
         if not names:
             continue
         users = f" · {stage.users} users" if stage.users is not None else ""
-        figure.add_annotation(
-            x=stage.start_t,
-            y=1.0,
-            xref="x",
-            yref="y domain",
-            xanchor="left",
-            yanchor="top",
-            showarrow=False,
-            text=_text(stage.name) + users,
-            font={"size": 11, "color": "#455a64"},
-            bgcolor="rgba(255,255,255,0.7)",
-        )
+        _label(figure, x=stage.start_t, y=1.0, text=_text(stage.name) + users, xanchor="left")
     if not oom_on_all:
         return
     for container in phase.containers.values():
@@ -147,16 +178,13 @@ def _mark_stages(
                 col="all",
                 line={"color": _OOM, "width": 2, "dash": "dot"},
             )
-            figure.add_annotation(
+            _label(
+                figure,
                 x=container.oom_kill_t,
                 y=0.85,
-                xref="x",
-                yref="y domain",
-                xanchor="right",
-                showarrow=False,
                 text=f"{_text(container.name)} OOM-killed",
-                font={"size": 11, "color": _OOM},
-                bgcolor="rgba(255,255,255,0.8)",
+                xanchor="right",
+                color=_OOM,
             )
 
 
@@ -223,26 +251,23 @@ def _memory_limits(
 ) -> float:
     """Draw the cap, the budget and any OOM kill of ``container``; the y extent they need."""
     if container.cap_bytes is not None:
-        figure.add_hline(
+        _limit_line(
+            figure,
             y=mib(container.cap_bytes),
+            text="cap " + format_value(container.cap_bytes, "bytes"),
             row=row,
-            col=1,
-            line={"color": _CAP, "dash": "dash", "width": 2},
-            annotation_text="cap " + format_value(container.cap_bytes, "bytes"),
-            annotation_position="top right",
-            annotation_font_color=_CAP,
+            color=_CAP,
+            position="top right",
         )
         top = max(top, mib(container.cap_bytes) or 0.0)
     budget = _memory_budget(run.verdicts, container)
     if budget is not None and budget.limit is not None:
-        figure.add_hline(
+        _limit_line(
+            figure,
             y=mib(budget.limit),
+            text=f"{_text(budget.budget)} ≤ {format_value(budget.limit, 'bytes')}",
             row=row,
-            col=1,
-            line={"color": _BUDGET, "dash": "dash", "width": 2},
-            annotation_text=f"{_text(budget.budget)} ≤ {format_value(budget.limit, 'bytes')}",
-            annotation_position="bottom right",
-            annotation_font_color=_BUDGET,
+            position="bottom right",
         )
         top = max(top, mib(budget.limit) or 0.0)
     if container.oom_killed and container.oom_kill_t is not None:
@@ -321,15 +346,13 @@ def _latency_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
                 secondary_y=False,
             )
         for verdict in _latency_budgets(run.verdicts, endpoint):
-            figure.add_hline(
+            _limit_line(
+                figure,
                 y=verdict.limit,
+                text=f"{_text(verdict.budget)} ≤ {format_value(verdict.limit, 'ms')}",
                 row=row,
                 col=col,
                 secondary_y=False,
-                line={"color": _BUDGET, "dash": "dash", "width": 1.5},
-                annotation_text=f"{_text(verdict.budget)} ≤ {format_value(verdict.limit, 'ms')}",
-                annotation_position="top left",
-                annotation_font_color=_BUDGET,
             )
         figure.update_yaxes(
             title_text="ms", rangemode="tozero", row=row, col=col, secondary_y=False
@@ -393,14 +416,12 @@ def _cache_db_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
             _add_points(figure, points, name=f"{cache} hit rate", row=row)
         for verdict in run.verdicts:
             if verdict.unit == "ratio" and verdict.budget.endswith("cache_hit_rate"):
-                figure.add_hline(
+                _limit_line(
+                    figure,
                     y=verdict.limit,
+                    text=f"{_text(verdict.budget)} ≥ {verdict.limit:.2f}",
                     row=row,
-                    col=1,
-                    line={"color": _BUDGET, "dash": "dash"},
-                    annotation_text=f"{_text(verdict.budget)} ≥ {verdict.limit:.2f}",
-                    annotation_position="bottom right",
-                    annotation_font_color=_BUDGET,
+                    position="bottom right",
                 )
                 break
         figure.update_yaxes(range=[0, 1.05], title_text="ratio", row=row, col=1)
@@ -410,14 +431,11 @@ def _cache_db_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
         replicas = _service_replicas(phase)
         for verdict in run.verdicts:
             if verdict.budget == "db_connections_per_replica" and verdict.limit is not None:
-                figure.add_hline(
+                _limit_line(
+                    figure,
                     y=verdict.limit * replicas,
+                    text=f"budget {verdict.limit:g} per replica x {replicas}",
                     row=row,
-                    col=1,
-                    line={"color": _BUDGET, "dash": "dash"},
-                    annotation_text=f"budget {verdict.limit:g} per replica x {replicas}",
-                    annotation_position="top left",
-                    annotation_font_color=_BUDGET,
                 )
                 break
         figure.update_yaxes(rangemode="tozero", title_text="count", row=row, col=1)
