@@ -132,7 +132,7 @@ def _try_pull_base(progress: Progress) -> bool:
     # A short timeout: on a host without a registry the pull can only fail.
     try:
         result = subprocess.run(
-            ["docker", "pull", BASE_IMAGE], capture_output=True, text=True, timeout=60, check=False
+            ["docker", "pull", BASE_IMAGE], capture_output=True, text=True, timeout=30, check=False
         )
     except (subprocess.TimeoutExpired, FileNotFoundError) as error:
         progress(f"cannot pull {BASE_IMAGE}: {error}")
