@@ -22,7 +22,8 @@ __all__ = [
     "RecommendationLimitDep",
     "SessionDep",
     "UserIdDep",
-    "set_cache_control",
+    "cacheable_json",
+    "unauthorized",
 ]
 
 
@@ -46,7 +47,12 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False, description="JWT from /auth/login or /auth/register")
 
 
-def _unauthorized(reason: str) -> HTTPException:
+#: Reason given when a valid token names a user that does not exist (any more).
+UNKNOWN_USER = "invalid token: unknown user"
+
+
+def unauthorized(reason: str) -> HTTPException:
+    """A 401 answer with ``reason`` that asks for a bearer token."""
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Bearer"}
     )
@@ -58,11 +64,11 @@ async def current_user_id(
 ) -> int:
     """The user id in a valid bearer token (no database access), else 401."""
     if credentials is None:
-        raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
+        raise unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
     try:
         return read_token(credentials.credentials, secret=ctx.settings.jwt_secret)
     except InvalidTokenError as error:
-        raise _unauthorized(str(error)) from None
+        raise unauthorized(str(error)) from None
 
 
 UserIdDep = Annotated[int, Depends(current_user_id)]
@@ -72,7 +78,7 @@ def current_user(session: SessionDep, user_id: UserIdDep) -> User:
     """The user the token names, loaded from the database; 401 if it no longer exists."""
     user = session.get(User, user_id)
     if user is None:
-        raise _unauthorized("invalid token: unknown user")
+        raise unauthorized(UNKNOWN_USER)
     return user
 
 
@@ -114,7 +120,9 @@ ListLimitDep = Annotated[int, Depends(list_limit)]
 RecommendationLimitDep = Annotated[int, Depends(recommendation_limit)]
 
 
-def set_cache_control(ctx: AppContext, response: Response, value: str) -> None:
-    """Set ``Cache-Control`` on a successful GET, unless R8 (no headers) is on."""
+def cacheable_json(ctx: AppContext, body: bytes, cache_control: str) -> Response:
+    """A 200 answer of ready JSON ``body`` with ``Cache-Control`` (none under R8)."""
+    response = Response(body, media_type="application/json")
     if not ctx.settings.has(Regression.R8):
-        response.headers["Cache-Control"] = value
+        response.headers["Cache-Control"] = cache_control
+    return response

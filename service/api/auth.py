@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from service.deps import CtxDep, SessionDep
+from service.deps import CtxDep, SessionDep, unauthorized
 from service.models import User, UserPreference
 from service.schemas import AuthOut, LoginIn, RegisterIn, UserOut
 from service.security import create_token, hash_password, verify_password
@@ -42,11 +42,7 @@ def login(body: LoginIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Exchange email and password for a bearer token; 401 if they do not match."""
     user = session.scalar(select(User).where(User.email == body.email.strip().lower()))
     if user is None or not verify_password(body.password, user.password_hash):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="Incorrect email or password",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorized("Incorrect email or password")
     return _auth(ctx, user)
 
 

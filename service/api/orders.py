@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from service.config import Regression
 from service.context import AppContext
 from service.database import fetch_page
-from service.deps import CtxDep, ListLimitDep, SessionDep, UserIdDep
+from service.deps import UNKNOWN_USER, CtxDep, ListLimitDep, SessionDep, UserIdDep, unauthorized
 from service.models import Order, Restaurant, UserPreference
 from service.schemas import OrderIn, OrderListOut, OrderOut
 
@@ -156,11 +156,7 @@ def place_order(body: OrderIn, ctx: CtxDep, session: SessionDep, user_id: UserId
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="invalid token: unknown user",
-            headers={"WWW-Authenticate": "Bearer"},
-        ) from None
+        raise unauthorized(UNKNOWN_USER) from None
     _invalidate(ctx, user_id)
     return _out(order, restaurant.name)
 

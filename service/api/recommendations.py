@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from service.catalog import dumps
-from service.deps import CtxDep, RecommendationLimitDep, SessionDep, UserIdDep, set_cache_control
+from service.deps import (
+    UNKNOWN_USER,
+    CtxDep,
+    RecommendationLimitDep,
+    SessionDep,
+    UserIdDep,
+    cacheable_json,
+    unauthorized,
+)
 from service.recommend import UnknownUserError, chef_choice_body, recommendations_body
 from service.schemas import ChefChoiceOut, RecommendationListOut
 
@@ -15,14 +23,6 @@ router = APIRouter(prefix="/api/recommendations", tags=["recommendations"])
 
 CACHE_CONTROL = "private, max-age=600"
 _NOTHING = "No restaurant to recommend"
-
-
-def _unknown_user() -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED,
-        detail="invalid token: unknown user",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
 
 
 @router.get("", response_model=RecommendationListOut)
@@ -47,10 +47,8 @@ def recommendations(
             refresh=refresh,
         )
     except UnknownUserError:
-        raise _unknown_user() from None
-    response = Response(body, media_type="application/json")
-    set_cache_control(ctx, response, CACHE_CONTROL)
-    return response
+        raise unauthorized(UNKNOWN_USER) from None
+    return cacheable_json(ctx, body, CACHE_CONTROL)
 
 
 def _chef_choice(ctx: CtxDep, session: SessionDep, user_id: int) -> bytes:
@@ -80,9 +78,7 @@ def chef_choice(
             refresh=refresh,
         )
     except UnknownUserError:
-        raise _unknown_user() from None
+        raise unauthorized(UNKNOWN_USER) from None
     if not body:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=_NOTHING)
-    response = Response(body, media_type="application/json")
-    set_cache_control(ctx, response, CACHE_CONTROL)
-    return response
+    return cacheable_json(ctx, body, CACHE_CONTROL)

@@ -14,7 +14,7 @@ from service.catalog import CARD_COLUMNS, card, cards_by_id, dumps
 from service.config import Regression
 from service.context import AppContext
 from service.database import fetch_page
-from service.deps import CtxDep, ListLimitDep, SessionDep, set_cache_control
+from service.deps import CtxDep, ListLimitDep, SessionDep, cacheable_json
 from service.models import Restaurant
 from service.schemas import PriceRange, RestaurantListOut, RestaurantOut
 
@@ -108,9 +108,7 @@ def list_restaurants(
         lambda: dumps(_page(ctx, session, params)),
         ctx.settings.restaurant_cache_ttl_s,
     )
-    response = Response(body, media_type="application/json")
-    set_cache_control(ctx, response, CACHE_CONTROL)
-    return response
+    return cacheable_json(ctx, body, CACHE_CONTROL)
 
 
 @router.get(
@@ -129,6 +127,4 @@ def get_restaurant(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"Restaurant {restaurant_id} not found"
         )
-    response = Response(dumps(found), media_type="application/json")
-    set_cache_control(ctx, response, CACHE_CONTROL)
-    return response
+    return cacheable_json(ctx, dumps(found), CACHE_CONTROL)
