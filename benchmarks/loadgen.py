@@ -14,13 +14,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+from benchmarks.polling import Poller
 from benchmarks.samples import Samples, read_samples
 from scenarios.registry import Scenario
 from scenarios.stages import Stage, total_duration
@@ -93,40 +94,31 @@ class LoadRun:
         }
 
 
-@dataclass
-class _CpuSampler:
-    pid: int
-    interval_s: float = 1.0
-    samples: list[CpuSample] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+class _CpuSampler(Poller):
+    """CPU of the Locust process tree rooted at ``pid``, about once a second."""
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="locust-cpu", daemon=True)
-        self._thread.start()
+    def __init__(self, pid: int) -> None:
+        super().__init__(1.0, name="locust-cpu")
+        self.pid = pid
+        self.samples: list[CpuSample] = []
+        self._tracked: dict[int, psutil.Process] = {}
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        tracked: dict[int, psutil.Process] = {}
-        while not self._stop.wait(self.interval_s):
+    def poll(self, resource: Any) -> bool:
+        try:
+            root = psutil.Process(self.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return False
+        percents: dict[int, float] = {}
+        for process in processes:
+            known = self._tracked.setdefault(process.pid, process)
             try:
-                root = psutil.Process(self.pid)
-                processes = [root, *root.children(recursive=True)]
+                # The first call per process only primes the counter (returns 0.0).
+                percents[process.pid] = known.cpu_percent(interval=None)
             except psutil.NoSuchProcess:
-                return
-            percents: dict[int, float] = {}
-            for process in processes:
-                known = tracked.setdefault(process.pid, process)
-                try:
-                    # The first call per process only primes the counter (returns 0.0).
-                    percents[process.pid] = known.cpu_percent(interval=None)
-                except psutil.NoSuchProcess:
-                    continue
-            self.samples.append(CpuSample(time.time(), percents))
+                continue
+        self.samples.append(CpuSample(time.time(), percents))
+        return True
 
 
 def _environment(scenario: Scenario, samples_dir: Path) -> dict[str, str]:

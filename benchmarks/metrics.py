@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from benchmarks.polling import Poller
 
 __all__ = ["MetricsPoller", "Snapshot", "cache_figures", "scrape", "sql_figures"]
 
@@ -127,31 +129,20 @@ def sql_figures(before: Snapshot, after: Snapshot) -> dict[str, dict[str, dict[s
     return dict(figures)
 
 
-@dataclass
-class MetricsPoller:
-    """Scrapes every replica at ``interval_s`` in a thread, keeping every snapshot."""
+class MetricsPoller(Poller):
+    """Scrapes every replica at ``interval_s``, keeping every snapshot."""
 
-    urls: Sequence[str]
-    interval_s: float = 1.0
-    snapshots: list[Snapshot] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    def __init__(self, urls: Sequence[str], interval_s: float = 1.0) -> None:
+        super().__init__(interval_s, name="metrics-poller")
+        self.urls = list(urls)
+        self.snapshots: list[Snapshot] = []
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="metrics-poller", daemon=True)
-        self._thread.start()
+    def resource(self) -> httpx.Client:
+        return httpx.Client(timeout=2.0)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                self.snapshots.append(scrape(client, self.urls))
-                if self._stop.wait(self.interval_s):
-                    return
+    def poll(self, resource: Any) -> bool:
+        self.snapshots.append(scrape(resource, self.urls))
+        return True
 
     def window(self, start: float, end: float) -> tuple[Snapshot, Snapshot] | None:
         """The snapshots bounding ``[start, end]`` (both without scrape errors), if any."""

@@ -2,7 +2,9 @@
 
 A phase restarts the service replicas with its profile and regressions, empties
 the shared cache, then runs its scenario while every probe samples on the same
-clock. Whatever goes wrong inside the stack (an OOM kill, a dead replica) is
+clock. Latencies, rates, cache hit rates and statement counts cover the measured
+window only; capacity figures (peak memory, connections, OOM kills) cover the
+whole phase, warm-up included. Whatever goes wrong inside the stack (an OOM kill, a dead replica) is
 recorded in the phase — it is a verdict, not a crash.
 """
 
@@ -179,7 +181,9 @@ def run_phase(
             contract, statements, probe_error = _probe_http(stack)
         else:
             probe_error = "HTTP probes skipped: a container was OOM-killed"
-    max_connections = connections.max_in(start, end)
+    # Capacity figures (peak memory, connections, OOM kills) span the whole phase: a
+    # peak during the warm-up is as real as one after it. Rates and latencies do not.
+    max_connections = connections.max_in(load.started_at, end)
     replicas = max(1, len(stack.service_urls))
     measured = load.samples.between(start, end)
     return {

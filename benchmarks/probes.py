@@ -3,15 +3,14 @@ settings, the HTTP contract, and the statements one request costs in isolation."
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import psycopg
 
 from benchmarks.metrics import scrape, sql_figures
+from benchmarks.polling import Poller
 
 __all__ = [
     "POSTGRES_SETTINGS",
@@ -39,36 +38,24 @@ WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
 """
 
 
-@dataclass
-class PostgresProbe:
-    """Counts client connections (other than its own) at ``interval_s`` in a thread."""
+class PostgresProbe(Poller):
+    """Counts client connections (other than its own) at ``interval_s``."""
 
-    url: str
-    interval_s: float = 0.25
-    samples: list[tuple[float, int, int]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    errors_recorded = (psycopg.Error,)
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="postgres-probe", daemon=True)
-        self._thread.start()
+    def __init__(self, url: str, interval_s: float = 0.25) -> None:
+        super().__init__(interval_s, name="postgres-probe")
+        self.url = url
+        self.samples: list[tuple[float, int, int]] = []
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+    def resource(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
 
-    def _run(self) -> None:
-        try:
-            with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as connection:
-                while not self._stop.is_set():
-                    row = connection.execute(_CONNECTIONS).fetchone()
-                    if row is not None:
-                        self.samples.append((time.time(), int(row[0]), int(row[1])))
-                    self._stop.wait(self.interval_s)
-        except psycopg.Error as error:
-            self.errors.append(f"{type(error).__name__}: {error}")
+    def poll(self, resource: Any) -> bool:
+        row = resource.execute(_CONNECTIONS).fetchone()
+        if row is not None:
+            self.samples.append((time.time(), int(row[0]), int(row[1])))
+        return True
 
     def timeline(self, started_at: float) -> list[dict[str, Any]]:
         return [
