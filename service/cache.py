@@ -54,7 +54,7 @@ class Backend(Protocol):
     def mget(self, keys: Sequence[str]) -> list[bytes | None]: ...
     def set_many(self, items: Mapping[str, bytes], ttl_s: int) -> None: ...
     def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]: ...
-    def hset_if_gen(self, key: str, field: str, value: bytes, gen: str, ttl_s: int) -> bool: ...
+    def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool: ...
     def invalidate(self, key: str, ttl_s: int) -> None: ...
     def try_lock(self, key: str, ttl_ms: int) -> bool: ...
     def unlock(self, key: str) -> None: ...
@@ -62,8 +62,8 @@ class Backend(Protocol):
 
 _SET_IF_GEN = """
 if (redis.call('HGET', KEYS[1], 'gen') or '') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
@@ -107,8 +107,9 @@ class RedisBackend:
         gen_bytes = _as_bytes(gen)
         return _as_bytes(value), gen_bytes.decode() if gen_bytes else ""
 
-    def hset_if_gen(self, key: str, field: str, value: bytes, gen: str, ttl_s: int) -> bool:
-        return bool(self._set_if_gen(keys=[key], args=[gen, field, value, ttl_s]))
+    def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool:
+        pairs = [part for field, value in entries.items() for part in (field, value)]
+        return bool(self._set_if_gen(keys=[key], args=[gen, ttl_s, *pairs]))
 
     def invalidate(self, key: str, ttl_s: int) -> None:
         self._invalidate(keys=[key], args=[uuid.uuid4().hex, ttl_s])
@@ -145,11 +146,11 @@ class LocalBackend:
         with self._mutex:
             return self._hashes.get(key, {}).get(field), self._gens.get(key, "")
 
-    def hset_if_gen(self, key: str, field: str, value: bytes, gen: str, ttl_s: int) -> bool:
+    def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool:
         with self._mutex:
             if self._gens.get(key, "") != gen:
                 return False
-            self._hashes.setdefault(key, {})[field] = value
+            self._hashes.setdefault(key, {}).update(entries)
             return True
 
     def invalidate(self, key: str, ttl_s: int) -> None:
@@ -181,7 +182,7 @@ class NullBackend:
     def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]:
         return None, ""
 
-    def hset_if_gen(self, key: str, field: str, value: bytes, gen: str, ttl_s: int) -> bool:
+    def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool:
         return False
 
     def invalidate(self, key: str, ttl_s: int) -> None:
@@ -301,20 +302,21 @@ class CacheClient:
         cache: metrics.CacheName,
         user_key: str,
         field: str,
-        compute: Callable[[], bytes],
+        compute: Callable[[], Mapping[str, bytes]],
         ttl_s: int,
         *,
         refresh: bool = False,
     ) -> tuple[bytes, bool]:
         """``(value, from_cache)`` of one entry of a user's hash, computing it on a miss.
 
-        With ``refresh`` the cached value is ignored (and replaced).
+        ``compute`` returns the entry ``field`` and any sibling entries the same work
+        produced; all are stored. With ``refresh`` the cached value is ignored (and replaced).
         """
         try:
             stored, gen = self._call(lambda: self.backend.hget_with_gen(user_key, field))
         except _Unavailable:
             metrics.record_cache(cache, "error")
-            return compute(), False
+            return compute()[field], False
         value = None if refresh else _unwrap(stored)
         if value is not None:
             metrics.record_cache(cache, "hit")
@@ -329,15 +331,14 @@ class CacheClient:
                 if cached is not None:
                     return cached, True
             try:
-                value = compute()
-                wrapped = _wrap(value, ttl_s)
+                entries = compute()
+                wrapped = {name: _wrap(body, ttl_s) for name, body in entries.items()}
                 with contextlib.suppress(_Unavailable):
-                    self._call(
-                        lambda: self.backend.hset_if_gen(user_key, field, wrapped, gen, ttl_s)
-                    )
-                return value, False
+                    self._call(lambda: self.backend.hset_if_gen(user_key, wrapped, gen, ttl_s))
+                return entries[field], False
             finally:
-                self._unlock(lock_key)
+                if not refresh:
+                    self._unlock(lock_key)
 
     def invalidate_user(self, user_key: str, ttl_s: int) -> None:
         """Drop every entry of a user's hash at once, and fence off in-flight writes."""

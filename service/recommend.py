@@ -25,14 +25,21 @@ import numpy.typing as npt
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, joinedload
 
-from service.catalog import card, cards_by_id, get_restaurants
+from service.catalog import card, cards_by_id, dumps, get_restaurants
 from service.config import Regression
 from service.context import AppContext
 from service.insights import TasteProfile, chef_choice, insight
 from service.models import Order, Restaurant, User, UserPreference
 from service.restaurant_index import MIN_CANDIDATE_RATING
 
-__all__ = ["Ranked", "UnknownUserError", "chef_choice_body", "recommendations_body"]
+__all__ = [
+    "CHEF_FIELD",
+    "Ranked",
+    "UnknownUserError",
+    "chef_choice_entries",
+    "list_field",
+    "recommendation_entries",
+]
 
 #: Orders older than this do not shape the taste vector.
 TASTE_WINDOW_DAYS = 365
@@ -218,11 +225,16 @@ def _rank(ctx: AppContext, session: Session, user_id: int, limit: int) -> Ranked
     return rank_optimised(ctx, session, user_id, limit)
 
 
-def recommendations_body(
-    ctx: AppContext, session: Session, user_id: int, limit: int
-) -> dict[str, Any]:
-    """The JSON body of ``GET /api/recommendations``."""
-    ranked = _rank(ctx, session, user_id, limit)
+#: Hash field of the cached chef's choice; recommendation lists use ``list_field(limit)``.
+CHEF_FIELD = "chef"
+
+
+def list_field(limit: int) -> str:
+    """Hash field of the cached recommendation list of size ``limit``."""
+    return f"list:{limit}"
+
+
+def _list_body(ranked: Ranked) -> dict[str, Any]:
     recommendations = [
         {
             "restaurant": restaurant,
@@ -239,18 +251,34 @@ def recommendations_body(
     }
 
 
-def chef_choice_body(ctx: AppContext, session: Session, user_id: int) -> dict[str, Any] | None:
-    """The JSON body of ``GET /api/recommendations/chef-choice`` (``None``: nothing to pick)."""
-    ranked = _rank(ctx, session, user_id, 1)
+def _chef_body(ranked: Ranked) -> bytes:
+    """The chef's choice: the best-ranked restaurant explained (empty: nothing to pick)."""
     if not ranked.items:
-        return None
+        return b""
     restaurant, score = ranked.items[0]
     explanation, reasoning, confidence = chef_choice(restaurant, score, ranked.profile)
-    return {
-        "restaurant": restaurant,
-        "similarity_score": round(score, 4),
-        "explanation": explanation,
-        "reasoning": reasoning,
-        "confidence": min(1.0, max(0.0, confidence)),
-        "generated_at": ranked.generated_at,
-    }
+    return dumps(
+        {
+            "restaurant": restaurant,
+            "similarity_score": round(score, 4),
+            "explanation": explanation,
+            "reasoning": reasoning,
+            "confidence": min(1.0, max(0.0, confidence)),
+            "generated_at": ranked.generated_at,
+        }
+    )
+
+
+def recommendation_entries(
+    ctx: AppContext, session: Session, user_id: int, limit: int
+) -> dict[str, bytes]:
+    """The body of ``GET /api/recommendations?limit=...`` and, from the same ranking, of
+    ``GET /api/recommendations/chef-choice`` (its best item): both go into the cache.
+    """
+    ranked = _rank(ctx, session, user_id, limit)
+    return {list_field(limit): dumps(_list_body(ranked)), CHEF_FIELD: _chef_body(ranked)}
+
+
+def chef_choice_entries(ctx: AppContext, session: Session, user_id: int) -> dict[str, bytes]:
+    """The body of ``GET /api/recommendations/chef-choice`` (empty: nothing to pick)."""
+    return {CHEF_FIELD: _chef_body(_rank(ctx, session, user_id, 1))}

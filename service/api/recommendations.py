@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from service.catalog import dumps
+from service.context import AppContext
 from service.deps import (
     UNKNOWN_USER,
     CtxDep,
@@ -16,13 +17,43 @@ from service.deps import (
     cacheable_json,
     unauthorized,
 )
-from service.recommend import UnknownUserError, chef_choice_body, recommendations_body
+from service.recommend import (
+    CHEF_FIELD,
+    UnknownUserError,
+    chef_choice_entries,
+    list_field,
+    recommendation_entries,
+)
 from service.schemas import ChefChoiceOut, RecommendationListOut
 
 router = APIRouter(prefix="/api/recommendations", tags=["recommendations"])
 
 CACHE_CONTROL = "private, max-age=600"
-_NOTHING = "No restaurant to recommend"
+
+Refresh = Annotated[bool, Query(description="ignore the cached answer and recompute it")]
+
+
+def _cached(
+    ctx: AppContext,
+    user_id: int,
+    field: str,
+    compute: Callable[[], Mapping[str, bytes]],
+    *,
+    refresh: bool,
+) -> bytes:
+    """The user's cached entry ``field``, computed on a miss (no SQL at all on a hit)."""
+    try:
+        body, _ = ctx.cache.get_user_entry(
+            "recommendations",
+            ctx.user_cache_key(user_id),
+            field,
+            compute,
+            ctx.settings.recommendation_cache_ttl_s,
+            refresh=refresh,
+        )
+    except UnknownUserError:
+        raise unauthorized(UNKNOWN_USER) from None
+    return body
 
 
 @router.get("", response_model=RecommendationListOut)
@@ -31,29 +62,17 @@ def recommendations(
     session: SessionDep,
     user_id: UserIdDep,
     limit: RecommendationLimitDep,
-    refresh: Annotated[bool, Query(description="ignore the cached answer")] = False,
+    refresh: Refresh = False,
 ) -> Response:
-    """The user's top ``limit`` restaurants with a similarity score and an insight each.
-
-    A cache hit runs no SQL at all: the user id comes from the token.
-    """
-    try:
-        body, _ = ctx.cache.get_user_entry(
-            "recommendations",
-            ctx.user_cache_key(user_id),
-            f"list:{limit}",
-            lambda: dumps(recommendations_body(ctx, session, user_id, limit)),
-            ctx.settings.recommendation_cache_ttl_s,
-            refresh=refresh,
-        )
-    except UnknownUserError:
-        raise unauthorized(UNKNOWN_USER) from None
+    """The user's top ``limit`` restaurants with a similarity score and an insight each."""
+    body = _cached(
+        ctx,
+        user_id,
+        list_field(limit),
+        lambda: recommendation_entries(ctx, session, user_id, limit),
+        refresh=refresh,
+    )
     return cacheable_json(ctx, body, CACHE_CONTROL)
-
-
-def _chef_choice(ctx: CtxDep, session: SessionDep, user_id: int) -> bytes:
-    body = chef_choice_body(ctx, session, user_id)
-    return b"" if body is None else dumps(body)
 
 
 @router.get(
@@ -62,23 +81,16 @@ def _chef_choice(ctx: CtxDep, session: SessionDep, user_id: int) -> bytes:
     responses={404: {"description": "no restaurant to recommend"}},
 )
 def chef_choice(
-    ctx: CtxDep,
-    session: SessionDep,
-    user_id: UserIdDep,
-    refresh: Annotated[bool, Query(description="ignore the cached answer")] = False,
+    ctx: CtxDep, session: SessionDep, user_id: UserIdDep, refresh: Refresh = False
 ) -> Response:
     """The single best restaurant for the user, with the reasoning behind it."""
-    try:
-        body, _ = ctx.cache.get_user_entry(
-            "recommendations",
-            ctx.user_cache_key(user_id),
-            "chef",
-            lambda: _chef_choice(ctx, session, user_id),
-            ctx.settings.recommendation_cache_ttl_s,
-            refresh=refresh,
-        )
-    except UnknownUserError:
-        raise unauthorized(UNKNOWN_USER) from None
+    body = _cached(
+        ctx,
+        user_id,
+        CHEF_FIELD,
+        lambda: chef_choice_entries(ctx, session, user_id),
+        refresh=refresh,
+    )
     if not body:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=_NOTHING)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No restaurant to recommend")
     return cacheable_json(ctx, body, CACHE_CONTROL)

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from service.cache import CacheClient, RedisBackend
 from service.database import create_schema
 from service.models import EMBEDDING_DIM, Restaurant
 
@@ -236,3 +237,43 @@ def test_concurrent_misses_compute_once(
     assert len(bodies) == 16
     assert len({body["generated_at"] for body in bodies}) == 1  # computed once, shared
     assert after - before <= 4  # one computation's statements in all
+
+
+def test_one_ranking_fills_the_list_and_the_chef_choice(
+    client: TestClient, register: Register, metric: Any
+) -> None:
+    headers = register("siblings", [(1, 0, 5)])
+    listed = _recommend(client, headers, limit=4)
+    hits = metric("tastematch_cache_requests_total", cache="recommendations", outcome="hit")
+    chef = client.get("/api/recommendations/chef-choice", headers=headers).json()
+    assert metric("tastematch_cache_requests_total", cache="recommendations", outcome="hit") == (
+        hits + 1
+    )
+    assert chef["restaurant"] == listed["recommendations"][0]["restaurant"]
+    assert chef["generated_at"] == listed["generated_at"]
+
+
+def test_redis_refuses_a_write_computed_before_an_invalidation(module_redis_url: str) -> None:
+    backend = RedisBackend(module_redis_url, timeout_s=1.0)
+    cache = CacheClient(backend, namespace=lambda: "fence")
+    key = cache.key("rec", 1)
+    try:
+
+        def compute_while_an_order_lands() -> dict[str, bytes]:
+            cache.invalidate_user(key, 60)
+            return {"f": b"stale", "g": b"stale too"}
+
+        assert cache.get_user_entry("recommendations", key, "f", compute_while_an_order_lands, 60)
+        assert backend.client.hkeys(key) == [b"gen"]  # nothing but the new generation
+        assert cache.get_user_entry("recommendations", key, "f", lambda: {"f": b"new"}, 60) == (
+            b"new",
+            False,
+        )
+        assert cache.get_user_entry("recommendations", key, "f", lambda: {"f": b"x"}, 60) == (
+            b"new",
+            True,
+        )
+        assert 0 < int(backend.client.ttl(key)) <= 60
+    finally:
+        backend.client.delete(key)
+        backend.close()

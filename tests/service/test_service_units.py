@@ -98,14 +98,16 @@ def test_user_entry_is_cached_until_invalidated() -> None:
     cache = _client(LocalBackend())
     calls: list[int] = []
 
-    def compute() -> bytes:
+    def compute() -> dict[str, bytes]:
         calls.append(1)
-        return f"v{len(calls)}".encode()
+        return {"f": f"v{len(calls)}".encode(), "sibling": b"s"}
 
     key = cache.key("rec", 1)
     assert key == "tm:ns:rec:1"
     assert cache.get_user_entry("recommendations", key, "f", compute, 60) == (b"v1", False)
     assert cache.get_user_entry("recommendations", key, "f", compute, 60) == (b"v1", True)
+    # The sibling entry computed by the same work was stored too.
+    assert cache.get_user_entry("recommendations", key, "sibling", compute, 60) == (b"s", True)
     cache.invalidate_user(key, 60)
     assert cache.get_user_entry("recommendations", key, "f", compute, 60) == (b"v2", False)
     assert cache.get_user_entry("recommendations", key, "f", compute, 60, refresh=True) == (
@@ -118,12 +120,12 @@ def test_a_result_computed_across_an_invalidation_is_not_stored() -> None:
     cache = _client(LocalBackend())
     key = cache.key("rec", 2)
 
-    def compute_while_an_order_lands() -> bytes:
+    def compute_while_an_order_lands() -> dict[str, bytes]:
         cache.invalidate_user(key, 60)  # the order commits while we compute
-        return b"stale"
+        return {"f": b"stale"}
 
     cache.get_user_entry("recommendations", key, "f", compute_while_an_order_lands, 60)
-    fresh = cache.get_user_entry("recommendations", key, "f", lambda: b"fresh", 60)
+    fresh = cache.get_user_entry("recommendations", key, "f", lambda: {"f": b"fresh"}, 60)
     assert fresh == (b"fresh", False)
 
 
