@@ -153,7 +153,7 @@ def _mark_stages(
     marks a kill on its own container's row instead).
     """
     for index, stage in enumerate(phase.stages):
-        warm = "warm" in stage.name.lower()
+        warm = stage.is_warmup
         figure.add_vrect(
             x0=stage.start_t,
             x1=stage.end_t,

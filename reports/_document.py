@@ -15,9 +15,11 @@ Format history (``schema_version``) as read here:
    per-endpoint figures of the measured window with ``p95_ms_windows`` /
    ``p99_ms_windows``, ``timeline``, ``containers``, ``cache``,
    ``sql_per_request``, ``sql_probe``, ``db``, ``http_contract``,
-   ``load_generator``, ``failures``, ``gated``, ``error``), ``memray``,
-   ``microbenchmarks``, ``comparison``, ``verdicts``, ``passed``. A verdict's
-   ``spread`` is relative: (max - min) / median of its sub-window figures.
+   ``load_generator``, ``failures``, ``gated``, ``error``, ``locust``,
+   ``metrics_scrape_errors``), ``memray`` (with ``errors``), ``microbenchmarks``
+   (and ``microbenchmarks_error``), ``comparison`` (with ``endpoint``, ``errors``),
+   ``verdicts``, ``passed``, ``duration_s``. A verdict's ``spread`` is relative:
+   (max - min) / median of its sub-window figures. Stages carry ``measured``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 
 __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",
+    "Allocation",
     "CacheFigures",
     "ContainerFigures",
     "DocumentError",
@@ -86,10 +89,19 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Stage:
+    """A load stage; ``measured`` is False for warm-up (``None``: not recorded)."""
+
     name: str
     start_t: float
     end_t: float
     users: int | None
+    measured: bool | None
+
+    @property
+    def is_warmup(self) -> bool:
+        if self.measured is not None:
+            return not self.measured
+        return "warm" in self.name.lower()
 
 
 @dataclass(frozen=True)
@@ -146,9 +158,9 @@ class ContainerFigures:
 
 @dataclass(frozen=True)
 class CacheFigures:
-    hits: int | None
-    misses: int | None
-    errors: int | None
+    hits: float | None
+    misses: float | None
+    errors: float | None
     hit_rate: float | None
 
 
@@ -156,7 +168,7 @@ class CacheFigures:
 class SqlFigures:
     """Statements per request of one route and cache outcome."""
 
-    count: int | None
+    count: float | None
     mean: float | None
     max: float | None
 
@@ -201,6 +213,7 @@ class Phase:
     load_generator: dict[str, str]
     load_generator_saturated: bool | None
     failures: tuple[tuple[str, str, int], ...]
+    problems: tuple[str, ...]
 
     def stage_at(self, t: float) -> str | None:
         """The name of the stage running at ``t`` (the last one at its very end)."""
@@ -221,10 +234,18 @@ class Allocation:
 
 @dataclass(frozen=True)
 class MemrayFigures:
+    """The service's heap under load (peak, top sites at the peak) and one request's allocation."""
+
     peak_heap_bytes: float | None
     per_request_bytes: float | None
+    total_allocations: int | None
     top_allocations: tuple[Allocation, ...]
+    per_request_top_allocations: tuple[Allocation, ...]
+    request: str | None
     flamegraph: str | None
+    oom_killed: bool | None
+    load: dict[str, str]
+    errors: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -243,10 +264,12 @@ class Microbenchmark:
 @dataclass(frozen=True)
 class OptimizedVsBaseline:
     scenario: str | None
+    endpoint: str | None
     users: int | None
     optimized_p95_ms: float | None
     baseline_p95_ms: float | None
     ratio: float | None
+    errors: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -274,8 +297,10 @@ class RunDocument:
     phases: tuple[Phase, ...]
     memray: MemrayFigures | None
     microbenchmarks: tuple[Microbenchmark, ...]
+    microbenchmarks_error: str | None
     comparison: OptimizedVsBaseline | None
     verdicts: tuple[Verdict, ...]
+    duration_s: float | None
     failed: tuple[Verdict, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -423,6 +448,7 @@ def _stage(node: _Field) -> Stage:
         start_t=node.get("start_t").number(),
         end_t=node.get("end_t").number(),
         users=node.get("users").opt_integer(),
+        measured=node.get("measured").opt_flag(),
     )
 
 
@@ -503,7 +529,7 @@ def _container(name: str, node: _Field) -> ContainerFigures:
 
 def _sql(node: _Field) -> SqlFigures:
     return SqlFigures(
-        count=node.get("count").opt_integer(),
+        count=node.get("count").opt_number(),
         mean=node.get("mean").opt_number(),
         max=node.get("max").opt_number(),
     )
@@ -536,9 +562,9 @@ def _phase(node: _Field) -> Phase:
         },
         cache={
             name: CacheFigures(
-                hits=item.get("hits").opt_integer(),
-                misses=item.get("misses").opt_integer(),
-                errors=item.get("errors").opt_integer(),
+                hits=item.get("hits").opt_number(),
+                misses=item.get("misses").opt_number(),
+                errors=item.get("errors").opt_number(),
                 hit_rate=item.get("hit_rate").opt_number(),
             )
             for name, item in node.get("cache").members()
@@ -574,6 +600,32 @@ def _phase(node: _Field) -> Phase:
             )
             for item in node.get("failures").items()
         ),
+        problems=_phase_problems(node),
+    )
+
+
+def _phase_problems(node: _Field) -> tuple[str, ...]:
+    """What went wrong around the measurement: probe and scrape errors, a stuck Locust."""
+    problems = [
+        f"Postgres probe: {item.label()}" for item in node.get("db").get("probe_errors").items()
+    ]
+    problems += [
+        f"/metrics scrape: {item.label()}" for item in node.get("metrics_scrape_errors").items()
+    ]
+    locust = node.get("locust")
+    if locust.get("timed_out").opt_flag():
+        problems.append("Locust outlived its load shape and was stopped")
+    return tuple(problems)
+
+
+def _allocations(node: _Field) -> tuple[Allocation, ...]:
+    return tuple(
+        Allocation(
+            location=item.get("location").text(),
+            bytes=item.get("bytes").opt_number(),
+            count=item.get("count").opt_integer(),
+        )
+        for item in node.items()
     )
 
 
@@ -583,15 +635,14 @@ def _memray(node: _Field) -> MemrayFigures | None:
     return MemrayFigures(
         peak_heap_bytes=node.get("peak_heap_bytes").opt_number(),
         per_request_bytes=node.get("per_request_bytes").opt_number(),
-        top_allocations=tuple(
-            Allocation(
-                location=item.get("location").text(),
-                bytes=item.get("bytes").opt_number(),
-                count=item.get("count").opt_integer(),
-            )
-            for item in node.get("top_allocations").items()
-        ),
+        total_allocations=node.get("total_allocations").opt_integer(),
+        top_allocations=_allocations(node.get("top_allocations")),
+        per_request_top_allocations=_allocations(node.get("per_request_top_allocations")),
+        request=node.get("request").opt_text(),
         flamegraph=node.get("flamegraph").opt_text(),
+        oom_killed=node.get("oom_killed").opt_flag(),
+        load={name: item.label() for name, item in node.get("load").members()},
+        errors=tuple(item.label() for item in node.get("errors").items()),
     )
 
 
@@ -614,10 +665,12 @@ def _comparison(node: _Field) -> OptimizedVsBaseline | None:
         return None
     return OptimizedVsBaseline(
         scenario=node.get("scenario").opt_text(),
+        endpoint=node.get("endpoint").opt_text(),
         users=node.get("users").opt_integer(),
         optimized_p95_ms=node.get("optimized_p95_ms").opt_number(),
         baseline_p95_ms=node.get("baseline_p95_ms").opt_number(),
         ratio=node.get("ratio").opt_number(),
+        errors={name: item.label() for name, item in node.get("errors").members()},
     )
 
 
@@ -658,8 +711,10 @@ def parse_document(data: object, source: Path) -> RunDocument:
         phases=tuple(_phase(item) for item in root.get("phases").require().items()),
         memray=_memray(root.get("memray")),
         microbenchmarks=tuple(_microbenchmark(i) for i in root.get("microbenchmarks").items()),
+        microbenchmarks_error=root.get("microbenchmarks_error").opt_text(),
         comparison=_comparison(root.get("comparison")),
         verdicts=tuple(_verdict(item) for item in root.get("verdicts").require().items()),
+        duration_s=root.get("duration_s").opt_number(),
     )
 
 

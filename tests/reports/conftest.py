@@ -5,9 +5,12 @@ its commit and its hostname. They are generated (seeded, so deterministic) to be
 realistic in shape and size: a 75 s phase with 4 Hz memory samples, one-second
 request windows per endpoint, the gate's budget names.
 
-- ``passing``: an optimised phase within every budget and a baseline reference phase;
-- ``failing``: the optimised phase with regression R1 (full-row loads) growing the
-  service until it is OOM-killed, and a baseline phase OOM-killed as well.
+Phases are named as the gate names them: the gated ``optimized`` phase, then the
+ungated ``compare-optimized`` / ``compare-baseline`` pair behind the ratio.
+
+- ``passing``: every budget holds; the baseline is slower but survives;
+- ``failing``: the optimised phase carries regression R1 (full-row loads) and grows
+  the service until it is OOM-killed; the baseline comparison phase is OOM-killed too.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def _profile(kind: str) -> dict[str, float]:
         "optimized": {"latency": 1.0, "service_mib": 165.0, "growth": 0.3, "oom_t": -1.0},
         "regressed": {"latency": 9.0, "service_mib": 310.0, "growth": 11.0, "oom_t": 61.5},
         "baseline": {"latency": 7.0, "service_mib": 380.0, "growth": 16.0, "oom_t": 47.25},
+        "baseline-survives": {"latency": 6.0, "service_mib": 380.0, "growth": 2.5, "oom_t": -1.0},
     }[kind]
 
 
@@ -136,22 +140,24 @@ def _phase(rng: random.Random, name: str, kind: str, *, gated: bool) -> Document
     steps = range(0, int(end), 5)
     return {
         "name": name,
-        "profile": "baseline" if kind == "baseline" else "optimized",
-        "regressions": {
-            "optimized": [],
-            "regressed": ["R1"],
-            "baseline": ["R1", "R2", "R3", "R4", "R5", "R6", "R8"],
-        }[kind],
-        "scenario": "standard",
-        "users": 50,
+        "profile": "baseline" if kind.startswith("baseline") else "optimized",
+        "regressions": ["R1"] if kind == "regressed" else [],
+        "scenario": "standard" if gated else "comparison",
+        "users": 50 if gated else 20,
         "warmup_s": WARMUP_S,
         "measure_s": MEASURE_S,
         "started_at": 1795000000.0 + (0 if gated else 400),
         "gated": gated,
-        "error": None if oom_t < 0 else "service-0 was OOM-killed during the measured stage",
+        "error": None if oom_t < 0 else f"service-0 was OOM-killed at t={oom_t} s",
         "stages": [
-            {"name": "warm-up", "start_t": 0.0, "end_t": WARMUP_S, "users": 50},
-            {"name": "measured", "start_t": WARMUP_S, "end_t": WARMUP_S + MEASURE_S, "users": 50},
+            {"name": "warm-up", "start_t": 0.0, "end_t": WARMUP_S, "users": 50, "measured": False},
+            {
+                "name": "measured",
+                "start_t": WARMUP_S,
+                "end_t": WARMUP_S + MEASURE_S,
+                "users": 50,
+                "measured": True,
+            },
         ],
         "endpoints": endpoints,
         "timeline": {
@@ -201,6 +207,7 @@ def _phase(rng: random.Random, name: str, kind: str, *, gated: bool) -> Document
         "db": {
             "max_connections_in_use": 4 if kind == "optimized" else 14,
             "connections_per_replica": 4.0 if kind == "optimized" else 14.0,
+            "probe_errors": [],
             "settings": {
                 "shared_buffers": "256MB",
                 "work_mem": "4MB",
@@ -229,7 +236,17 @@ def _phase(rng: random.Random, name: str, kind: str, *, gated: bool) -> Document
                 "passed": True,
             },
         ],
-        "load_generator": {"cpu_percent_mean": 38.5, "cpu_percent_max": 71.0, "saturated": False},
+        "load_generator": {
+            "cpu_percent_mean": 38.5,
+            "cpu_percent_max": 71.0,
+            "saturated": False,
+            "processes": 1,
+            "rule": "saturated when the busiest Locust process averages >= 90 % of one core",
+        },
+        "locust": {"exit_code": 0 if oom_t < 0 else 1, "timed_out": False},
+        "metrics_scrape_errors": []
+        if oom_t < 0
+        else ["http://127.0.0.1:49153: ConnectError: [Errno 111] Connection refused"],
         "failures": []
         if oom_t < 0
         else [
@@ -266,6 +283,14 @@ def _memray(kind: str) -> Document:
             },
         ],
         "flamegraph": "memray-flamegraph.html",
+        "total_allocations": 4_200_000 if heavy else 310_000,
+        "oom_killed": False,
+        "load": {"scenario": "standard", "users": 10, "warmup_s": 3, "measure_s": 12},
+        "per_request_top_allocations": [
+            {"location": "service/catalog.py:88 load_restaurants", "bytes": 4 * MIB, "count": 40},
+        ],
+        "request": "/api/recommendations?limit=12&refresh=true",
+        "errors": [],
     }
 
 
@@ -390,10 +415,15 @@ def make_run(kind: str = "passing") -> Document:
     """A synthetic result document: ``passing`` or ``failing`` (see the module doc)."""
     rng = random.Random(f"tastematch-report-fixture-{kind}")
     failing = kind == "failing"
-    optimised = _phase(rng, "optimized", "regressed" if failing else "optimized", gated=True)
-    baseline = _phase(rng, "baseline", "baseline", gated=False)
-    opt_p95 = optimised["endpoints"]["GET /api/recommendations"]["p95_ms"]
-    base_p95 = baseline["endpoints"]["GET /api/recommendations"]["p95_ms"]
+    phases = [
+        _phase(rng, "optimized", "regressed" if failing else "optimized", gated=True),
+        _phase(rng, "compare-optimized", "optimized", gated=False),
+        _phase(
+            rng, "compare-baseline", "baseline" if failing else "baseline-survives", gated=False
+        ),
+    ]
+    opt_p95 = phases[1]["endpoints"]["GET /api/recommendations"]["p95_ms"]
+    base_p95 = phases[2]["endpoints"]["GET /api/recommendations"]["p95_ms"]
     document: Document = {
         "schema_version": 1,
         "run_id": f"TEST-FIXTURE-{kind}",
@@ -420,7 +450,7 @@ def make_run(kind: str = "passing") -> Document:
             "dataset": {"restaurants": 10000, "users": 2000, "orders": 50000, "seed": 42},
             "reproduce": "make bench",
         },
-        "phases": [optimised, baseline],
+        "phases": phases,
         "memray": _memray("regressed" if failing else "optimized"),
         "microbenchmarks": [
             {
@@ -446,13 +476,17 @@ def make_run(kind: str = "passing") -> Document:
                 "rounds": 5000,
             },
         ],
+        "microbenchmarks_error": None,
         "comparison": {
-            "scenario": "standard",
+            "scenario": "comparison",
+            "endpoint": "GET /api/recommendations",
             "users": 20,
             "optimized_p95_ms": opt_p95,
             "baseline_p95_ms": base_p95,
             "ratio": round(opt_p95 / base_p95, 4),
+            "errors": {"compare-baseline": phases[2]["error"]} if failing else {},
         },
+        "duration_s": 412.5,
     }
     document["verdicts"] = _verdicts(document)
     document["passed"] = all(v["passed"] for v in document["verdicts"])
