@@ -30,19 +30,26 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _stack(args: argparse.Namespace) -> int:
     """Boot the capped stack, print how to reach it, keep it until Ctrl-C."""
-    regressions = parse_regressions(args.regressions)
+    stack = Stack(
+        profile=args.profile,
+        regressions=parse_regressions(args.regressions),
+        replicas=args.replicas,
+    )
+    print(f"starting TasteMatch stack {stack.stack_id}", flush=True)
     started = time.monotonic()
     # `docker stop`/`kill` of this process must tear the stack down like Ctrl-C does.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        with Stack(profile=args.profile, regressions=regressions, replicas=args.replicas) as stack:
+        with stack:
             print(f"stack up in {time.monotonic() - started:.1f}s")
             print(stack.describe())
             print("Ctrl-C stops and removes it.", flush=True)
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
-        print("\nstack removed")
+        print(f"\nstack {stack.stack_id} removed")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

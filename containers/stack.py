@@ -103,6 +103,13 @@ class Stack:
             raise ValueError(f"replicas must be 0 or more, not {replicas}")
         if mem_limit_bytes <= 0:
             raise ValueError(f"mem_limit_bytes must be positive, not {mem_limit_bytes}")
+        names = {"postgres", "redis", "service"} | {f"service-{i}" for i in range(replicas)}
+        unknown = sorted(set(mem_limits or {}) - names)
+        if unknown:
+            raise ValueError(
+                f"mem_limits for unknown container(s) {', '.join(unknown)}; "
+                f"expected some of {', '.join(sorted(names))}"
+            )
         self.profile = _check_profile(profile)
         self.regressions = parse_regressions(regressions)
         self.replicas = replicas
@@ -220,6 +227,9 @@ class Stack:
         ]
         self.services = []
         self.postgres = self.redis = None
+        # A container whose creation was under way when start-up was interrupted is
+        # known to the engine but not to us yet: find it by the stack's label.
+        problems += _remove_labelled(self.stack_id)
         if self._network is not None and self._network_created:
             try:
                 self._network.remove()
@@ -366,9 +376,10 @@ def leftovers(stack_id: str, client: docker.DockerClient | None = None) -> list[
     client = client or docker.from_env()
     try:
         label = {"label": f"{STACK_LABEL}={stack_id}"}
-        containers = client.containers.list(all=True, filters=label)
-        networks = client.networks.list(filters=label)
-        return [str(item.name) for item in [*containers, *networks]]
+        # The low-level listing: no inspect per container that could race a removal.
+        listed = client.api.containers(all=True, filters=label)
+        networks = client.api.networks(filters=label)
+        return [str(c["Names"][0]).lstrip("/") for c in listed] + [str(n["Name"]) for n in networks]
     finally:
         if own_client:
             client.close()
@@ -376,13 +387,39 @@ def leftovers(stack_id: str, client: docker.DockerClient | None = None) -> list[
 
 def _start_all(containers: Sequence[CappedContainer]) -> None:
     """Start containers concurrently (each waits for its own readiness); raise the first error."""
-    with ThreadPoolExecutor(max_workers=len(containers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(containers))
+    try:
         futures = [pool.submit(container.start) for container in containers]
         errors = [future.exception() for future in futures]
+    finally:
+        # On Ctrl-C do not wait for the readiness loops: removing the containers ends them.
+        pool.shutdown(wait=False, cancel_futures=True)
     failures = [error for error in errors if error is not None]
     if failures:
         message = "\n\n".join(str(error) for error in failures)
         raise StackError(message) from failures[0]
+
+
+def _remove_labelled(stack_id: str) -> list[str]:
+    """Force-remove the containers carrying the stack's label; what could not be removed."""
+    try:
+        client = docker.from_env()
+    except docker.errors.DockerException as error:
+        return [f"containers labelled {stack_id}: {error}"]
+    problems = []
+    try:
+        label = {"label": f"{STACK_LABEL}={stack_id}"}
+        for container in client.api.containers(all=True, filters=label):
+            try:
+                client.api.remove_container(container["Id"], force=True, v=True)
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.APIError as error:
+                if error.status_code != 409:  # 409: its removal is already in progress
+                    problems.append(f"{container['Names'][0]}: {error}")
+    finally:
+        client.close()
+    return problems
 
 
 def _remove(container: CappedContainer) -> str | None:

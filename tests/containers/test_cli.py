@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from containers.__main__ import main
-from containers.stack import Stack, leftovers, parse_regressions, postgres_is_tuned
+from containers.stack import STACK_LABEL, Stack, leftovers, parse_regressions, postgres_is_tuned
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,31 +75,70 @@ def test_docker_tests_fail_with_advice_when_no_engine_answers() -> None:
     assert "run `make engine`" in result.stdout
 
 
-@pytest.mark.docker
-def test_stack_command_tears_the_stack_down_on_ctrl_c() -> None:
+def _start_stack_command(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """`python -m containers stack ...` as a child process, and the id of its stack."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "containers", "stack", "--replicas", "0"],
+        [sys.executable, "-m", "containers", "stack", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     assert process.stdout is not None
-    output = []
+    first = process.stdout.readline()
+    match = re.match(r"starting TasteMatch stack ([0-9a-f]+)", first)
+    if match is None:
+        process.kill()
+        rest, _ = process.communicate()
+        pytest.fail(f"unexpected output: {first + rest!r}")
+    return process, match.group(1)
+
+
+def _interrupt(process: subprocess.Popen[str], when: Callable[[str], bool]) -> str:
+    """Send Ctrl-C once `when(output so far)` holds; the whole output."""
+    assert process.stdout is not None
+    output = ""
     deadline = time.monotonic() + 120
     try:
-        for line in process.stdout:
-            output.append(line)
-            if "Ctrl-C stops" in line or time.monotonic() > deadline:
+        while not when(output) and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
                 break
+            output += line
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    text = "".join(output) + rest
-    assert process.returncode == 0, text
-    assert "stack removed" in text
-    match = re.search(r"TasteMatch stack ([0-9a-f]+)", text)
-    assert match is not None, text
-    assert leftovers(match.group(1)) == []
+            process.communicate()
+    return output + rest
+
+
+@pytest.mark.docker
+def test_stack_command_tears_the_stack_down_on_ctrl_c() -> None:
+    process, stack_id = _start_stack_command("--replicas", "0")
+    output = _interrupt(process, lambda text: "Ctrl-C stops" in text)
+    assert process.returncode == 0, output
+    assert f"stack {stack_id} removed" in output
+    assert leftovers(stack_id) == []
+
+
+@pytest.mark.docker
+def test_ctrl_c_during_start_up_leaves_nothing_behind(docker_client: Any) -> None:
+    process, stack_id = _start_stack_command("--replicas", "1")
+    label = {"label": f"{STACK_LABEL}={stack_id}"}
+    deadline = time.monotonic() + 120
+    # Interrupt as soon as the first container exists, while the rest is still starting.
+    while not docker_client.api.containers(all=True, filters=label):
+        assert process.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    output = _interrupt(process, lambda text: True)
+    assert "Ctrl-C stops" not in output  # it really was interrupted during start-up
+    assert f"stack {stack_id} removed" in output
+    assert leftovers(stack_id) == []
+
+
+def test_caps_of_unknown_containers_are_refused() -> None:
+    with pytest.raises(ValueError, match="mem_limits for unknown container"):
+        Stack(replicas=1, mem_limits={"service-1": 1024**3})
