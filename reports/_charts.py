@@ -101,91 +101,164 @@ def _finish(figure: go.Figure) -> dict[str, Any]:
     return result
 
 
-def _limit_line(
-    figure: go.Figure,
-    *,
-    y: float | None,
-    text: str,
-    row: int,
-    col: int = 1,
-    color: str = _BUDGET,
-    position: str = "top left",
-    **placement: Any,
-) -> None:
-    """A dashed horizontal line at a limit (a budget, or a cap in red), labelled."""
-    figure.add_hline(
-        y=y,
-        row=row,
-        col=col,
-        line={"color": color, "dash": "dash", "width": 2},
-        annotation_text=text,
-        annotation_position=position,
-        annotation_font_color=color,
-        **placement,
-    )
+class _Decorations:
+    """Stage bands, limit lines and labels of one subplot figure, kept as plain layout
+    dicts and set in one go: plotly's ``add_vrect``/``add_hline`` re-scan every shape
+    of the figure on each call, which took seconds per report."""
 
+    def __init__(self, figure: go.Figure) -> None:
+        self.figure = figure
+        self.shapes: list[dict[str, Any]] = []
+        self.annotations: list[dict[str, Any]] = []
+        self._axes: dict[tuple[int, int], tuple[str, str]] = {}
 
-def _label(
-    figure: go.Figure, *, x: float, y: float, text: str, xanchor: str, color: str = "#455a64"
-) -> None:
-    """A small label at time ``x``, ``y`` of the way up the first subplot."""
-    figure.add_annotation(
-        x=x,
-        y=y,
-        xref="x",
-        yref="y domain",
-        xanchor=xanchor,
-        yanchor="top",
-        showarrow=False,
-        text=text,
-        font={"size": 11, "color": color},
-        bgcolor="rgba(255,255,255,0.75)",
-    )
+    def axes(self, row: int, col: int) -> tuple[str, str]:
+        """The axis references (``x2``, ``y3``) of the primary axes of a subplot."""
+        if (row, col) not in self._axes:
+            subplot = self.figure.get_subplot(row, col)
+            self._axes[row, col] = (
+                subplot.xaxis.plotly_name.replace("axis", ""),
+                subplot.yaxis.plotly_name.replace("axis", ""),
+            )
+        return self._axes[row, col]
+
+    def band(self, cell: tuple[int, int], x0: float, x1: float, color: str, opacity: float) -> None:
+        x, y = self.axes(*cell)
+        self.shapes.append(
+            {
+                "type": "rect",
+                "xref": x,
+                "yref": f"{y} domain",
+                "x0": x0,
+                "x1": x1,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": color,
+                "opacity": opacity,
+                "layer": "below",
+                "line": {"width": 0},
+            }
+        )
+
+    def limit(
+        self,
+        cell: tuple[int, int],
+        value: float | None,
+        text: str,
+        *,
+        color: str = _BUDGET,
+        right: bool = False,
+        above: bool = True,
+    ) -> None:
+        """A dashed line across the subplot at ``value`` (a budget, or a cap in red), labelled."""
+        if value is None:
+            return
+        x, y = self.axes(*cell)
+        self.shapes.append(
+            {
+                "type": "line",
+                "xref": f"{x} domain",
+                "x0": 0,
+                "x1": 1,
+                "yref": y,
+                "y0": value,
+                "y1": value,
+                "line": {"color": color, "dash": "dash", "width": 2},
+            }
+        )
+        self.annotations.append(
+            {
+                "xref": f"{x} domain",
+                "x": 1 if right else 0,
+                "xanchor": "right" if right else "left",
+                "yref": y,
+                "y": value,
+                "yanchor": "bottom" if above else "top",
+                "text": text,
+                "showarrow": False,
+                "font": {"color": color, "size": 11},
+            }
+        )
+
+    def moment(self, cell: tuple[int, int], t: float, *, width: float, dash: str) -> None:
+        """A vertical red line at ``t`` (an OOM kill)."""
+        x, y = self.axes(*cell)
+        self.shapes.append(
+            {
+                "type": "line",
+                "xref": x,
+                "x0": t,
+                "x1": t,
+                "yref": f"{y} domain",
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": _OOM, "width": width, "dash": dash},
+            }
+        )
+
+    def label(
+        self,
+        cell: tuple[int, int],
+        x_value: float,
+        height: float,
+        text: str,
+        *,
+        left_of: bool = False,
+        color: str = "#455a64",
+        size: int = 11,
+    ) -> None:
+        """``text`` at time ``x_value``, ``height`` of the way up the subplot."""
+        x, y = self.axes(*cell)
+        self.annotations.append(
+            {
+                "xref": x,
+                "x": x_value,
+                "yref": f"{y} domain",
+                "y": height,
+                "xanchor": "right" if left_of else "left",
+                "yanchor": "top",
+                "text": text,
+                "showarrow": False,
+                "font": {"size": size, "color": color},
+                "bgcolor": "rgba(255,255,255,0.75)",
+            }
+        )
+
+    def apply(self) -> None:
+        self.figure.update_layout(
+            shapes=self.shapes, annotations=[*self.figure.layout.annotations, *self.annotations]
+        )
 
 
 def _mark_stages(
-    figure: go.Figure, phase: Phase, *, oom_on_all: bool = True, names: bool = True
+    decorations: _Decorations,
+    phase: Phase,
+    cells: Sequence[tuple[int, int]],
+    *,
+    oom_on_all: bool = True,
+    names: bool = True,
 ) -> None:
-    """Shade the load stages on every subplot, name them on the first (with ``names``)
-    and mark OOM kills.
-
-    With ``oom_on_all`` each kill is a line across every subplot (the memory chart
-    marks a kill on its own container's row instead).
-    """
-    for index, stage in enumerate(phase.stages):
-        warm = stage.is_warmup
-        figure.add_vrect(
-            x0=stage.start_t,
-            x1=stage.end_t,
-            row="all",
-            col="all",
-            fillcolor="#90a4ae" if warm else ("#e3f2fd" if index % 2 else "#f1f8e9"),
-            opacity=0.25 if warm else 0.35,
-            layer="below",
-            line_width=0,
-        )
-        if not names:
-            continue
-        users = f" · {stage.users} users" if stage.users is not None else ""
-        _label(figure, x=stage.start_t, y=1.0, text=_text(stage.name) + users, xanchor="left")
-    if not oom_on_all:
+    """Shade the load stages on every cell, name them on the first (with ``names``)
+    and, with ``oom_on_all``, mark each OOM kill on every cell (the memory chart marks
+    a kill on its own container's row instead)."""
+    for cell in cells:
+        for index, stage in enumerate(phase.stages):
+            warm = stage.is_warmup
+            color = "#90a4ae" if warm else ("#e3f2fd" if index % 2 else "#f1f8e9")
+            decorations.band(cell, stage.start_t, stage.end_t, color, 0.25 if warm else 0.35)
+        if oom_on_all:
+            for container in phase.containers.values():
+                if container.oom_killed and container.oom_kill_t is not None:
+                    decorations.moment(cell, container.oom_kill_t, width=2, dash="dot")
+    if not cells:
         return
-    for container in phase.containers.values():
+    for stage in phase.stages if names else ():
+        users = f" · {stage.users} users" if stage.users is not None else ""
+        decorations.label(cells[0], stage.start_t, 1.0, _text(stage.name) + users)
+    for container in phase.containers.values() if oom_on_all else ():
         if container.oom_killed and container.oom_kill_t is not None:
-            figure.add_vline(
-                x=container.oom_kill_t,
-                row="all",
-                col="all",
-                line={"color": _OOM, "width": 2, "dash": "dot"},
-            )
-            _label(
-                figure,
-                x=container.oom_kill_t,
-                y=0.85,
-                text=f"{_text(container.name)} OOM-killed",
-                xanchor="right",
-                color=_OOM,
-            )
+            text = f"{_text(container.name)} OOM-killed"
+            decorations.label(cells[0], container.oom_kill_t, 0.85, text, left_of=True, color=_OOM)
 
 
 def _memory_budget(verdicts: Sequence[Verdict], container: ContainerFigures) -> Verdict | None:
@@ -205,6 +278,7 @@ def _memory_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
         vertical_spacing=0.09 if len(names) > 1 else 0.0,
         subplot_titles=[_text(name) for name in names],
     )
+    decorations = _Decorations(figure)
     for row, name in enumerate(names, start=1):
         samples = _thin(phase.memory.get(name, ()), lambda s: s.working_set_bytes)
         times = [sample.t for sample in samples]
@@ -230,10 +304,13 @@ def _memory_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
         container = phase.containers.get(name)
         top = max((mib(s.working_set_bytes) or 0.0 for s in samples), default=0.0)
         if container is not None:
-            top = _memory_limits(figure, run, container, row, top)
+            top = _memory_limits(decorations, run, container, row, top)
         figure.update_yaxes(title_text="MiB", range=[0, top * 1.12 or 1], row=row, col=1)
     figure.update_xaxes(title_text="seconds since phase start", row=len(names), col=1)
-    _mark_stages(figure, phase, oom_on_all=False)
+    _mark_stages(
+        decorations, phase, [(row, 1) for row in range(1, len(names) + 1)], oom_on_all=False
+    )
+    decorations.apply()
     figure.update_layout(**_base_layout(240 * len(names) + 90))
     return Chart(
         dom_id=f"chart-memory-{index}",
@@ -247,39 +324,23 @@ def _memory_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
 
 
 def _memory_limits(
-    figure: go.Figure, run: RunDocument, container: ContainerFigures, row: int, top: float
+    decorations: _Decorations, run: RunDocument, container: ContainerFigures, row: int, top: float
 ) -> float:
     """Draw the cap, the budget and any OOM kill of ``container``; the y extent they need."""
+    cell = (row, 1)
     if container.cap_bytes is not None:
-        _limit_line(
-            figure,
-            y=mib(container.cap_bytes),
-            text="cap " + format_value(container.cap_bytes, "bytes"),
-            row=row,
-            color=_CAP,
-            position="top right",
-        )
+        cap = "cap " + format_value(container.cap_bytes, "bytes")
+        decorations.limit(cell, mib(container.cap_bytes), cap, color=_CAP, right=True)
         top = max(top, mib(container.cap_bytes) or 0.0)
     budget = _memory_budget(run.verdicts, container)
     if budget is not None and budget.limit is not None:
-        _limit_line(
-            figure,
-            y=mib(budget.limit),
-            text=f"{_text(budget.budget)} ≤ {format_value(budget.limit, 'bytes')}",
-            row=row,
-            position="bottom right",
-        )
+        text = f"{_text(budget.budget)} ≤ {format_value(budget.limit, 'bytes')}"
+        decorations.limit(cell, mib(budget.limit), text, right=True, above=False)
         top = max(top, mib(budget.limit) or 0.0)
     if container.oom_killed and container.oom_kill_t is not None:
-        figure.add_vline(
-            x=container.oom_kill_t,
-            row=row,
-            col=1,
-            line={"color": _OOM, "width": 3},
-            annotation_text=f"OOM kill at {container.oom_kill_t:.1f} s",
-            annotation_position="bottom left",
-            annotation_font={"color": _OOM, "size": 13},
-        )
+        decorations.moment(cell, container.oom_kill_t, width=3, dash="solid")
+        text = f"OOM kill at {container.oom_kill_t:.1f} s"
+        decorations.label(cell, container.oom_kill_t, 0.5, text, left_of=True, color=_OOM, size=13)
     return top
 
 
@@ -310,6 +371,8 @@ def _latency_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
         vertical_spacing=min(0.3 / rows, 0.12) if rows > 1 else 0.0,
         horizontal_spacing=0.1,
     )
+    decorations = _Decorations(figure)
+    cells = [(position // cols + 1, position % cols + 1) for position in range(len(endpoints))]
     for position, endpoint in enumerate(endpoints):
         row, col = position // cols + 1, position % cols + 1
         windows = _thin(phase.requests[endpoint], lambda w: w.p99_ms)
@@ -346,14 +409,8 @@ def _latency_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
                 secondary_y=False,
             )
         for verdict in _latency_budgets(run.verdicts, endpoint):
-            _limit_line(
-                figure,
-                y=verdict.limit,
-                text=f"{_text(verdict.budget)} ≤ {format_value(verdict.limit, 'ms')}",
-                row=row,
-                col=col,
-                secondary_y=False,
-            )
+            text = f"{_text(verdict.budget)} ≤ {format_value(verdict.limit, 'ms')}"
+            decorations.limit((row, col), verdict.limit, text)
         figure.update_yaxes(
             title_text="ms", rangemode="tozero", row=row, col=col, secondary_y=False
         )
@@ -365,7 +422,8 @@ def _latency_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
             col=col,
             secondary_y=True,
         )
-    _mark_stages(figure, phase, names=False)
+    _mark_stages(decorations, phase, cells, names=False)
+    decorations.apply()
     figure.update_layout(**_base_layout(260 * rows + 90, bargap=0.1))
     return Chart(
         dom_id=f"chart-latency-{index}",
@@ -410,19 +468,15 @@ def _cache_db_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
     figure = make_subplots(
         rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=panels, vertical_spacing=0.12
     )
+    decorations = _Decorations(figure)
     row = 1
     if phase.cache_hit_rate:
         for cache, points in phase.cache_hit_rate.items():
             _add_points(figure, points, name=f"{cache} hit rate", row=row)
         for verdict in run.verdicts:
             if verdict.unit == "ratio" and verdict.budget.endswith("cache_hit_rate"):
-                _limit_line(
-                    figure,
-                    y=verdict.limit,
-                    text=f"{_text(verdict.budget)} ≥ {verdict.limit:.2f}",
-                    row=row,
-                    position="bottom right",
-                )
+                text = f"{_text(verdict.budget)} ≥ {verdict.limit:.2f}"
+                decorations.limit((row, 1), verdict.limit, text, right=True, above=False)
                 break
         figure.update_yaxes(range=[0, 1.05], title_text="ratio", row=row, col=1)
         row += 1
@@ -431,12 +485,8 @@ def _cache_db_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
         replicas = _service_replicas(phase)
         for verdict in run.verdicts:
             if verdict.budget == "db_connections_per_replica" and verdict.limit is not None:
-                _limit_line(
-                    figure,
-                    y=verdict.limit * replicas,
-                    text=f"budget {verdict.limit:g} per replica x {replicas}",
-                    row=row,
-                )
+                text = f"budget {verdict.limit:g} per replica x {replicas}"
+                decorations.limit((row, 1), verdict.limit * replicas, text)
                 break
         figure.update_yaxes(rangemode="tozero", title_text="count", row=row, col=1)
         row += 1
@@ -444,7 +494,8 @@ def _cache_db_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
         _add_points(figure, phase.users_over_time, name="users", row=row, shape="hv")
         figure.update_yaxes(rangemode="tozero", title_text="users", row=row, col=1)
     figure.update_xaxes(title_text="seconds since phase start", row=len(panels), col=1)
-    _mark_stages(figure, phase)
+    _mark_stages(decorations, phase, [(row, 1) for row in range(1, len(panels) + 1)])
+    decorations.apply()
     figure.update_layout(**_base_layout(220 * len(panels) + 90))
     return Chart(
         dom_id=f"chart-cache-db-{index}",
