@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     #: Seconds a request waits for a pooled connection before it is answered 503.
     pool_timeout_s: float = Field(default=10.0, gt=0)
     #: How often each process checks whether the restaurant table changed.
-    index_refresh_s: float = Field(default=30.0, gt=0)
+    index_refresh_s: float = Field(default=10.0, gt=0)
     restaurant_cache_ttl_s: int = Field(default=3600, gt=0)
     recommendation_cache_ttl_s: int = Field(default=600, gt=0)
     #: Socket timeouts towards Redis: a slow cache must not slow the API down.

@@ -219,7 +219,9 @@ class IndexHolder:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._refresh_s if self._index is not None else 2.0):
+        # While there is nothing to rank (the data set is loaded after the service started),
+        # look again every second so that recommendations appear as soon as it is there.
+        while not self._stop.wait(self._refresh_s if self.size_if_loaded else 1.0):
             try:
                 self.refresh()
             except Exception as error:

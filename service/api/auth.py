@@ -21,11 +21,10 @@ def register(body: RegisterIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Create an account and return it with a bearer token; 400 if the email is taken."""
     if session.scalar(select(User.id).where(User.email == body.email)) is not None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=_DUPLICATE)
-    user = User(
-        email=body.email,
-        name=body.name,
-        password_hash=hash_password(body.password, rounds=ctx.settings.bcrypt_rounds),
-    )
+    # Hashing takes a while: give the connection back to the pool meanwhile.
+    session.commit()
+    password_hash = hash_password(body.password, rounds=ctx.settings.bcrypt_rounds)
+    user = User(email=body.email, name=body.name, password_hash=password_hash)
     session.add(user)
     try:
         session.flush()
@@ -41,6 +40,9 @@ def register(body: RegisterIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
 def login(body: LoginIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Exchange email and password for a bearer token; 401 if they do not match."""
     user = session.scalar(select(User).where(User.email == body.email.strip().lower()))
+    # Checking the password takes a while: give the connection back to the pool meanwhile
+    # (a commit, unlike a rollback, leaves the loaded user readable without a new query).
+    session.commit()
     if user is None or not verify_password(body.password, user.password_hash):
         raise unauthorized("Incorrect email or password")
     return _auth(ctx, user)

@@ -111,11 +111,15 @@ def test_login_failure_is_401(client: TestClient, email: str, password: str) -> 
     assert response.json()["detail"] == "Incorrect email or password"
 
 
-def test_seeded_user_logs_in_with_known_password(client: TestClient) -> None:
+def test_seeded_user_logs_in_with_known_password(client: TestClient, metric: Any) -> None:
+    statements = metric(
+        "tastematch_sql_statements_per_request_sum", route="/auth/login", cache="none"
+    )
     response = client.post(
         "/auth/login", json={"email": user_email(3), "password": LOAD_TEST_PASSWORD}
     )
     assert response.status_code == 200
+    assert metric(sql_sum, route="/auth/login", cache="none") == statements + 1
     assert response.json()["user"]["email"] == user_email(3)
 
 

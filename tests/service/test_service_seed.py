@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from service import seed as seeding
-from service.seed import MAX_ORDERS_PER_USER, SeedError, seed, user_email
+from service.seed import LOAD_TEST_PASSWORD, MAX_ORDERS_PER_USER, SeedError, seed, user_email
 
 REFERENCE = date(2026, 1, 15)
 DIGEST_SQL = """
@@ -157,3 +158,20 @@ def test_full_data_set_seeds_in_under_a_minute(
     assert sql("SELECT count(*) FROM orders") == [(50_000,)]
     ((heaviest,),) = sql("SELECT max(n) FROM (SELECT count(*) AS n FROM orders GROUP BY user_id) c")
     assert 500 <= heaviest <= MAX_ORDERS_PER_USER
+
+
+@pytest.mark.docker
+def test_data_seeded_after_the_service_started_is_picked_up(
+    scratch_database: Any, app_factory: Any, login: Any
+) -> None:
+    url, _ = scratch_database("late-seed")
+    with app_factory(database_url=url) as client:
+        assert client.get("/health").json()["restaurants_indexed"] == 0
+        seed(url, restaurants=30, users=2, orders=10, seed=2)
+        deadline = time.monotonic() + 10
+        while client.get("/health").json()["restaurants_indexed"] != 30:
+            assert time.monotonic() < deadline, "the new restaurants were never indexed"
+            time.sleep(0.2)
+        headers = login(client, user_email(0), LOAD_TEST_PASSWORD)
+        body = client.get("/api/recommendations", headers=headers).json()
+        assert body["count"] == 10
