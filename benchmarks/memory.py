@@ -26,6 +26,7 @@ from benchmarks.loadgen import run_scenario
 from containers.stack import MEMRAY_CAPTURE, Stack, StackError
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.registry import get_scenario
+from service.config import Settings
 
 __all__ = ["MEMRAY_LOAD", "memory_phase", "request_allocation", "top_allocations"]
 
@@ -35,6 +36,10 @@ FLAMEGRAPH = "memray-flamegraph.html"
 #: Accounts for the in-process request: one warms the process, the other is measured.
 _WARM_ACCOUNT, _MEASURED_ACCOUNT = 1990, 1991
 _TIMEOUT_S = 300
+
+
+class MemrayUnsupportedError(RuntimeError):
+    """The service's configuration cannot be traced by ``memray run``."""
 
 
 def top_allocations(capture: Path, count: int = 10) -> list[dict[str, Any]]:
@@ -67,7 +72,19 @@ def service_heap(
     run_dir: Path,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Peak heap and top allocation sites of service-0 through :data:`MEMRAY_LOAD`."""
+    """Peak heap and top allocation sites of service-0 through :data:`MEMRAY_LOAD`.
+
+    ``memray run`` traces one process: a service running several uvicorn workers
+    (R2) cannot be measured this way, and saying so beats reporting the supervisor's
+    small heap as the service's.
+    """
+    settings = Settings(profile=profile, regressions=",".join(sorted(regressions)))
+    workers = settings.workers
+    if workers > 1:
+        raise MemrayUnsupportedError(
+            f"the {profile} service runs {workers} uvicorn worker processes and "
+            "memray run traces only the first process"
+        )
     stack.memray = True
     try:
         stack.restart_services(profile=profile, regressions=sorted(regressions))
@@ -113,7 +130,6 @@ def request_allocation(
         warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
         from fastapi.testclient import TestClient
 
-    from service.config import Settings
     from service.main import create_app
 
     settings = Settings(
@@ -155,7 +171,13 @@ def memory_phase(
     block: dict[str, Any] = {"peak_heap_bytes": None, "per_request_bytes": None, "errors": []}
     try:
         block.update(service_heap(stack, profile, regressions, run_dir, log))
-    except (StackError, subprocess.SubprocessError, OSError, KeyError) as error:
+    except (
+        MemrayUnsupportedError,
+        StackError,
+        subprocess.SubprocessError,
+        OSError,
+        KeyError,
+    ) as error:
         block["errors"].append(f"service heap: {type(error).__name__}: {error}")
     try:
         block.update(

@@ -46,3 +46,15 @@ def test_every_registered_scenario_runs(fake_service: str, tmp_path: Path, name:
 
     assert run.exit_code == 0, run.log_path.read_text()
     assert len(run.samples.between(run.started_at + run.warmup_s, run.started_at + run.end_s)) > 0
+
+
+def test_worker_processes_each_record_their_samples(fake_service: str, tmp_path: Path) -> None:
+    scenario = get_scenario("standard").with_overrides(users=4, warmup_s=2, measure_s=3)
+
+    run = run_scenario(scenario, host=fake_service, out_dir=tmp_path, processes=2, grace_s=30)
+
+    assert run.exit_code == 0, run.log_path.read_text()
+    writers = [path for path in (tmp_path / "samples").glob("samples-*.csv") if path.stat().st_size]
+    assert len(writers) == 2  # the two workers; the master sends no requests
+    assert run.load_generator()["processes"] == 2
+    assert len(run.samples.between(run.started_at + run.warmup_s, run.started_at + run.end_s)) > 0

@@ -41,7 +41,11 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
             "settings": {"max_connections": "20", "effective_cache_size": "768MB"},
         },
         "sql_per_request": {"/api/recommendations": {"hit": {"max": 1}, "miss": {"max": 3}}},
-        "sql_probe": {"GET /api/orders": {"max": 2}},
+        "sql_probe": {
+            "GET /api/orders": {"max": 2},
+            "GET /api/recommendations uncached": {"max": 4},
+            "GET /api/recommendations repeated": {"max": 0},
+        },
         "http_contract": [{"check": "Cache-Control", "passed": True}],
         "load_generator": {"saturated": False},
     }
