@@ -9,6 +9,7 @@ inputs (its Dockerfile folder, the base image and, for the service, `service/` a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -307,8 +308,9 @@ def _build_wheelhouse(context: Path, progress: Progress) -> None:
         with _step(
             progress, f"wheelhouse: the service's dependencies (for Python {IMAGE_PYTHON_VERSION})"
         ):
-            partial = deps_cache.with_suffix(".partial")
-            shutil.rmtree(partial, ignore_errors=True)
+            WHEELHOUSE_DIR.mkdir(parents=True, exist_ok=True)
+            # Filled aside and renamed into place: a concurrent build never sees half of it.
+            partial = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=WHEELHOUSE_DIR))
             _run(
                 _pip(
                     "wheel",
@@ -322,8 +324,11 @@ def _build_wheelhouse(context: Path, progress: Progress) -> None:
             )
             for project_wheel in partial.glob("tastematch_bench-*.whl"):
                 project_wheel.unlink()
-            shutil.rmtree(deps_cache, ignore_errors=True)
-            partial.rename(deps_cache)
+            if not any(deps_cache.glob("*.whl")):
+                shutil.rmtree(deps_cache, ignore_errors=True)  # an empty leftover
+                with contextlib.suppress(OSError):  # else another build got there first
+                    partial.rename(deps_cache)
+            shutil.rmtree(partial, ignore_errors=True)
     else:
         progress(f"wheelhouse: dependencies cached in {deps_cache}")
     shutil.copytree(deps_cache, context / "wheels" / "deps")
