@@ -724,8 +724,9 @@ def load_document(path: Path) -> RunDocument:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
+        hint = "" if path.exists() else "; `make bench` writes one under reports/out/"
         raise DocumentError(
-            f"{file}: no such file (expected a run folder or a result.json)"
+            f"{file}: no such file (expected a run folder or a result.json{hint})"
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise DocumentError(f"{file}: cannot read ({error})") from None

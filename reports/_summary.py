@@ -65,9 +65,16 @@ def summary_markdown(run: RunDocument, comparison: RunComparison | None) -> str:
             f"Compared with base run {_md(comparison.base.run_id)} (commit {_md(base_commit)}).",
             "",
         ]
-        lines += [f"> ⚠️ {_md(warning)}" for warning in comparison.warnings]
+        lines += [f"- ⚠️ {_md(warning)}" for warning in comparison.warnings]
         if comparison.warnings:
             lines.append("")
+    lines += [
+        f"- ⚠️ Phase {_md(phase.name)} did not complete: {_md(phase.error)}"
+        for phase in run.phases
+        if phase.error
+    ]
+    if any(phase.error for phase in run.phases):
+        lines.append("")
     header = "| | budget | phase | measured | limit | margin |"
     rule = "|---|---|---|---|---|---|"
     if comparison is not None:
