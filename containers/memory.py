@@ -30,7 +30,7 @@ from typing import Any
 
 import docker.errors
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC = Path("/proc")
 DEFAULT_INTERVAL_S = 0.25
 # Near its cap a container can be killed between two samples: read it faster there, so
 # the last reading before a kill is close to the peak that caused it.
@@ -101,12 +101,12 @@ class CgroupReader:
         )
 
 
-def _cgroup_mounts() -> tuple[Path | None, Path | None]:
+def _cgroup_mounts(proc: Path) -> tuple[Path | None, Path | None]:
     """(v1 memory hierarchy mount, v2 unified mount) of this host, as this process sees them."""
     v1: Path | None = None
     v2: Path | None = None
     try:
-        mountinfo = Path("/proc/self/mountinfo").read_text()
+        mountinfo = (proc / "self" / "mountinfo").read_text()
     except OSError:
         return None, None
     for line in mountinfo.splitlines():
@@ -122,17 +122,17 @@ def _cgroup_mounts() -> tuple[Path | None, Path | None]:
     return v1, v2
 
 
-def locate_cgroup(container_id: str, pid: int) -> CgroupReader | None:
+def locate_cgroup(container_id: str, pid: int, proc: Path = PROC) -> CgroupReader | None:
     """The memory cgroup of a running container, or None where this host cannot read it.
 
     Found through `/proc/<pid>/cgroup` of the container's init process. A directory is
     only accepted when its path names the container: with an engine in a VM or on another
     host the pid means something else here, and the stats API must be used instead.
     """
-    v1_mount, v2_mount = _cgroup_mounts()
+    v1_mount, v2_mount = _cgroup_mounts(proc)
     candidates: list[tuple[Path, int]] = []
     try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines() if pid > 0 else []
+        lines = (proc / str(pid) / "cgroup").read_text().splitlines() if pid > 0 else []
     except OSError:
         lines = []
     for line in lines:

@@ -17,6 +17,7 @@ from containers.memory import (
     CgroupReader,
     MemoryReading,
     MemorySampler,
+    locate_cgroup,
 )
 
 MIB = 1024**2
@@ -191,3 +192,58 @@ def test_a_vanished_cgroup_raises_oserror(tmp_path: Path) -> None:
 def test_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="interval_s"):
         MemorySampler({}, interval_s=0)
+
+
+CONTAINER_ID = "c0ffee" * 10 + "abcd"
+
+
+def _fake_host(tmp_path: Path, mount_line: str, proc_cgroup: str) -> Path:
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "mountinfo").write_text(
+        "23 1 0:21 / /proc rw - proc proc rw\n" + mount_line.format(root=tmp_path) + "\n"
+    )
+    (proc / "4242").mkdir()
+    (proc / "4242" / "cgroup").write_text(proc_cgroup)
+    return proc
+
+
+@pytest.mark.parametrize(
+    ("mount_line", "proc_cgroup", "directory", "marker", "version"),
+    [
+        (
+            "35 31 0:32 / {root}/memory rw,relatime - cgroup cgroup rw,memory",
+            f"4:memory:/docker/{CONTAINER_ID}\n1:cpu:/docker/{CONTAINER_ID}\n",
+            f"memory/docker/{CONTAINER_ID}",
+            "memory.usage_in_bytes",
+            1,
+        ),
+        (
+            "30 23 0:26 / {root}/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate",
+            f"0::/system.slice/docker-{CONTAINER_ID}.scope\n",
+            f"unified/system.slice/docker-{CONTAINER_ID}.scope",
+            "memory.current",
+            2,
+        ),
+    ],
+    ids=["v1-cgroupfs", "v2-systemd"],
+)
+def test_cgroup_is_located_through_the_container_process(
+    tmp_path: Path, mount_line: str, proc_cgroup: str, directory: str, marker: str, version: int
+) -> None:
+    proc = _fake_host(tmp_path, mount_line, proc_cgroup)
+    (tmp_path / directory).mkdir(parents=True)
+    (tmp_path / directory / marker).write_text("0\n")
+    assert locate_cgroup(CONTAINER_ID, 4242, proc) == CgroupReader(tmp_path / directory, version)
+
+
+def test_a_cgroup_that_does_not_name_the_container_is_not_used(tmp_path: Path) -> None:
+    # An engine in a VM: the pid is some other process of this host.
+    proc = _fake_host(
+        tmp_path,
+        "30 23 0:26 / {root}/unified rw - cgroup2 cgroup2 rw",
+        "0::/user.slice/session-1.scope\n",
+    )
+    (tmp_path / "unified/user.slice/session-1.scope").mkdir(parents=True)
+    (tmp_path / "unified/user.slice/session-1.scope/memory.current").write_text("0\n")
+    assert locate_cgroup(CONTAINER_ID, 4242, proc) is None
