@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, Verdict
 from benchmarks.gate import GateOptions, run_gate
-from benchmarks.summary import failure_lines, verdict_table
+from benchmarks.summary import failure_lines, unstable_lines, verdict_table
 from containers.stack import PROFILES, parse_regressions
 from scenarios.registry import SCENARIOS
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     verdicts = [Verdict.from_json(item) for item in document["verdicts"]]
     print(verdict_table(verdicts))
-    for line in failure_lines(verdicts):
+    for line in unstable_lines(verdicts) + failure_lines(verdicts):
         print(line)
     print(f"result: {run_dir / 'result.json'}")
     try:

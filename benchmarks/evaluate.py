@@ -14,7 +14,7 @@ from pathlib import Path
 
 from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, Verdict, evaluate, load_budgets
 from benchmarks.result import ResultError, load_result
-from benchmarks.summary import failure_lines, spread_lines, verdict_table
+from benchmarks.summary import failure_lines, spread_lines, unstable_lines, verdict_table
 
 __all__ = ["main"]
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(verdicts)
         print(f"== {path} (run {document.get('run_id')})")
         print(verdict_table(verdicts))
-        for line in failure_lines(verdicts):
+        for line in unstable_lines(verdicts) + failure_lines(verdicts):
             print(line)
         changed = _stored_differences(document.get("verdicts"), verdicts)
         if changed:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,12 @@ class _CpuSampler(Poller):
         return True
 
 
-def _environment(scenario: Scenario, samples_dir: Path) -> dict[str, str]:
+def _environment(
+    scenario: Scenario, samples_dir: Path, replica_urls: Sequence[str]
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
+        TASTEMATCH_REPLICA_URLS=",".join(replica_urls),
         TASTEMATCH_SCENARIO=scenario.name,
         TASTEMATCH_USERS=str(scenario.users),
         TASTEMATCH_WARMUP_S=str(scenario.warmup_s),
@@ -152,11 +156,13 @@ def run_scenario(
     out_dir: Path,
     processes: int = 0,
     grace_s: float = 45.0,
+    replica_urls: Sequence[str] = (),
 ) -> LoadRun:
     """Run ``scenario`` against ``host`` headless; samples and logs go to ``out_dir``.
 
     ``processes`` > 0 forks that many Locust worker processes (Locust's own
-    distributed mode) under one master.
+    distributed mode) under one master. With ``replica_urls``, each simulated
+    user sends all its requests to one of them, chosen at random.
     """
     stages = scenario.stages()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -187,7 +193,7 @@ def run_scenario(
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=_environment(scenario, samples_dir),
+            env=_environment(scenario, samples_dir, replica_urls),
             start_new_session=True,  # its own process group, so the whole tree can be stopped
         )
         sampler = _CpuSampler(process.pid)

@@ -161,7 +161,11 @@ def run_phase(
     metrics.start()
     try:
         load = run_scenario(
-            plan.scenario, host=stack.service_url, out_dir=work_dir, processes=processes
+            plan.scenario,
+            host=stack.service_url,
+            out_dir=work_dir,
+            processes=processes,
+            replica_urls=stack.service_urls if len(stack.service_urls) > 1 else (),
         )
     finally:
         metrics.stop()

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from benchmarks.budgets import UNSTABLE_SPREAD, Verdict, spread
 from benchmarks.units import format_quantity
 
-__all__ = ["failure_lines", "spread_lines", "verdict_table"]
+__all__ = ["failure_lines", "spread_lines", "unstable_lines", "verdict_table"]
 
 
 def verdict_table(verdicts: Sequence[Verdict]) -> str:
@@ -46,6 +46,17 @@ def failure_lines(verdicts: Iterable[Verdict]) -> list[str]:
         f"{verdict.explanation}"
         for verdict in verdicts
         if not verdict.passed
+    ]
+
+
+def unstable_lines(verdicts: Iterable[Verdict]) -> list[str]:
+    """A warning per verdict whose repeated measurements spread >= 10 % of their median."""
+    return [
+        f"WARNING {verdict.budget}{f' [{verdict.phase}]' if verdict.phase else ''}: unstable, "
+        f"sub-window values spread {verdict.spread:.0%} of their median "
+        f"({'passed' if verdict.passed else 'failed'} on the whole window)"
+        for verdict in verdicts
+        if verdict.unstable and verdict.spread is not None
     ]
 
 

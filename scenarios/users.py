@@ -22,6 +22,8 @@ CUISINES = ("Italian", "Japanese", "Mexican", "Indian", "Chinese", "Thai", "Fren
 PAGE_SIZE = 20
 LOGIN_ATTEMPTS = 3
 
+#: Base URLs of every service replica (comma list); empty: every request goes to ``--host``.
+_REPLICAS = [url for url in os.environ.get("TASTEMATCH_REPLICA_URLS", "").split(",") if url]
 _ACCOUNTS = AccountPicker(
     accounts=int(os.environ.get("TASTEMATCH_ACCOUNTS", "2000")),
     seed=int(os.environ.get("TASTEMATCH_LOAD_SEED", "7")),
@@ -39,6 +41,8 @@ class TasteMatchUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.account = _ACCOUNTS.pick()
+        # With several replicas, each diner sticks to one (as behind a load balancer).
+        self.base_url = random.choice(_REPLICAS) if _REPLICAS else ""
         self.headers: dict[str, str] = {}
         self.restaurant_ids: list[int] = []
         # A client retries a failed login a few times; each failure still counts, and a
@@ -58,14 +62,14 @@ class TasteMatchUser(FastHttpUser):
     def get_json(self, path: str, *, name: str) -> Any:
         """GET ``path``; the decoded body, or ``None`` after recording a failure."""
         with self.client.get(
-            path, name=name, headers=self.headers, catch_response=True
+            self.base_url + path, name=name, headers=self.headers, catch_response=True
         ) as response:
             return self._check(response)
 
     def post_json(self, path: str, payload: dict[str, Any], *, name: str) -> Any:
         """POST ``payload`` as JSON; the decoded body, or ``None`` after recording a failure."""
         with self.client.post(
-            path, json=payload, name=name, headers=self.headers, catch_response=True
+            self.base_url + path, json=payload, name=name, headers=self.headers, catch_response=True
         ) as response:
             return self._check(response)
 
