@@ -112,9 +112,8 @@ def test_login_failure_is_401(client: TestClient, email: str, password: str) -> 
 
 
 def test_seeded_user_logs_in_with_known_password(client: TestClient, metric: Any) -> None:
-    statements = metric(
-        "tastematch_sql_statements_per_request_sum", route="/auth/login", cache="none"
-    )
+    sql_sum = "tastematch_sql_statements_per_request_sum"
+    statements = metric(sql_sum, route="/auth/login", cache="none")
     response = client.post(
         "/auth/login", json={"email": user_email(3), "password": LOAD_TEST_PASSWORD}
     )
