@@ -155,18 +155,21 @@ def junit_xml(run: RunDocument) -> str:
             },
         )
         measured = format_value(verdict.measured, verdict.unit)
+        figures = (
+            f"measured {measured}" if verdict.measured is not None else measured
+        ) + f", limit {limit_text(verdict)}"
         if not verdict.passed:
             failure = ET.SubElement(
                 case,
                 "failure",
                 {
                     "type": "BudgetExceeded" if verdict.measured is not None else "NotMeasured",
-                    "message": _xml_text(f"measured {measured}, limit {limit_text(verdict)}"),
+                    "message": _xml_text(figures),
                 },
             )
             details = [verdict.explanation, verdict.description, *verdict_findings(run, verdict)]
             failure.text = _xml_text("\n".join(line for line in details if line))
-        notes = [verdict.description, f"measured {measured}, limit {limit_text(verdict)}"]
+        notes = [verdict.description, figures]
         if verdict.unstable:
             notes.append(f"unstable: spread {verdict.spread or 0:.0%} of the median")
         ET.SubElement(case, "system-out").text = _xml_text("\n".join(n for n in notes if n))

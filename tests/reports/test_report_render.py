@@ -176,6 +176,10 @@ def test_junit_reports_failed_budgets_as_failures(failing_run: Path, make_docume
     assert failure is not None
     assert failure.get("message") == "measured 988.5 MiB, limit ≤ 300.0 MiB"
     assert failures["postgres_peak_working_set"] is None
+    unmeasured = failures["sql_per_recommendations_miss"]  # the OOM kill stopped its probe
+    assert unmeasured is not None
+    assert unmeasured.get("type") == "NotMeasured"
+    assert unmeasured.get("message") == "not measured, limit ≤ 4"
     assert {case.get("classname") for case in cases} == {"budgets.optimized", "budgets.run"}
 
 
