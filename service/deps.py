@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from service.config import Regression
 from service.context import AppContext
@@ -36,10 +37,20 @@ async def get_context(request: Request) -> AppContext:
 CtxDep = Annotated[AppContext, Depends(get_context)]
 
 
-def get_session(ctx: CtxDep) -> Iterator[Session]:
-    """A session for the request; it takes a connection only when it first runs SQL."""
-    with ctx.sessions() as session:
+async def get_session(ctx: CtxDep) -> AsyncIterator[Session]:
+    """A session for the request; it takes a connection only when it first runs SQL.
+
+    Creating it costs no I/O, so this runs on the event loop; closing it goes to a worker
+    thread only when it holds a connection (a cache hit never does).
+    """
+    session = ctx.sessions()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
