@@ -7,12 +7,14 @@ logs to any start-up failure.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+import docker.errors
 import psycopg
 import redis
 from testcontainers.core.container import DockerContainer
@@ -48,7 +50,7 @@ class ReadinessCheck(WaitStrategy):
 
     def __init__(
         self,
-        what: str,
+        what: str,  # the check, for messages: "SELECT 1", "GET /health"
         probe: Callable[[WaitStrategyTarget], bool],
         transient: tuple[type[Exception], ...],
         timeout_s: float = 60.0,
@@ -69,9 +71,7 @@ class ReadinessCheck(WaitStrategy):
             wrapped.reload()
             if wrapped.status in ("exited", "dead"):
                 code = wrapped.attrs.get("State", {}).get("ExitCode")
-                raise ContainerStartupError(
-                    f"{self._what}: the container exited (code {code}) before it was ready"
-                )
+                raise ContainerStartupError(f"exited (code {code}) before it was ready")
             try:
                 if self._probe(container):
                     return
@@ -79,7 +79,7 @@ class ReadinessCheck(WaitStrategy):
                 last_error = error
             if time.monotonic() > deadline:
                 raise ContainerStartupError(
-                    f"{self._what}: not ready after {self._timeout_s:.0f}s "
+                    f"not ready after {self._timeout_s:.0f}s of {self._what} "
                     f"(last error: {last_error})"
                 )
             time.sleep(self._interval_s)
@@ -134,6 +134,11 @@ class CappedContainer(DockerContainer):
         return str(self._name)
 
     def start(self) -> CappedContainer:
+        """Create and start the container and wait until it is ready.
+
+        On failure the container is removed and ContainerStartupError carries the tail of
+        its logs.
+        """
         try:
             super().start()
         except Exception as error:
@@ -141,8 +146,17 @@ class CappedContainer(DockerContainer):
             if self._container is not None:
                 detail = f"\n--- last {LOG_TAIL_LINES} log lines of {self.name} ---\n"
                 detail += logs_tail(self._container)
-            raise ContainerStartupError(f"{self.name} failed to start: {error}{detail}") from error
+                with contextlib.suppress(docker.errors.APIError):
+                    self._container.remove(force=True, v=True)
+            raise ContainerStartupError(f"{self.name}: {error}{detail}") from error
         return self
+
+    def stop(self, force: bool = True, delete_volume: bool = True) -> None:
+        """Remove the container (nothing to do when it is already gone)."""
+        try:
+            super().stop(force=force, delete_volume=delete_volume)
+        except docker.errors.NotFound:
+            self.get_docker_client().client.close()
 
     def host_port(self) -> int:
         """The 127.0.0.1 port the container's service port is published on.
@@ -178,7 +192,7 @@ class PostgresContainer(CappedContainer):
 
     def readiness(self) -> WaitStrategy:
         # Only connection errors are transient: a failing query means a broken image.
-        return ReadinessCheck(self.name, _postgres_probe, (psycopg.OperationalError,))
+        return ReadinessCheck("SELECT 1", _postgres_probe, (psycopg.OperationalError,))
 
     def libpq_url(self) -> str:
         """A plain libpq URL (psycopg.connect) on 127.0.0.1."""
@@ -209,7 +223,7 @@ class RedisContainer(CappedContainer):
 
     def readiness(self) -> WaitStrategy:
         return ReadinessCheck(
-            self.name, _redis_probe, (redis.ConnectionError, redis.TimeoutError, ConnectionError)
+            "PING", _redis_probe, (redis.ConnectionError, redis.TimeoutError, ConnectionError)
         )
 
     def url(self) -> str:
@@ -237,7 +251,7 @@ class ServiceContainer(CappedContainer):
 
     def readiness(self) -> WaitStrategy:
         return ReadinessCheck(
-            self.name,
+            "GET /health",
             _health_probe,
             (urllib.error.URLError, ConnectionError, TimeoutError),
             timeout_s=90.0,
