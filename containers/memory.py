@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import docker.errors
+import requests
 
 PROC = Path("/proc")
 DEFAULT_INTERVAL_S = 0.25
@@ -159,7 +160,10 @@ def locate_cgroup(container_id: str, pid: int, proc: Path = PROC) -> CgroupReade
 
 def _stats_reading(container: Any) -> MemoryReading:
     """One reading from the Docker stats API (no cgroup access needed)."""
-    stats = container.stats(stream=False, one_shot=True)
+    try:
+        stats = container.stats(stream=False, one_shot=True)
+    except docker.errors.InvalidVersion:  # engines before API 1.41 have no one-shot stats
+        stats = container.stats(stream=False)
     memory = stats.get("memory_stats") or {}
     if "usage" not in memory:
         raise OSError("no memory statistics (the container is not running)")
@@ -325,7 +329,7 @@ class MemorySampler:
                 reading = track.cgroup.read()
             else:
                 reading = _stats_reading(track.container)
-        except (OSError, ValueError, docker.errors.APIError):
+        except (OSError, ValueError, docker.errors.DockerException, requests.RequestException):
             # The cgroup went away with the container (or the engine no longer has it):
             # the container state, read in stop(), tells how it ended.
             track.gone = True
@@ -353,8 +357,8 @@ class MemorySampler:
     def _read_state(self, track: _Track) -> None:
         try:
             track.container.reload()
-        except docker.errors.NotFound:
-            return  # removed before stop(): what was sampled is all there is
+        except (docker.errors.DockerException, requests.RequestException):
+            return  # removed before stop() (or the engine is gone): the samples are all there is
         state = track.container.attrs.get("State", {})
         running = bool(state.get("Running"))
         with self._lock:
