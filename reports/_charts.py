@@ -230,6 +230,12 @@ class _Decorations:
         )
 
 
+def _users(users: int | None) -> str:
+    if users is None:
+        return ""
+    return f" · {users} user" + ("" if users == 1 else "s")
+
+
 def _mark_stages(
     decorations: _Decorations,
     phase: Phase,
@@ -253,7 +259,7 @@ def _mark_stages(
     if not cells:
         return
     for stage in phase.stages if names else ():
-        users = f" · {stage.users} users" if stage.users is not None else ""
+        users = _users(stage.users)
         decorations.label(cells[0], stage.start_t, 1.0, _text(stage.name) + users)
     for container in phase.containers.values() if oom_on_all else ():
         if container.oom_killed and container.oom_kill_t is not None:
@@ -335,7 +341,7 @@ def _memory_limits(
     budget = _memory_budget(run.verdicts, container)
     if budget is not None and budget.limit is not None:
         text = f"{_text(budget.budget)} ≤ {format_value(budget.limit, 'bytes')}"
-        decorations.limit(cell, mib(budget.limit), text, right=True, above=False)
+        decorations.limit(cell, mib(budget.limit), text, right=True)
         top = max(top, mib(budget.limit) or 0.0)
     if container.oom_killed and container.oom_kill_t is not None:
         decorations.moment(cell, container.oom_kill_t, width=3, dash="solid")
