@@ -242,11 +242,6 @@ class CacheClient:
                     log.warning("cache reachable again")
         return result
 
-    @property
-    def available(self) -> bool:
-        """False while the backend is considered down."""
-        return not self._down
-
     # -- plain entries (restaurant metadata) ----------------------------------------------
     def get_many(self, cache: metrics.CacheName, keys: Sequence[str]) -> list[bytes | None]:
         """Values of ``keys`` (``None`` for a miss); each key counts as one look-up."""
