@@ -188,3 +188,18 @@ def test_chef_choice_confidence_grows_with_history() -> None:
     assert low == pytest.approx(0.48)
     assert high == pytest.approx(0.8)
     assert TasteProfile(5, {"A": 1, "B": 3, "C": 3, "D": 2}).favorite_cuisines == ["B", "C", "D"]
+
+
+def test_server_refuses_bad_settings_naming_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.__main__ import main
+    from service.config import get_settings
+
+    monkeypatch.setenv("TASTEMATCH_REGRESSIONS", "R1,R42")
+    get_settings.cache_clear()
+    try:
+        assert main([]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert "unknown regression 'R42'" in capsys.readouterr().err
