@@ -260,6 +260,13 @@ class Microbenchmark:
     max_s: float | None
     rounds: int | None
 
+    @property
+    def spread(self) -> float | None:
+        """Standard deviation over mean: pyperf warns at 10 % and more."""
+        if self.stddev_s is None or not self.mean_s:
+            return None
+        return self.stddev_s / self.mean_s
+
 
 @dataclass(frozen=True)
 class OptimizedVsBaseline:

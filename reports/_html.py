@@ -106,6 +106,8 @@ def _flamegraph(run: RunDocument, run_dir: Path) -> _Flamegraph | None:
 def _reproduce(run: RunDocument) -> str:
     commit = run.environment.commit
     lines = [f"git checkout {commit}" if commit else "# check out the commit this run measured"]
+    if run.environment.dirty:
+        lines.append("# the run had uncommitted changes: the commit alone may not reproduce it")
     lines.append(run.environment.reproduce or "make bench")
     lines += [
         "# re-render this report from its result.json (no containers needed):",
