@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -63,7 +64,8 @@ class Restaurant(Base):
             "price_range IN ('low', 'medium', 'high')", name="ck_restaurants_price_range"
         ),
         Index("ix_restaurants_rating", "rating"),
-        Index("ix_restaurants_cuisine_rating", "cuisine_type", "rating"),
+        # The list filters cuisines case-insensitively.
+        Index("ix_restaurants_cuisine_rating", func.lower(text("cuisine_type")), "rating"),
         Index("ix_restaurants_name", "name"),
     )
 
