@@ -215,10 +215,11 @@ class RunComparison:
         return self.verdicts.get(_verdict_key(verdict))
 
     def counts(self) -> dict[str, int]:
-        """How many budget deltas fall in each status."""
+        """How many budget deltas fall in each status (``within noise``, ``worse``...)."""
         tally: dict[str, int] = {}
         for delta in self.verdicts.values():
-            tally[delta.status] = tally.get(delta.status, 0) + 1
+            label = "within noise" if delta.status == "noise" else delta.status
+            tally[label] = tally.get(label, 0) + 1
         return dict(sorted(tally.items()))
 
 

@@ -62,7 +62,9 @@ def summary_markdown(run: RunDocument, comparison: RunComparison | None) -> str:
     if comparison is not None:
         base_commit = (comparison.base.environment.commit or "unknown commit")[:12]
         lines += [
-            f"Compared with base run {_md(comparison.base.run_id)} (commit {_md(base_commit)}).",
+            f"Compared with base run {_md(comparison.base.run_id)} (commit {_md(base_commit)}): "
+            + ", ".join(f"{count} {status}" for status, count in comparison.counts().items())
+            + ".",
             "",
         ]
         lines += [f"- ⚠️ {_md(warning)}" for warning in comparison.warnings]

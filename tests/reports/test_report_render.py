@@ -188,7 +188,8 @@ def test_comparison_marks_noise_and_regressions(failing_run: Path, passing_run: 
     summary = (failing_run / "summary.md").read_text()
     html = (failing_run / "index.html").read_text()
 
-    assert "Compared with base run TEST-FIXTURE-passing" in summary
+    assert "Compared with base run TEST-FIXTURE-passing (commit f1x7ure00000): " in summary
+    assert " worse." in summary
     row = next(line for line in summary.splitlines() if "service\\_peak" in line)
     assert row.endswith("+798.1 MiB (+419%), worse |")
     row = next(line for line in summary.splitlines() if "postgres\\_peak" in line)
