@@ -36,12 +36,42 @@ _CHUNK_ROWS = 1000
 
 @dataclass(frozen=True, slots=True)
 class RestaurantIndex:
-    """Ids (sorted), ratings and unit-length embeddings of every restaurant."""
+    """Ids (sorted), ratings and unit-length embeddings of every restaurant.
+
+    Build it with ``RestaurantIndex.build``, which also derives the cold-start order and
+    the candidate mask once, so that ranking needs a single scratch array of one float32
+    per restaurant.
+    """
 
     ids: npt.NDArray[np.int64]
     ratings: npt.NDArray[np.float32]
     embeddings: npt.NDArray[np.float32]
     fingerprint: str
+    #: Rows of the candidates, best rated first (ties: lower id): the cold-start ranking.
+    popular: npt.NDArray[np.intp]
+    #: 0 for a candidate, -inf for a restaurant rated too low: added to similarity scores.
+    penalty: npt.NDArray[np.float32]
+
+    @classmethod
+    def build(
+        cls,
+        ids: npt.NDArray[np.int64],
+        ratings: npt.NDArray[np.float32],
+        embeddings: npt.NDArray[np.float32],
+        fingerprint: str,
+    ) -> RestaurantIndex:
+        """An index over restaurants sorted by id (``embeddings`` already unit-length)."""
+        candidate = ratings >= MIN_CANDIDATE_RATING
+        by_rating = np.lexsort((ids, -ratings))  # last key first: rating desc, then id
+        penalty = np.where(candidate, np.float32(0.0), np.float32(-np.inf)).astype(np.float32)
+        return cls(
+            ids=ids,
+            ratings=ratings,
+            embeddings=embeddings,
+            fingerprint=fingerprint,
+            popular=by_rating[candidate[by_rating]].astype(np.intp),
+            penalty=penalty,
+        )
 
     @property
     def size(self) -> int:
@@ -80,32 +110,36 @@ class RestaurantIndex:
         With a taste vector the score is the cosine similarity (negative clipped to 0);
         without one (cold start) restaurants are ranked by rating and scored rating / 5.
         Candidates are rated at least ``MIN_CANDIDATE_RATING`` and not in ``exclude``.
+        Equal scores rank the lower id first.
         """
         if self.size == 0 or limit <= 0:
             return []
+        excluded = set(self.rows_of(exclude).tolist())
         norm = float(np.linalg.norm(taste)) if taste is not None else 0.0
-        if taste is not None and norm > 0.0:
-            scores = self.embeddings @ (taste / np.float32(norm))
-        else:
-            # Ties by rating go to the lower id: a tiny id-dependent term breaks them stably.
-            scores = self.ratings / np.float32(5.0)
-        keyed = scores.astype(np.float64) - np.arange(self.size) * 1e-12
-        keyed[self.ratings < MIN_CANDIDATE_RATING] = -np.inf
-        keyed[self.rows_of(exclude)] = -np.inf
-        allowed = int(np.isfinite(keyed).sum())
+        if taste is None or norm == 0.0:
+            # At most len(excluded) of the first rows are skipped.
+            head = self.popular[: limit + len(excluded)].tolist()
+            rows = [row for row in head if row not in excluded][:limit]
+            return [(int(self.ids[row]), float(self.ratings[row]) / 5.0) for row in rows]
+        scores = self.embeddings @ (taste / np.float32(norm))  # the request's one O(n) array
+        scores += self.penalty
+        if excluded:
+            scores[list(excluded)] = -np.inf
+        allowed = self.popular.size - sum(1 for row in excluded if self.penalty[row] == 0)
         take = min(limit, allowed)
-        if take == 0:
+        if take <= 0:
             return []
-        top = np.argpartition(-keyed, take - 1)[:take]
-        top = top[np.argsort(-keyed[top], kind="stable")]
-        return [
-            (int(self.ids[row]), min(1.0, max(0.0, float(scores[row])))) for row in top.tolist()
-        ]
+        # The take-th best score; every row reaching it competes, so ties at the boundary
+        # are broken by id like all others rather than by the partition's whim.
+        threshold = np.partition(scores, self.size - take)[self.size - take]
+        top = np.flatnonzero(scores >= threshold).tolist()
+        top.sort(key=lambda row: (-scores[row], self.ids[row]))
+        return [(int(self.ids[row]), min(1.0, max(0.0, float(scores[row])))) for row in top[:take]]
 
 
 def empty_index(fingerprint: str = "") -> RestaurantIndex:
     """An index with no restaurants."""
-    return RestaurantIndex(
+    return RestaurantIndex.build(
         ids=np.empty(0, dtype=np.int64),
         ratings=np.empty(0, dtype=np.float32),
         embeddings=np.empty((0, EMBEDDING_DIM), dtype=np.float32),
@@ -147,7 +181,7 @@ def load_index(engine: Engine) -> RestaurantIndex:
     del blocks
     norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
     np.divide(embeddings, norms, out=embeddings, where=norms > 0)
-    return RestaurantIndex(
+    return RestaurantIndex.build(
         ids=np.asarray(ids, dtype=np.int64),
         ratings=np.asarray(ratings, dtype=np.float32),
         embeddings=embeddings,

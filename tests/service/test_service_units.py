@@ -56,7 +56,7 @@ def _index(vectors: list[list[float]], ratings: list[float]) -> RestaurantIndex:
     embeddings = np.zeros((len(vectors), 384), dtype=np.float32)
     embeddings[:, : len(vectors[0])] = vectors
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
-    return RestaurantIndex(
+    return RestaurantIndex.build(
         ids=np.arange(10, 10 + len(vectors), dtype=np.int64),
         ratings=np.asarray(ratings, dtype=np.float32),
         embeddings=embeddings,
@@ -72,6 +72,35 @@ def test_rank_by_cosine_skipping_low_ratings_and_excluded_ids() -> None:
     assert [rid for rid, _ in ranked] == [13, 11, 12]  # 14 is rated below 3
     assert [score for _, score in ranked] == pytest.approx([0.995, 0.7071, 0.0], abs=1e-3)
     assert index.rank(taste, exclude=[10], limit=1) == ranked[:1]
+
+
+def test_rank_matches_a_brute_force_ranking() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((300, 8)).tolist()
+    ratings = np.round(rng.uniform(1, 5, 300), 1).tolist()
+    index = _index(vectors, ratings)
+    taste = index.embeddings[5] + index.embeddings[77]
+    exclude = [10 + k for k in rng.choice(300, 40, replace=False).tolist()]
+    scores = index.embeddings @ (taste / np.linalg.norm(taste))
+    expected = sorted(
+        (
+            (-float(scores[row]), 10 + row)
+            for row in range(300)
+            if ratings[row] >= 3 and 10 + row not in exclude
+        ),
+    )[:25]
+    ranked = index.rank(taste, exclude=exclude, limit=25)
+    assert [rid for rid, _ in ranked] == [rid for _, rid in expected]
+    everything = index.rank(taste, exclude=exclude, limit=10_000)
+    assert len(everything) == sum(
+        1 for row in range(300) if ratings[row] >= 3 and 10 + row not in exclude
+    )
+
+
+def test_equal_scores_rank_the_lower_id_first() -> None:
+    index = _index([[1, 0]] * 6, [4, 4, 4, 4, 4, 4])
+    taste = index.embeddings[0]
+    assert [rid for rid, _ in index.rank(taste, exclude=[11], limit=3)] == [10, 12, 13]
 
 
 def test_cold_start_ranks_by_rating_then_id() -> None:
