@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         sub = verbs.add_parser(
             command.name,
             help=doc.splitlines()[0],
-            description=doc,
+            description=inspect.cleandoc(doc),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         command.prepare(sub)

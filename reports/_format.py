@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reports._document import Verdict
 
-__all__ = ["format_delta", "format_duration", "format_value", "margin", "mib"]
+__all__ = ["format_delta", "format_duration", "format_value", "headroom", "margin", "mib"]
 
 _BINARY = (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024))
 
@@ -54,6 +54,14 @@ def format_delta(change: float, unit: str) -> str:
     """A signed difference in ``unit`` (``+12.0 MiB``, ``-3.1 ms``)."""
     sign = "+" if change >= 0 else "-"
     return sign + format_value(abs(change), unit)
+
+
+def headroom(verdict: Verdict) -> float | None:
+    """Share of a non-zero limit still unused (negative past the limit), or ``None``."""
+    if verdict.measured is None or not verdict.limit:
+        return None
+    room = verdict.limit - verdict.measured
+    return (room if verdict.lower_is_better else -room) / abs(verdict.limit)
 
 
 def margin(verdict: Verdict) -> str:

@@ -29,7 +29,7 @@ from reports._charts import RunCharts
 from reports._compare import NOISE_RULE, RunComparison
 from reports._document import RunDocument, Verdict
 from reports._findings import verdict_findings
-from reports._format import format_value, margin
+from reports._format import format_value, headroom, margin
 from reports._summary import headline, limit_text
 
 __all__ = ["index_html", "script_json"]
@@ -116,6 +116,16 @@ def _reproduce(run: RunDocument) -> str:
     return "\n".join(lines)
 
 
+def _tightest(run: RunDocument, count: int = 3, below: float = 0.2) -> list[Verdict]:
+    """Passing budgets with less than ``below`` of their limit left, tightest first."""
+    close = [
+        (share, index, verdict)
+        for index, verdict in enumerate(run.verdicts)
+        if verdict.passed and (share := headroom(verdict)) is not None and share < below
+    ]
+    return [verdict for _, _, verdict in sorted(close)[:count]]
+
+
 def index_html(
     run: RunDocument, charts: RunCharts, comparison: RunComparison | None, *, run_dir: Path
 ) -> str:
@@ -132,6 +142,7 @@ def index_html(
         "headline": headline(run),
         "findings": findings,
         "unstable_count": sum(1 for v in run.verdicts if v.unstable),
+        "tightest": _tightest(run),
         "noise_rule": NOISE_RULE,
         "flamegraph": _flamegraph(run, run_dir),
         "reproduce": _reproduce(run),

@@ -59,6 +59,10 @@ def test_passing_report_says_pass_and_lists_every_budget(
     assert f"all {len(document['verdicts'])} budgets held" in html
     for verdict in document["verdicts"]:
         assert f"<strong>{verdict['budget']}</strong>" in html
+    tightest = html[html.index('<p class="tightest">') :].split("</p>")[0]
+    assert (
+        "<strong>db_connections_per_replica</strong> (optimized) 4 of ≤ 4, 0 left (0%)" in tightest
+    )
 
 
 def test_failing_report_names_each_failed_budget_with_its_numbers(failing_run: Path) -> None:
