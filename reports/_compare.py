@@ -115,7 +115,7 @@ def compare_values(
 ) -> Delta:
     """Judge ``head`` against ``base`` under ``rule`` and a relative ``spread`` (module doc)."""
     if head is None or base is None:
-        status: Status = "unmeasured" if head is None else "new"
+        status: Status = "unmeasured" if head is None else "not in base"
         return Delta(head=head, base=base, unit=unit, status=status)
     change = head - base
     threshold = max(rule.relative * abs(base), rule.absolute)

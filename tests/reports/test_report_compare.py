@@ -40,7 +40,7 @@ def test_status(head: float, base: float, rule: NoiseRule, spread: float, status
 
 def test_missing_values() -> None:
     assert compare_values(None, 1.0, LATENCY, unit="ms").status == "unmeasured"
-    assert compare_values(1.0, None, LATENCY, unit="ms").status == "new"
+    assert compare_values(1.0, None, LATENCY, unit="ms").status == "not in base"
 
 
 def test_describe_says_amount_share_and_meaning() -> None:
