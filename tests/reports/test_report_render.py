@@ -336,3 +336,16 @@ def test_cli_bad_base_exits_2(passing_run: Path, tmp_path: Path) -> None:
 def test_cli_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["paint"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_minimal_document_renders_without_charts(write_document: Writer) -> None:
+    run = write_document(
+        "minimal",
+        {"schema_version": 1, "run_id": "r", "environment": {}, "phases": [], "verdicts": []},
+    )
+    render_run(run)
+    html = (run / "index.html").read_text()
+
+    assert _figures(html) == {}
+    assert _script(html, "plotly-js-gzip") == ""  # no charts: the library is left out
+    assert 'data-verdict="fail"' in html
