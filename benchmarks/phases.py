@@ -137,6 +137,8 @@ def _phase_error(
     for name, figures in containers.items():
         if figures["oom_killed"]:
             reasons.append(f"{name} was OOM-killed at t={figures['oom_kill_t']} s")
+        elif figures["exit_code"] is not None:
+            reasons.append(f"{name} exited (code {figures['exit_code']}) during the phase")
     if measured_requests == 0:
         reasons.append(f"no request completed in the measured window (see {load.log_path})")
     if probe_error:

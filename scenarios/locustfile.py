@@ -16,6 +16,7 @@ import os
 from scenarios import recording  # noqa: F401  (registers the sample and exit-code listeners)
 from scenarios.registry import get_scenario
 from scenarios.shapes import StagedShape
+from scenarios.stages import Stage
 from scenarios.users import DinerUser, OrderingDinerUser, RecommendationsUser
 
 __all__ = ["DinerUser", "OrderingDinerUser", "RecommendationsUser"]
@@ -26,16 +27,25 @@ def _optional_float(variable: str) -> float | None:
     return float(value) if value else None
 
 
-_SCENARIO_NAME = os.environ.get("TASTEMATCH_SCENARIO")
+def _scenario_stages(name: str) -> tuple[Stage, ...]:
+    try:
+        users = os.environ.get("TASTEMATCH_USERS")
+        scenario = get_scenario(name).with_overrides(
+            users=int(users) if users else None,
+            warmup_s=_optional_float("TASTEMATCH_WARMUP_S"),
+            measure_s=_optional_float("TASTEMATCH_MEASURE_S"),
+        )
+        return scenario.stages()
+    except (KeyError, ValueError) as error:
+        # This file is Locust's entry script: name the bad setting, not a traceback.
+        raise SystemExit(f"locustfile: {error.args[0] if error.args else error}") from None
+
+
+_SCENARIO_NAME = os.environ.get("TASTEMATCH_SCENARIO", "")
 
 if _SCENARIO_NAME:
-    _scenario = get_scenario(_SCENARIO_NAME).with_overrides(
-        users=int(os.environ["TASTEMATCH_USERS"]) if os.environ.get("TASTEMATCH_USERS") else None,
-        warmup_s=_optional_float("TASTEMATCH_WARMUP_S"),
-        measure_s=_optional_float("TASTEMATCH_MEASURE_S"),
-    )
 
     class ScenarioShape(StagedShape):
         """The load shape of the scenario named by ``TASTEMATCH_SCENARIO``."""
 
-        stages = _scenario.stages()
+        stages = _scenario_stages(_SCENARIO_NAME)
