@@ -70,12 +70,13 @@ def _thin(items: Sequence[T], key: Callable[[T], float | None]) -> list[T]:
     """At most :data:`MAX_POINTS` items, keeping the highest ``key`` of each bucket."""
     if len(items) <= MAX_POINTS:
         return list(items)
+
+    def rank(item: T) -> float:
+        value = key(item)
+        return -math.inf if value is None else value
+
     size = math.ceil(len(items) / MAX_POINTS)
-    kept: list[T] = []
-    for start in range(0, len(items), size):
-        bucket = items[start : start + size]
-        kept.append(max(bucket, key=lambda item: key(item) or -math.inf))
-    return kept
+    return [max(items[start : start + size], key=rank) for start in range(0, len(items), size)]
 
 
 def _base_layout(height: int, **extra: Any) -> dict[str, Any]:
