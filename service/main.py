@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -55,8 +56,32 @@ class RequestMetricsMiddleware:
             )
 
 
+class _Throttled:
+    """Logs a warning at most once per ``interval_s``, with how many were left out."""
+
+    def __init__(self, message: str, interval_s: float = 10.0) -> None:
+        self.message = message
+        self.interval_s = interval_s
+        self._last = -interval_s
+        self._suppressed = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, detail: object) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < self.interval_s:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._last = self._suppressed, 0, now
+        log.warning("%s: %s (%d more since the last report)", self.message, detail, suppressed)
+
+
+_warn_pool_exhausted = _Throttled("no database connection available")
+_warn_database_unreachable = _Throttled("database unreachable")
+
+
 def _pool_exhausted(_request: Request, error: Exception) -> JSONResponse:
-    log.warning("no database connection available: %s", error)
+    _warn_pool_exhausted(str(error).splitlines()[0] if str(error) else error)
     return JSONResponse(
         {"detail": "database busy: no connection available, retry shortly"},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -65,7 +90,7 @@ def _pool_exhausted(_request: Request, error: Exception) -> JSONResponse:
 
 
 def _database_unreachable(_request: Request, error: Exception) -> JSONResponse:
-    log.warning("database unreachable: %s", str(error).splitlines()[0] if str(error) else error)
+    _warn_database_unreachable(str(error).splitlines()[0] if str(error) else error)
     return JSONResponse(
         {"detail": "database unavailable, retry shortly"},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -82,6 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        dropped = metrics.forget_dead_workers()
+        if dropped:
+            log.warning("metrics of dead worker processes dropped: %s", dropped)
         ctx = AppContext.start(chosen)
         app.state.ctx = ctx
         log.info(

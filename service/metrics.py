@@ -7,6 +7,7 @@ workers' files.
 
 from __future__ import annotations
 
+import glob
 import os
 import resource
 import time
@@ -145,10 +146,34 @@ def _update_rss() -> None:
         PROCESS_RSS.set(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
+def forget_dead_workers() -> list[int]:
+    """Drop the live gauges of worker processes that no longer exist (multiprocess mode).
+
+    A worker killed by the OOM killer never says goodbye; without this its last pool and
+    RSS figures would be added to the live workers' for ever. Returns the pids dropped.
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return []
+    dead: set[int] = set()
+    for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
+        pid = int(path.rsplit("_", 1)[1].removesuffix(".db"))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            dead.add(pid)
+        except PermissionError:  # alive, owned by someone else
+            continue
+    for pid in dead:
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+    return sorted(dead)
+
+
 def render() -> bytes:
     """The metrics exposition text for ``GET /metrics``."""
     _update_rss()
     if _MULTIPROCESS:
+        forget_dead_workers()
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 
@@ -190,6 +191,26 @@ def _free_port() -> int:
         return port
 
 
+def _wait_for_metric(port: int, line: str, timeout_s: float = 30) -> str:
+    deadline = time.monotonic() + timeout_s
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        except httpx.TransportError:
+            text = ""
+        if line in text:
+            break
+        time.sleep(0.2)
+    return text
+
+
+def _workers(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """uvicorn's worker processes (not multiprocessing's resource tracker)."""
+    children = psutil.Process(server.pid).children()
+    return [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+
+
 def test_r2_serves_with_two_workers_and_aggregated_metrics(
     seeded: str, module_redis_url: str
 ) -> None:
@@ -209,19 +230,23 @@ def test_r2_serves_with_two_workers_and_aggregated_metrics(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    capacity = "tastematch_db_pool_capacity 30.0"  # two workers' pools of 5 + 10
     try:
+        assert capacity in _wait_for_metric(port, capacity)
+        workers = _workers(server)
+        assert len(workers) == 2
+        # A worker killed without warning (as by the OOM killer) is replaced, and its
+        # stale pool gauge is dropped instead of being added to the live ones.
+        workers[0].kill()
+        workers[0].wait(timeout=10)
         deadline = time.monotonic() + 30
-        text = ""
-        while time.monotonic() < deadline:
-            try:
-                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-            except httpx.TransportError:
-                text = ""
-            if "tastematch_db_pool_capacity 30.0" in text:
-                break
+        while len(_workers(server)) < 2:
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
             time.sleep(0.2)
-        # Both workers' pools (5 + 10 each) add up in the multiprocess registry.
-        assert "tastematch_db_pool_capacity 30.0" in text
+        replaced = {worker.pid for worker in _workers(server)}
+        assert workers[0].pid not in replaced
+        time.sleep(1.0)  # let the replacement finish starting
+        assert capacity in _wait_for_metric(port, capacity)
         assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
     finally:
         server.terminate()
