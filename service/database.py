@@ -91,12 +91,20 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+#: Columns added after the first schema: ``create_all`` makes missing tables, not columns.
+_ADDED_COLUMNS = (
+    "ALTER TABLE user_preferences ADD COLUMN IF NOT EXISTS vector_updated_at timestamptz",
+)
+
+
 def create_schema(engine: Engine) -> None:
-    """Create every table and index that is missing; safe to run from several processes."""
+    """Create every table, column and index that is missing; safe from several processes."""
     with engine.begin() as conn:
         # create_all checks then creates; the lock keeps two processes from racing.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
         Base.metadata.create_all(conn)
+        for statement in _ADDED_COLUMNS:
+            conn.execute(text(statement))
 
 
 def fetch_page(

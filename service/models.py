@@ -118,6 +118,10 @@ class UserPreference(Base):
     preference_vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     #: True when orders were placed after the vector was last computed.
     vector_stale: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: When the vector was computed: recency weights drift, so it is redone after a day.
+    vector_updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
     cuisine_counts: Mapped[dict[str, int]] = mapped_column(JSONB, default=dict)
     total_orders: Mapped[int] = mapped_column(Integer, default=0)
     total_spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, joinedload
 
 from service.catalog import card, cards_by_id, dumps, get_restaurants
@@ -50,7 +50,9 @@ BASELINE_ORDER_LIMIT = 1000
 
 _USER_STATE_SQL = text(
     """
-    SELECT p.preference_vector, coalesce(p.vector_stale, true) AS vector_stale,
+    SELECT p.preference_vector,
+           coalesce(p.vector_stale OR p.vector_updated_at < now() - interval '1 day', true)
+             AS vector_stale,
            coalesce(p.cuisine_counts, '{}'::jsonb) AS cuisine_counts,
            coalesce(p.total_orders, 0) AS total_orders, p.last_updated,
            ARRAY(SELECT o.restaurant_id FROM orders o WHERE o.user_id = u.id
@@ -127,6 +129,7 @@ def rank_optimised(ctx: AppContext, session: Session, user_id: int, limit: int) 
             .values(
                 preference_vector=None if taste is None else taste.astype("<f4").tobytes(),
                 vector_stale=False,
+                vector_updated_at=func.now(),
             )
         )
         session.commit()
@@ -189,6 +192,7 @@ def rank_baseline(
             None if taste is None else np.asarray(taste, dtype="<f4").tobytes()
         )
         prefs.vector_stale = False
+        prefs.vector_updated_at = now
         session.commit()
     recent = {order.restaurant_id for order in orders[:RECENT_ORDERS_EXCLUDED]}
     candidates = [

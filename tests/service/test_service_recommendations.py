@@ -277,3 +277,26 @@ def test_redis_refuses_a_write_computed_before_an_invalidation(module_redis_url:
     finally:
         backend.client.delete(key)
         backend.close()
+
+
+def test_a_stored_taste_vector_is_used_for_a_day_then_recomputed(
+    client: TestClient, register: Register, sql: Any
+) -> None:
+    headers = register("aging", [(1, 0, 5)])  # taste e0: [2, 6, 3, 4]
+    assert _ids(_recommend(client, headers)) == [2, 6, 3, 4]
+    user_id = client.get("/api/users/me", headers=headers).json()["id"]
+    towards_e2 = np.asarray(_vector(e2=1.0), dtype="<f4").tobytes()
+    sql(
+        "UPDATE user_preferences SET preference_vector = %s, vector_updated_at = now()"
+        " WHERE user_id = %s",
+        (towards_e2, user_id),
+    )
+    # Stored an hour ago or so: used as it is (restaurant 4 is e2).
+    assert _ids(_recommend(client, headers, refresh="true"))[:2] == [4, 6]
+    sql(
+        "UPDATE user_preferences SET vector_updated_at = now() - interval '2 days'"
+        " WHERE user_id = %s",
+        (user_id,),
+    )
+    # Too old: recomputed from the orders.
+    assert _ids(_recommend(client, headers, refresh="true")) == [2, 6, 3, 4]
