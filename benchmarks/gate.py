@@ -212,6 +212,7 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
         "memray": None,
         "microbenchmarks": [],
         "comparison": None,
+        "microbenchmarks_status": None,
     }
     plans = [PhasePlan(options.profile, options.profile, options.regressions, primary, gated=True)]
     if not options.skip_baseline:
@@ -248,7 +249,7 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
             log("micro-benchmarks: pytest-benchmark against the seeded Postgres")
             entries, problem = run_microbenchmarks(stack.postgres_url, work_dir / "micro")
             document["microbenchmarks"] = entries
-            document["microbenchmarks_error"] = problem
+            document["microbenchmarks_status"] = {"failed": problem is not None, "error": problem}
             if problem:
                 log(f"micro-benchmarks: {problem}")
     verdicts = evaluate(document, budgets)

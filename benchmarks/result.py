@@ -12,7 +12,9 @@ Format history (``schema_version``):
    Each phase also carries ``gated`` (its figures are held to the per-phase
    budgets) and ``error`` (why it produced no figures, or ``null``); endpoints
    carry ``p95_ms_windows``/``p99_ms_windows`` (the percentile in each third
-   of the measured window, for the stability warning).
+   of the measured window, for the stability warning); ``sql_probe`` holds
+   statement counts of single requests sent with no other traffic;
+   ``microbenchmarks_status`` says whether every micro-benchmark ran.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def index() -> RestaurantIndex:
     rng = np.random.default_rng(42)
     embeddings = rng.standard_normal((RESTAURANTS, EMBEDDING_DIM)).astype(np.float32)
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
-    return RestaurantIndex(
+    return RestaurantIndex.build(
         ids=np.arange(1, RESTAURANTS + 1, dtype=np.int64),
         ratings=rng.uniform(1, 5, RESTAURANTS).astype(np.float32),
         embeddings=embeddings,

@@ -57,12 +57,11 @@ def test_full_row_regression_breaks_the_budget(seeded_postgres_url: str, redis_u
     assert measured["per_request_bytes"] > BUDGET.limit, measured
 
 
-@pytest.fixture(scope="module")
-def warmed_client(
-    seeded_postgres_url: str, redis_url: str
+def _warmed_client(
+    database_url: str, redis_url: str, regressions: str
 ) -> Iterator[tuple[TestClient, dict[str, str]]]:
     """A started app whose shared restaurant index is loaded, and a second account's headers."""
-    settings = Settings(database_url=seeded_postgres_url, redis_url=redis_url)
+    settings = Settings(database_url=database_url, redis_url=redis_url, regressions=regressions)
     with TestClient(create_app(settings)) as client:
         headers = []
         for account in (1980, 1981):
@@ -75,11 +74,23 @@ def warmed_client(
         yield client, headers[1]
 
 
-@pytest.mark.limit_memory("20 MB")
-def test_limit_memory_one_uncached_recommendation(
-    request: pytest.FixtureRequest, warmed_client: tuple[TestClient, dict[str, str]]
-) -> None:
+@pytest.fixture(scope="module")
+def warmed_client(
+    seeded_postgres_url: str, redis_url: str
+) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    yield from _warmed_client(seeded_postgres_url, redis_url, "")
+
+
+@pytest.fixture
+def under_memray(request: pytest.FixtureRequest) -> None:
     if not _memray_active(request.config):
         pytest.skip("limit_memory is enforced only under pytest --memray")
+
+
+@pytest.mark.usefixtures("under_memray")
+@pytest.mark.limit_memory("20 MB")
+def test_limit_memory_one_uncached_recommendation(
+    warmed_client: tuple[TestClient, dict[str, str]],
+) -> None:
     client, headers = warmed_client
     client.get(RECOMMENDATIONS, headers=headers).raise_for_status()
