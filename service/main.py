@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
@@ -76,26 +76,19 @@ class _Throttled:
         log.warning("%s: %s (%d more since the last report)", self.message, detail, suppressed)
 
 
-_warn_pool_exhausted = _Throttled("no database connection available")
-_warn_database_unreachable = _Throttled("database unreachable")
+def _answer_503(warning: str, detail: str) -> Callable[[Request, Exception], JSONResponse]:
+    """An exception handler: 503 with ``detail`` and Retry-After, and a throttled warning."""
+    warn = _Throttled(warning)
 
+    def handle(_request: Request, error: Exception) -> JSONResponse:
+        warn(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return JSONResponse(
+            {"detail": detail},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
-def _pool_exhausted(_request: Request, error: Exception) -> JSONResponse:
-    _warn_pool_exhausted(str(error).splitlines()[0] if str(error) else error)
-    return JSONResponse(
-        {"detail": "database busy: no connection available, retry shortly"},
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
-
-
-def _database_unreachable(_request: Request, error: Exception) -> JSONResponse:
-    _warn_database_unreachable(str(error).splitlines()[0] if str(error) else error)
-    return JSONResponse(
-        {"detail": "database unavailable, retry shortly"},
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
+    return handle
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -131,8 +124,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = chosen
     app.add_middleware(RequestMetricsMiddleware)
-    app.add_exception_handler(PoolTimeoutError, _pool_exhausted)
-    app.add_exception_handler(OperationalError, _database_unreachable)
+    app.add_exception_handler(
+        PoolTimeoutError,
+        _answer_503(
+            "no database connection available",
+            "database busy: no connection available, retry shortly",
+        ),
+    )
+    app.add_exception_handler(
+        OperationalError,
+        _answer_503("database unreachable", "database unavailable, retry shortly"),
+    )
     for module in (auth, users, restaurants, orders, recommendations, health):
         app.include_router(module.router)
     return app
