@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.context import AppContext
+from service.database import release_connection
 from service.models import Restaurant
 
 __all__ = ["CARD_COLUMNS", "card", "cards_by_id", "dumps", "get_restaurants"]
@@ -66,6 +67,7 @@ def cards_by_id(
         else:
             rows = session.execute(select(*CARD_COLUMNS).where(where)).all()
             fresh = {row.id: card(row) for row in rows}
+        release_connection(session)
         ctx.cache.put_many(
             {ctx.cache.key("rest", rid): dumps(body) for rid, body in fresh.items()},
             ctx.settings.restaurant_cache_ttl_s,

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     log_level: str = "info"
     #: Cost of bcrypt for accounts registered through the API.
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    #: Threads running request handlers. More than a few per pooled connection only adds
+    #: GIL contention: the extra threads would mostly wait for a connection anyway.
+    worker_threads: int = Field(default=16, ge=1, le=200)
     #: Seconds a request waits for a pooled connection before it is answered 503.
     pool_timeout_s: float = Field(default=10.0, gt=0)
     #: How often each process checks whether the restaurant table changed.

@@ -107,14 +107,25 @@ def create_schema(engine: Engine) -> None:
             conn.execute(text(statement))
 
 
+def release_connection(session: Session) -> None:
+    """End the session's transaction so that its connection goes back to the pool now.
+
+    Reads call this once they have their rows: the rest of the request (ranking, building
+    the JSON) is CPU work, and under load a connection held through it is one the next
+    request waits for. Loaded objects stay readable (sessions do not expire on commit).
+    """
+    session.commit()
+
+
 def fetch_page(
     session: Session, query: Select[*tuple[Any, ...]], count_query: Select[int]
 ) -> tuple[list[Row[*tuple[Any, ...]]], int]:
     """Rows of a paged ``query`` and the total it pages over, in one statement if possible.
 
     The total rides along as a window count; only a page past the end needs ``count_query``.
+    The connection is released before returning.
     """
     rows = list(session.execute(query.add_columns(func.count().over().label("total_rows"))))
-    if rows:
-        return rows, int(rows[0].total_rows)
-    return [], int(session.scalar(count_query) or 0)
+    total = int(rows[0].total_rows) if rows else int(session.scalar(count_query) or 0)
+    release_connection(session)
+    return rows, total

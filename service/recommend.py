@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, joinedload
 from service.catalog import card, cards_by_id, dumps, get_restaurants
 from service.config import Regression
 from service.context import AppContext
+from service.database import release_connection
 from service.insights import TasteProfile, chef_choice, insight
 from service.models import Order, Restaurant, User, UserPreference
 from service.restaurant_index import MIN_CANDIDATE_RATING
@@ -132,7 +133,7 @@ def rank_optimised(ctx: AppContext, session: Session, user_id: int, limit: int) 
                 vector_updated_at=func.now(),
             )
         )
-        session.commit()
+    release_connection(session)
     ranked = index.rank(taste, list(state.recent), limit)
     cards = cards_by_id(ctx, session, [rid for rid, _ in ranked])
     profile = TasteProfile(
