@@ -29,6 +29,7 @@ from benchmarks.phases import PhasePlan, run_phase
 from benchmarks.result import SCHEMA_VERSION, write_result
 from containers.stack import Stack
 from scenarios.registry import Scenario, get_scenario
+from service.seed import seed
 
 __all__ = ["Dataset", "GateOptions", "run_gate"]
 
@@ -262,8 +263,6 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
 
 
 def _seed(stack: Stack, dataset: Dataset, log: Log) -> None:
-    from service.seed import seed
-
     began = time.monotonic()
     summary = seed(
         stack.postgres_url,

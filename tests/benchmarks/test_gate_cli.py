@@ -1,0 +1,86 @@
+"""The gate's command line and the pieces of a run that need no containers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.__main__ import main
+from benchmarks.gate import GateOptions, comparison, run_id
+from scenarios.registry import get_scenario
+
+
+def _phase(name: str, p95: float | None, error: str | None = None) -> dict[str, Any]:
+    endpoints = {} if p95 is None else {"GET /api/recommendations": {"p95_ms": p95}}
+    return {"name": name, "endpoints": endpoints, "error": error}
+
+
+def test_comparison_ratio_of_the_same_runs_phases() -> None:
+    block = comparison(
+        [
+            _phase("optimized", 10.0),
+            _phase("compare-optimized", 8.0),
+            _phase("compare-baseline", 80.0),
+        ],
+        get_scenario("comparison"),
+    )
+    assert block["ratio"] == pytest.approx(0.1)
+    assert (block["optimized_p95_ms"], block["baseline_p95_ms"]) == (8.0, 80.0)
+
+
+def test_comparison_without_a_baseline_figure_has_no_ratio() -> None:
+    block = comparison(
+        [
+            _phase("compare-optimized", 8.0),
+            _phase("compare-baseline", None, "service-0 was OOM-killed"),
+        ],
+        get_scenario("comparison"),
+    )
+    assert block["ratio"] is None
+    assert block["errors"] == {"compare-baseline": "service-0 was OOM-killed"}
+
+
+def test_run_id_names_time_and_commit() -> None:
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 11, 29, 5, 1, 2, tzinfo=UTC)
+    assert run_id(when, "1a2b3c4d5e") == "20261129T050102Z-1a2b3c4"
+    assert run_id(when, None) == "20261129T050102Z"
+
+
+def test_overrides_reach_the_scenarios() -> None:
+    options = GateOptions(users=7, measure_s=20, compare_users=2)
+    assert (options.primary().users, options.primary().measure_s) == (7, 20)
+    assert options.primary().warmup_s == 15
+    assert options.comparison().users == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--regressions", "R9"], "unknown regression id(s) R9"),
+        (["run", "--users", "0"], "must be >= 1"),
+        (["run", "--measure", "-5"], "must be > 0 seconds"),
+        (["run", "--profile", "fast"], "invalid choice: 'fast'"),
+        (["run", "--scenario", "nope"], "invalid choice: 'nope'"),
+    ],
+)
+def test_bad_arguments_are_named(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_budget_file_stops_before_booting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text("[[budget]]\nname = 'x'\n")
+    assert main(["run", "--budgets", str(budgets), "--out", str(tmp_path / "out")]) == 2
+    assert "'description' must be a non-empty string" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
