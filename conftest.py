@@ -28,6 +28,7 @@ DOCKER_FIXTURES = frozenset({"stack", "postgres_url", "redis_url", "data_stack",
 
 _engine_problem: list[str] = []  # memoised: "" when the engine answers
 _started_stacks: dict[str, Stack] = {}
+_kept_stacks: list[str] = []  # descriptions of the stacks --keep-stack left running
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,15 +90,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def _finish(request: pytest.FixtureRequest, stack: Stack) -> None:
     if request.config.getoption("--keep-stack"):
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        message = f"--keep-stack: left running\n{stack.describe()}"
-        if reporter is not None:
-            reporter.write_line("")
-            reporter.write_line(message)
-        else:
-            print(message)
+        _kept_stacks.append(stack.describe())
         return
     stack.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Printed here, not at fixture teardown: output there is captured and dropped.
+    if _kept_stacks:
+        terminalreporter.section("--keep-stack: left running")
+        for description in _kept_stacks:
+            terminalreporter.write_line(description)
 
 
 @pytest.fixture(scope="session")

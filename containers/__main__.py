@@ -1,4 +1,4 @@
-"""Command line: `python -m containers images` and `python -m containers stack`."""
+"""Command line: `python -m containers images | stack | remove`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from types import FrameType
 import docker.errors
 
 from containers.images import ROLES, ImageBuildError, ensure_images
-from containers.stack import PROFILES, REGRESSION_IDS, Stack, StackError, parse_regressions
+from containers.stack import (
+    PROFILES,
+    REGRESSION_IDS,
+    Stack,
+    StackError,
+    parse_regressions,
+    remove_stack,
+)
 
 
 def _images(args: argparse.Namespace) -> int:
@@ -53,6 +60,16 @@ def _stack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _remove(args: argparse.Namespace) -> int:
+    """Remove a stack's containers and network (one left running by --keep-stack)."""
+    problems = remove_stack(args.stack_id)
+    for problem in problems:
+        print(f"error: could not remove {problem}", file=sys.stderr)
+    if not problems:
+        print(f"stack {args.stack_id} removed")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m containers", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stack.add_argument("--replicas", type=int, default=1, help="service replicas (default 1)")
     stack.set_defaults(run=_stack)
+
+    remove = commands.add_parser("remove", help=_remove.__doc__, description=_remove.__doc__)
+    remove.add_argument("stack_id", help="the id printed when the stack started")
+    remove.set_defaults(run=_remove)
     return parser
 
 

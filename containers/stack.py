@@ -121,7 +121,6 @@ class Stack:
         self.stack_id = secrets.token_hex(4)
         self._images = images
         self._network: Network | None = None
-        self._network_created = False
         self.postgres: PostgresContainer | None = None
         self.redis: RedisContainer | None = None
         self.services: list[ServiceContainer] = []
@@ -159,7 +158,6 @@ class Stack:
             self._images = ensure_images(roles)
         self._network = Network(docker_network_kw={"labels": {STACK_LABEL: self.stack_id}})
         self._network.create()
-        self._network_created = True
         self.postgres = PostgresContainer(
             self._images.postgres,
             tuned=postgres_is_tuned(self.profile, self.regressions),
@@ -228,17 +226,10 @@ class Stack:
         self.services = []
         self.postgres = self.redis = None
         # A container whose creation was under way when start-up was interrupted is
-        # known to the engine but not to us yet: find it by the stack's label.
-        problems += _remove_labelled(self.stack_id)
-        if self._network is not None and self._network_created:
-            try:
-                self._network.remove()
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as error:
-                problems.append(f"network {self._network.name}: {error}")
+        # known to the engine but not to us yet: the stack's label finds it (and the
+        # network).
+        problems += remove_stack(self.stack_id)
         self._network = None
-        self._network_created = False
         if problems:
             raise StackError("could not remove: " + "; ".join(problems))
 
@@ -364,9 +355,7 @@ class Stack:
             lines.append(f"  service-{index} {service.url()}")
         names = [c.name for c in self._all().values()]
         lines.append(f"  containers: {' '.join(names)}")
-        if self._network is not None:
-            lines.append(f"  remove with: docker rm -f {' '.join(names)}")
-            lines.append(f"               docker network rm {self._network.name}")
+        lines.append(f"  remove with: python -m containers remove {self.stack_id}")
         return "\n".join(lines)
 
 
@@ -400,15 +389,16 @@ def _start_all(containers: Sequence[CappedContainer]) -> None:
         raise StackError(message) from failures[0]
 
 
-def _remove_labelled(stack_id: str) -> list[str]:
-    """Force-remove the containers carrying the stack's label; what could not be removed."""
+def remove_stack(stack_id: str) -> list[str]:
+    """Force-remove the containers and networks of stack `stack_id` (e.g. one that
+    `--keep-stack` left running); returns what could not be removed."""
     try:
         client = docker.from_env()
     except docker.errors.DockerException as error:
-        return [f"containers labelled {stack_id}: {error}"]
+        return [f"stack {stack_id}: {error}"]
     problems = []
+    label = {"label": f"{STACK_LABEL}={stack_id}"}
     try:
-        label = {"label": f"{STACK_LABEL}={stack_id}"}
         for container in client.api.containers(all=True, filters=label):
             try:
                 client.api.remove_container(container["Id"], force=True, v=True)
@@ -417,6 +407,13 @@ def _remove_labelled(stack_id: str) -> list[str]:
             except docker.errors.APIError as error:
                 if error.status_code != 409:  # 409: its removal is already in progress
                     problems.append(f"{container['Names'][0]}: {error}")
+        for network in client.api.networks(filters=label):
+            try:
+                client.api.remove_network(network["Id"])
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.APIError as error:
+                problems.append(f"network {network['Name']}: {error}")
     finally:
         client.close()
     return problems

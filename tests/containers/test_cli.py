@@ -142,3 +142,31 @@ def test_ctrl_c_during_start_up_leaves_nothing_behind(docker_client: Any) -> Non
 def test_caps_of_unknown_containers_are_refused() -> None:
     with pytest.raises(ValueError, match="mem_limits for unknown container"):
         Stack(replicas=1, mem_limits={"service-1": 1024**3})
+
+
+@pytest.mark.docker
+def test_keep_stack_leaves_the_stack_running_and_says_how_to_reach_it(
+    docker_client: Any,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--keep-stack",
+         "tests/containers/test_stack_caps.py::test_ports_are_published_on_loopback_only"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    match = re.search(r"TasteMatch stack ([0-9a-f]+)", result.stdout)
+    assert match is not None, result.stdout
+    stack_id = match.group(1)
+    try:
+        assert result.returncode == 0, result.stdout
+        assert "--keep-stack: left running" in result.stdout
+        assert re.search(r"service-0 http://127\.0\.0\.1:\d+", result.stdout)
+        running = docker_client.api.containers(filters={"label": f"{STACK_LABEL}={stack_id}"})
+        assert sorted(c["Labels"]["org.tastematch.role"] for c in running) == [
+            "postgres",
+            "redis",
+            "service",
+        ]
+        assert f"python -m containers remove {stack_id}" in result.stdout
+    finally:
+        assert main(["remove", stack_id]) == 0
+    assert leftovers(stack_id) == []
