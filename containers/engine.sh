@@ -13,12 +13,13 @@
 #   DOCKERD_LOG               daemon log file (default /var/log/tastematch-dockerd.log)
 #   DOCKER_STORAGE_DRIVERS    drivers to try, in order (default "overlay2 vfs")
 #   DOCKER_START_TIMEOUT      seconds to wait for each attempt (default 60)
+#   DOCKER_PIDFILE            pidfile of a running daemon (default /var/run/docker.pid)
 set -euo pipefail
 
 log_file=${DOCKERD_LOG:-/var/log/tastematch-dockerd.log}
 drivers=${DOCKER_STORAGE_DRIVERS:-overlay2 vfs}
 timeout_s=${DOCKER_START_TIMEOUT:-60}
-pidfile=/var/run/docker.pid
+pidfile=${DOCKER_PIDFILE:-/var/run/docker.pid}
 
 say() { printf '[engine] %s\n' "$*"; }
 die() {
@@ -69,25 +70,29 @@ EOF
     exit 1
 }
 
-if engine_answers; then
-    say "a Docker engine answers ($(docker info --format '{{.ServerVersion}}, storage driver {{.Driver}}' 2>/dev/null)); nothing to do"
-    exit 0
-fi
-
-if pid=$(daemon_pid); then
+# Exits when an engine answers or a daemon already runs; returns when there is none.
+use_running_engine() {
+    local pid reason hint
+    if engine_answers; then
+        say "a Docker engine answers ($(docker info --format '{{.ServerVersion}}, storage driver {{.Driver}}' 2>/dev/null)); nothing to do"
+        exit 0
+    fi
+    pid=$(daemon_pid) || return 0
     # A daemon is running but not answering yet (still starting, or the socket is not ours).
     say "dockerd is already running (pid $pid); waiting for it to answer, not starting another one"
-    wait_for_engine "$pid" && {
+    if wait_for_engine "$pid"; then
         say "the engine answers"
         exit 0
-    }
+    fi
     reason=$(docker info 2>&1 >/dev/null | tail -n 1 || true)
     case $reason in
         *"permission denied"*) hint="add your user to the docker group (or use sudo)" ;;
         *) hint="see the daemon's log (${log_file} if this script started it)" ;;
     esac
     die "dockerd (pid $pid) runs but \`docker info\` fails: ${reason}; ${hint}"
-fi
+}
+
+use_running_engine
 
 is_debian_like() { [[ -r /etc/os-release ]] && grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu)' /etc/os-release; }
 
@@ -102,6 +107,8 @@ if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; 
         apt-get update
         apt-get install -y --no-install-recommends docker.io iptables ca-certificates
     } >/var/log/tastematch-apt.log 2>&1 || die "apt-get install docker.io failed; see /var/log/tastematch-apt.log"
+    # The package's own scripts may have started the daemon already.
+    use_running_engine
 fi
 
 # A service manager may own dockerd (systemd on a normal machine): prefer it.

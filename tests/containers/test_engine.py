@@ -60,3 +60,26 @@ def test_a_running_daemon_that_does_not_answer_is_not_doubled() -> None:
     assert "already running" in result.stdout
     assert "`docker info` fails: Cannot connect" in result.stderr
     assert _dockerd_pids() == before
+
+
+def test_without_an_engine_and_without_root_it_says_how_to_get_one(tmp_path: Path) -> None:
+    before = _dockerd_pids()
+    env = {
+        **os.environ,
+        "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+        "DOCKER_PIDFILE": str(tmp_path / "docker.pid"),
+    }
+    # As root, drop to an unprivileged user: this branch is about not being root.
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    result = subprocess.run(
+        [*(drop if os.geteuid() == 0 else []), "bash", str(ENGINE_SH)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "cannot start one here" in result.stderr
+    assert "make engine" in result.stderr
+    assert _dockerd_pids() == before
