@@ -70,11 +70,20 @@ class Verdict:
         return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
 
 
+def _item_name(item: Any) -> str | None:
+    if isinstance(item, Mapping):
+        name = item.get("check", item.get("name"))
+        if isinstance(name, str):
+            return name
+    return None
+
+
 def _children(node: Any) -> list[tuple[str, Any]]:
     if isinstance(node, Mapping):
         return [(str(key), node[key]) for key in sorted(node)]
     if isinstance(node, list):
-        return [(str(index), item) for index, item in enumerate(node)]
+        # A list of named checks is addressed by name, so a verdict can say which failed.
+        return [(_item_name(item) or str(index), item) for index, item in enumerate(node)]
     return []
 
 
@@ -82,7 +91,8 @@ def resolve(document: Any, path: str) -> list[tuple[str, Any]]:
     """Every ``(concrete path, value)`` that ``path`` matches in ``document``.
 
     Segments are separated by ``.``; a segment may be a glob (``service-*``) or
-    alternatives (``miss|none``). List items are addressed by their index.
+    alternatives (``miss|none``). List items are addressed by their ``check`` or
+    ``name``, else by their index.
     """
     found: list[tuple[str, Any]] = [("", document)]
     for segment in path.split("."):

@@ -210,10 +210,15 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
         "run_id": run_dir.name,
         "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "phases": [],
-        "memray": None,
+        # What a --skip-* flag leaves unmeasured says so; its budgets then fail.
+        "memray": {
+            "peak_heap_bytes": None,
+            "per_request_bytes": None,
+            "errors": ["not measured: --skip-memray"],
+        },
         "microbenchmarks": [],
-        "comparison": None,
-        "microbenchmarks_status": None,
+        "comparison": {"ratio": None, "errors": {"comparison": "not measured: --skip-baseline"}},
+        "microbenchmarks_status": {"failed": None, "error": "not measured: --skip-micro"},
     }
     plans = [PhasePlan(options.profile, options.profile, options.regressions, primary, gated=True)]
     if not options.skip_baseline:

@@ -161,8 +161,8 @@ def run_scenario(
     """Run ``scenario`` against ``host`` headless; samples and logs go to ``out_dir``.
 
     ``processes`` > 0 forks that many Locust worker processes (Locust's own
-    distributed mode) under one master. With ``replica_urls``, each simulated
-    user sends all its requests to one of them, chosen at random.
+    distributed mode) under one master. With ``replica_urls``, every request
+    goes to one of them chosen at random (no sticky sessions).
     """
     stages = scenario.stages()
     out_dir.mkdir(parents=True, exist_ok=True)

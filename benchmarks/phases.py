@@ -20,7 +20,14 @@ import redis
 
 from benchmarks.loadgen import LoadRun, run_scenario
 from benchmarks.metrics import MetricsPoller, cache_figures, sql_figures
-from benchmarks.probes import PostgresProbe, http_contract, login, postgres_settings, sql_probe
+from benchmarks.probes import (
+    PostgresProbe,
+    http_contract,
+    invalidation_across_replicas,
+    login,
+    postgres_settings,
+    sql_probe,
+)
 from benchmarks.samples import endpoint_figures, failure_summary, request_timeline
 from containers.memory import MemorySampler
 from containers.stack import Stack
@@ -123,6 +130,10 @@ def _probe_http(stack: Stack) -> tuple[list[dict[str, Any]], dict[str, Any], str
             ]
             contract = http_contract(client, stack.service_url, headers[0])
             statements = sql_probe(client, stack.service_urls, headers)
+            if len(stack.service_urls) > 1:  # last: its order changes the account's data
+                contract.append(
+                    invalidation_across_replicas(client, stack.service_urls, headers[1])
+                )
     except (httpx.HTTPError, KeyError, ValueError) as error:
         return [], {}, f"HTTP probes failed: {type(error).__name__}: {error}"
     return contract, statements, None

@@ -16,6 +16,7 @@ __all__ = [
     "POSTGRES_SETTINGS",
     "PostgresProbe",
     "http_contract",
+    "invalidation_across_replicas",
     "login",
     "sql_probe",
 ]
@@ -124,6 +125,37 @@ def http_contract(
             _check(f"page cap: {path} rejected", "HTTP 422", f"HTTP {response.status_code}")
         )
     return checks
+
+
+def invalidation_across_replicas(
+    client: httpx.Client, service_urls: list[str], headers: dict[str, str]
+) -> dict[str, Any]:
+    """After an order placed on one replica, does another replica recompute recommendations?
+
+    Both replicas cache the account's recommendations first; then an order goes to
+    the first. An answer from the second with the ``generated_at`` of before the
+    order is a stale read: the cache was not shared (regression R7).
+    """
+    first, second = service_urls[0], service_urls[1]
+    path = "/api/recommendations?limit=12"
+    client.get(f"{first}{path}", headers=headers).raise_for_status()
+    before = client.get(f"{second}{path}", headers=headers)
+    before.raise_for_status()
+    restaurant_id = before.json()["recommendations"][0]["restaurant"]["id"]
+    order = {
+        "restaurant_id": restaurant_id,
+        "total_amount": 12.5,
+        "items": [{"name": "probe", "quantity": 1, "price": 12.5}],
+    }
+    client.post(f"{first}/api/orders", json=order, headers=headers).raise_for_status()
+    after = client.get(f"{second}{path}", headers=headers)
+    after.raise_for_status()
+    stale = after.json()["generated_at"] == before.json()["generated_at"]
+    return _check(
+        "recommendations recomputed on another replica after an order",
+        "recomputed",
+        "stale (answered from before the order)" if stale else "recomputed",
+    )
 
 
 #: Requests whose statement counts the probe measures one at a time, in this order:

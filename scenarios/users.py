@@ -24,6 +24,14 @@ LOGIN_ATTEMPTS = 3
 
 #: Base URLs of every service replica (comma list); empty: every request goes to ``--host``.
 _REPLICAS = [url for url in os.environ.get("TASTEMATCH_REPLICA_URLS", "").split(",") if url]
+
+
+def _replica() -> str:
+    """Base URL for the next request: any replica, as behind a load balancer."""
+    # No sticky sessions: a per-process cache then misses across replicas (R7).
+    return random.choice(_REPLICAS) if _REPLICAS else ""
+
+
 _ACCOUNTS = AccountPicker(
     accounts=int(os.environ.get("TASTEMATCH_ACCOUNTS", "2000")),
     seed=int(os.environ.get("TASTEMATCH_LOAD_SEED", "7")),
@@ -41,8 +49,6 @@ class TasteMatchUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.account = _ACCOUNTS.pick()
-        # With several replicas, each diner sticks to one (as behind a load balancer).
-        self.base_url = random.choice(_REPLICAS) if _REPLICAS else ""
         self.headers: dict[str, str] = {}
         self.restaurant_ids: list[int] = []
         # A client retries a failed login a few times; each failure still counts, and a
@@ -62,14 +68,14 @@ class TasteMatchUser(FastHttpUser):
     def get_json(self, path: str, *, name: str) -> Any:
         """GET ``path``; the decoded body, or ``None`` after recording a failure."""
         with self.client.get(
-            self.base_url + path, name=name, headers=self.headers, catch_response=True
+            _replica() + path, name=name, headers=self.headers, catch_response=True
         ) as response:
             return self._check(response)
 
     def post_json(self, path: str, payload: dict[str, Any], *, name: str) -> Any:
         """POST ``payload`` as JSON; the decoded body, or ``None`` after recording a failure."""
         with self.client.post(
-            self.base_url + path, json=payload, name=name, headers=self.headers, catch_response=True
+            _replica() + path, json=payload, name=name, headers=self.headers, catch_response=True
         ) as response:
             return self._check(response)
 

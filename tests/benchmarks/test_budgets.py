@@ -192,3 +192,14 @@ def test_malformed_budgets_name_the_problem(tmp_path: Path, text: str, message: 
     path.write_text(text)
     with pytest.raises(BudgetError, match=message):
         load_budgets(path)
+
+
+def test_run_budget_explains_what_its_block_recorded() -> None:
+    budget = _budget("memray.peak_heap_bytes", 200 * MiB, "bytes", scope="run")
+    document = {
+        "phases": [],
+        "memray": {"peak_heap_bytes": None, "errors": ["not measured: --skip-memray"]},
+    }
+    (verdict,) = evaluate(document, [budget])
+    assert not verdict.passed
+    assert "not measured: --skip-memray" in verdict.explanation
