@@ -25,9 +25,9 @@ import psutil
 from benchmarks.budgets import DEFAULT_BUDGETS, evaluate, load_budgets
 from benchmarks.memory import memory_phase
 from benchmarks.micro import run_microbenchmarks
-from benchmarks.phases import PhasePlan, run_phase
+from benchmarks.phases import PhasePlan, failed_phase, run_phase
 from benchmarks.result import SCHEMA_VERSION, write_result
-from containers.stack import Stack
+from containers.stack import Stack, StackError
 from scenarios.registry import Scenario, get_scenario
 from service.seed import seed
 
@@ -238,9 +238,12 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
                 f"phase {plan.name}: {plan.scenario.name}, {plan.scenario.users} users, "
                 f"{plan.scenario.warmup_s:g} s warm-up + {plan.scenario.measure_s:g} s measured"
             )
-            phase = run_phase(
-                stack, plan, work_dir=work_dir / plan.name, processes=options.processes
-            )
+            try:
+                phase = run_phase(
+                    stack, plan, work_dir=work_dir / plan.name, processes=options.processes
+                )
+            except StackError as error:  # e.g. the service would not start: a verdict
+                phase = failed_phase(plan, f"the stack could not run this phase: {error}")
             document["phases"].append(phase)
             if phase["error"]:
                 log(f"phase {plan.name}: {phase['error']}")
@@ -253,7 +256,10 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
             )
         if not options.skip_micro:
             log("micro-benchmarks: pytest-benchmark against the seeded Postgres")
-            entries, problem = run_microbenchmarks(stack.postgres_url, work_dir / "micro")
+            try:
+                entries, problem = run_microbenchmarks(stack.postgres_url, work_dir / "micro")
+            except StackError as error:
+                entries, problem = [], f"no database to run against: {error}"
             document["microbenchmarks"] = entries
             document["microbenchmarks_status"] = {"failed": problem is not None, "error": problem}
             if problem:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import redis
 
 from benchmarks.loadgen import LoadRun, run_scenario
@@ -34,7 +35,7 @@ from containers.stack import Stack
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.registry import Scenario
 
-__all__ = ["PhasePlan", "run_phase"]
+__all__ = ["PhasePlan", "failed_phase", "run_phase"]
 
 #: Accounts the probes log in as: far down the Zipf ranking, so rarely used by the load.
 _PROBE_ACCOUNTS = (1997, 1998, 1999)
@@ -202,6 +203,11 @@ def run_phase(
     # Capacity figures (peak memory, connections, OOM kills) span the whole phase: a
     # peak during the warm-up is as real as one after it. Rates and latencies do not.
     max_connections = connections.max_in(load.started_at, end)
+    try:
+        settings = postgres_settings(postgres_url)
+    except psycopg.Error as error:
+        settings = {}
+        connections.errors.append(f"SHOW settings: {type(error).__name__}: {error}")
     replicas = max(1, len(stack.service_urls))
     measured = load.samples.between(start, end)
     return {
@@ -233,7 +239,7 @@ def run_phase(
             "connections_per_replica": (
                 None if max_connections is None else max_connections / replicas
             ),
-            "settings": postgres_settings(postgres_url),
+            "settings": settings,
             "probe_errors": connections.errors,
         },
         "http_contract": contract,
@@ -241,4 +247,31 @@ def run_phase(
         "failures": failure_summary(measured),
         "locust": {"exit_code": load.exit_code, "timed_out": load.timed_out},
         "metrics_scrape_errors": sorted({e for s in metrics.snapshots for e in s.errors})[:10],
+    }
+
+
+def failed_phase(plan: PhasePlan, error: str) -> dict[str, Any]:
+    """The entry of a phase that could not run at all (its budgets then fail, naming why)."""
+    return {
+        "name": plan.name,
+        "profile": plan.profile,
+        "regressions": sorted(plan.regressions),
+        "scenario": plan.scenario.name,
+        "gated": plan.gated,
+        "error": error,
+        "users": plan.scenario.users,
+        "warmup_s": plan.scenario.warmup_s,
+        "measure_s": plan.scenario.measure_s,
+        "started_at": None,
+        "stages": [],
+        "endpoints": {},
+        "timeline": {},
+        "containers": {},
+        "cache": {},
+        "sql_per_request": {},
+        "sql_probe": {},
+        "db": {},
+        "http_contract": [],
+        "load_generator": {},
+        "failures": [],
     }
