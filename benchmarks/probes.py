@@ -90,40 +90,51 @@ def _check(name: str, expected: str, actual: str) -> dict[str, Any]:
     return {"check": name, "expected": expected, "actual": actual, "passed": actual == expected}
 
 
+def _fetch(client: httpx.Client, url: str, headers: dict[str, str]) -> httpx.Response | str:
+    """The response, or what went wrong (a dead worker must not hide the other checks)."""
+    try:
+        return client.get(url, headers=headers)
+    except httpx.HTTPError as error:
+        return f"request failed: {type(error).__name__}: {error}"
+
+
+def _header(response: httpx.Response | str, name: str) -> str:
+    return response if isinstance(response, str) else response.headers.get(name, "(none)")
+
+
+def _status(response: httpx.Response | str) -> str:
+    return response if isinstance(response, str) else f"HTTP {response.status_code}"
+
+
+def _page_size(response: httpx.Response | str) -> str:
+    if isinstance(response, str) or response.status_code != 200:
+        return _status(response)
+    page = response.json().get("restaurants")
+    return str(len(page)) if isinstance(page, list) else "no 'restaurants' list"
+
+
 def http_contract(
     client: httpx.Client, base_url: str, headers: dict[str, str]
 ) -> list[dict[str, Any]]:
     """The HTTP behaviours the fix plan made part of the API (caching headers, page caps)."""
-    checks: list[dict[str, Any]] = []
-    restaurants = client.get(f"{base_url}/api/restaurants")
-    checks.append(
+    restaurants = _fetch(client, f"{base_url}/api/restaurants", {})
+    recommendations = _fetch(client, f"{base_url}/api/recommendations", headers)
+    checks = [
         _check(
             "Cache-Control on /api/restaurants",
             "public, max-age=300",
-            restaurants.headers.get("cache-control", "(none)"),
-        )
-    )
-    recommendations = client.get(f"{base_url}/api/recommendations", headers=headers)
-    checks.append(
+            _header(restaurants, "cache-control"),
+        ),
         _check(
             "Cache-Control on /api/recommendations",
             "private, max-age=600",
-            recommendations.headers.get("cache-control", "(none)"),
-        )
-    )
-    page = restaurants.json().get("restaurants") if restaurants.status_code == 200 else None
-    checks.append(
-        _check(
-            "default page size of /api/restaurants",
-            "20",
-            str(len(page)) if isinstance(page, list) else f"HTTP {restaurants.status_code}",
-        )
-    )
+            _header(recommendations, "cache-control"),
+        ),
+        _check("default page size of /api/restaurants", "20", _page_size(restaurants)),
+    ]
     for path in ("/api/restaurants?limit=1000", "/api/recommendations?limit=1000"):
-        response = client.get(f"{base_url}{path}", headers=headers)
-        checks.append(
-            _check(f"page cap: {path} rejected", "HTTP 422", f"HTTP {response.status_code}")
-        )
+        response = _fetch(client, f"{base_url}{path}", headers)
+        checks.append(_check(f"page cap: {path} rejected", "HTTP 422", _status(response)))
     return checks
 
 
@@ -186,26 +197,37 @@ def sql_probe(
     client: httpx.Client,
     service_urls: list[str],
     headers: list[dict[str, str]],
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, float | None]]:
     """Statements per request, measured one request at a time with no other traffic.
 
     Under load the statement histogram mixes every outcome — failed requests count
     zero statements, and ``POST /api/orders`` shares the order list's route — so
     the budgets read these isolated, exact counts instead. Each account in
-    ``headers`` sends each of :data:`SQL_PROBES` once.
+    ``headers`` sends each of :data:`SQL_PROBES` once; a request that fails is
+    counted in ``failed`` and measures nothing.
     """
     counts: dict[str, list[float]] = {name: [] for name, _, _ in SQL_PROBES}
+    failed: dict[str, int] = dict.fromkeys(counts, 0)
     for account_headers in headers:
         for name, route, path in SQL_PROBES:
             before = scrape(client, service_urls)
-            client.get(f"{service_urls[0]}{path}", headers=account_headers).raise_for_status()
-            counts[name].append(_statements(before, scrape(client, service_urls), route))
+            response = _fetch(client, f"{service_urls[0]}{path}", account_headers)
+            after = scrape(client, service_urls)
+            if (
+                isinstance(response, str)
+                or not response.is_success
+                or before.errors
+                or after.errors
+            ):
+                failed[name] += 1
+                continue
+            counts[name].append(_statements(before, after, route))
     return {
         name: {
             "count": len(values),
-            "mean": round(sum(values) / len(values), 3),
-            "max": max(values),
+            "failed": failed[name],
+            "mean": round(sum(values) / len(values), 3) if values else None,
+            "max": max(values) if values else None,
         }
         for name, values in counts.items()
-        if values
     }
