@@ -169,6 +169,9 @@ def invalidation_across_replicas(
     )
 
 
+#: How long a probe waits for the service to record the request it just answered.
+_RECORD_WAIT_S = 2.0
+
 #: Requests whose statement counts the probe measures one at a time, in this order:
 #: an uncached recommendation (``refresh=true``) is followed by the same one again,
 #: which the cache should then answer.
@@ -183,14 +186,30 @@ SQL_PROBES = (
 )
 
 
-def _statements(before: Snapshot, after: Snapshot, route: str) -> float:
-    """Statements the service counted for ``route`` between two scrapes (every label)."""
-    name = f"{SQL_STATEMENTS}_sum"
+def _route_total(snapshot: Snapshot, suffix: str, route: str) -> float:
+    """``tastematch_sql_statements_per_request<suffix>`` of ``route``, every label summed."""
     return sum(
-        value - before.values.get((name, labels), 0.0)
-        for labels, value in after.select(name).items()
+        value
+        for labels, value in snapshot.select(f"{SQL_STATEMENTS}{suffix}").items()
         if dict(labels).get("route") == route
     )
+
+
+def _scrape_after(
+    client: httpx.Client, service_urls: list[str], before: Snapshot, route: str
+) -> Snapshot:
+    """A scrape that includes the request just answered on ``route``.
+
+    The service records a request once its response is sent, so a scrape right
+    after the response may not see it yet: retry for up to :data:`_RECORD_WAIT_S`.
+    """
+    deadline = time.monotonic() + _RECORD_WAIT_S
+    seen = _route_total(before, "_count", route)
+    while True:
+        after = scrape(client, service_urls)
+        if _route_total(after, "_count", route) > seen or time.monotonic() > deadline:
+            return after
+        time.sleep(0.05)
 
 
 def sql_probe(
@@ -212,16 +231,13 @@ def sql_probe(
         for name, route, path in SQL_PROBES:
             before = scrape(client, service_urls)
             response = _fetch(client, f"{service_urls[0]}{path}", account_headers)
-            after = scrape(client, service_urls)
-            if (
-                isinstance(response, str)
-                or not response.is_success
-                or before.errors
-                or after.errors
-            ):
-                failed[name] += 1
+            after = _scrape_after(client, service_urls, before, route)
+            recorded = _route_total(after, "_count", route) - _route_total(before, "_count", route)
+            if isinstance(response, str) or not response.is_success or recorded != 1:
+                failed[name] += 1  # failed, or not attributable to this one request
                 continue
-            counts[name].append(_statements(before, after, route))
+            statements = _route_total(after, "_sum", route) - _route_total(before, "_sum", route)
+            counts[name].append(statements)
     return {
         name: {
             "count": len(values),
