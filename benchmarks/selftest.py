@@ -1,0 +1,453 @@
+"""``python -m benchmarks.selftest``: prove the gate fails on every historical regression.
+
+For each of R1..R8 the gate's budgets judge a short phase run with only that
+regression switched on; the case is *caught* when at least one of the budgets
+that the design names for it fails on a real measurement. The optimised
+profile must pass every budget the self-test measures. One Postgres is booted
+and seeded once; between cases only the service replicas are restarted (R6
+restarts Postgres untuned, R7 runs two replicas).
+
+Budgets the self-test does not measure (the memray heap under load, the
+optimised-vs-baseline comparison, the micro-benchmarks) are listed as not
+measured for every case; they cannot catch anything here. A case whose expected
+budget was not measured counts as not caught.
+
+Writes ``reports/out/<run-id>-selftest/selftest.json`` (sorted keys),
+``selftest.md`` and ``selftest.html``. Exit code: 0 when all eight regressions
+were caught and the optimised profile passed, 1 otherwise, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from benchmarks.budgets import DEFAULT_BUDGETS, Budget, BudgetError, Verdict, evaluate, load_budgets
+from benchmarks.gate import Dataset, GateOptions, environment, run_id
+from benchmarks.memory import request_allocation
+from benchmarks.phases import PhasePlan, failed_phase, run_phase
+from benchmarks.result import SCHEMA_VERSION, write_result
+from containers.stack import Stack, StackError
+from scenarios.registry import Scenario, get_scenario
+from service.seed import seed
+
+__all__ = [
+    "CASES",
+    "SELFTEST_LOAD",
+    "Case",
+    "CaseResult",
+    "judge_case",
+    "main",
+    "matrix_markdown",
+    "matrix_table",
+    "run_selftest",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The load of every case: short, but long enough that each verdict is unambiguous
+#: (the optimised service holds 50 users for a minute with wide margins).
+SELFTEST_LOAD = get_scenario("standard").with_overrides(users=15, warmup_s=8, measure_s=20)
+
+#: Run-scope budget that the self-test measures for the cases that ask for it.
+REQUEST_ALLOCATION = "memray_request_allocation"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the matrix: a profile with some regressions, and what must catch it."""
+
+    name: str
+    regressions: frozenset[str]
+    expected: tuple[str, ...]
+    replicas: int = 1
+    #: Measure one uncached request's allocation with memray (in this process).
+    request_allocation: bool = False
+    description: str = ""
+
+    @property
+    def is_control(self) -> bool:
+        """The optimised profile: it must pass, not fail."""
+        return not self.regressions
+
+
+def _case(number: int, expected: tuple[str, ...], description: str, **extra: Any) -> Case:
+    return Case(f"R{number}", frozenset({f"R{number}"}), expected, description=description, **extra)
+
+
+#: The optimised control first, then R1..R8 with the budgets DESIGN.md names for each.
+CASES: tuple[Case, ...] = (
+    Case("optimized", frozenset(), (), request_allocation=True, description="the fixed service"),
+    _case(
+        1,
+        ("service_peak_working_set", REQUEST_ALLOCATION),
+        "full-row load of every restaurant per recommendation",
+        request_allocation=True,
+    ),
+    _case(2, ("db_connections_per_replica",), "default pool (5 + 10) and 2 workers"),
+    _case(3, ("recommendations_cache_hit_rate", "recommendations_p95"), "no cache"),
+    _case(4, ("sql_per_order_list", "sql_per_recommendations_miss"), "N+1 order loading"),
+    _case(5, ("http_contract", "service_peak_working_set"), "no pagination cap"),
+    _case(
+        6,
+        ("postgres_max_connections", "postgres_effective_cache_size", "postgres_peak_working_set"),
+        "untuned Postgres",
+    ),
+    _case(
+        7,
+        ("http_contract", "recommendations_cache_hit_rate"),
+        "per-process cache with 2 replicas",
+        replicas=2,
+    ),
+    _case(8, ("http_contract",), "no Cache-Control headers"),
+)
+
+#: Run order: R6 last, so Postgres is restarted untuned once and never back.
+_RUN_ORDER = ("optimized", "R1", "R2", "R3", "R4", "R5", "R7", "R8", "R6")
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The judged outcome of one case."""
+
+    case: Case
+    verdicts: tuple[Verdict, ...]
+    not_measured: tuple[str, ...]
+    error: str | None = None
+    duration_s: float | None = None
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """Budgets that failed on a real measurement (a missing one catches nothing)."""
+        return tuple(
+            sorted({v.budget for v in self.verdicts if not v.passed and v.measured is not None})
+        )
+
+    @property
+    def unmeasured_failures(self) -> tuple[str, ...]:
+        """Budgets that failed only because their measurement is missing."""
+        return tuple(sorted({v.budget for v in self.verdicts if v.measured is None}))
+
+    @property
+    def caught(self) -> tuple[str, ...]:
+        """The expected budgets among the failed ones."""
+        return tuple(name for name in self.case.expected if name in self.failed)
+
+    @property
+    def ok(self) -> bool:
+        """Caught (a regression) or passed every measured budget (the optimised control)."""
+        if self.case.is_control:
+            return bool(self.verdicts) and all(v.passed for v in self.verdicts)
+        return bool(self.caught)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "case": self.case.name,
+            "description": self.case.description,
+            "regressions": sorted(self.case.regressions),
+            "replicas": self.case.replicas,
+            "expected": list(self.case.expected),
+            "failed": list(self.failed),
+            "unmeasured": list(self.unmeasured_failures),
+            "caught": list(self.caught),
+            "ok": self.ok,
+            "not_measured": list(self.not_measured),
+            "error": self.error,
+            "duration_s": self.duration_s,
+            "verdicts": [verdict.to_json() for verdict in self.verdicts],
+        }
+
+
+def judged_budgets(budgets: Iterable[Budget], case: Case) -> tuple[list[Budget], list[str]]:
+    """(budgets judged for ``case``, names of those the self-test does not measure)."""
+    judged: list[Budget] = []
+    skipped: list[str] = []
+    for budget in budgets:
+        measured = budget.scope == "phase" or (
+            budget.name == REQUEST_ALLOCATION and case.request_allocation
+        )
+        if measured:
+            judged.append(budget)
+        else:
+            skipped.append(budget.name)
+    return judged, skipped
+
+
+def judge_case(
+    case: Case,
+    document: dict[str, Any],
+    budgets: Sequence[Budget],
+    *,
+    error: str | None = None,
+    duration_s: float | None = None,
+) -> CaseResult:
+    """Judge ``document`` (one case's phase and memray block) with the measured budgets."""
+    judged, skipped = judged_budgets(budgets, case)
+    verdicts = tuple(evaluate(document, judged))
+    return CaseResult(case, verdicts, tuple(skipped), error=error, duration_s=duration_s)
+
+
+def _status(result: CaseResult) -> str:
+    if result.case.is_control:
+        return "passed" if result.ok else "FAILED"
+    return "yes" if result.ok else "NO"
+
+
+def _rows(results: Sequence[CaseResult]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for result in sorted(results, key=lambda r: (not r.case.is_control, r.case.name)):
+        failed = ", ".join(result.failed) or "(none)"
+        if result.unmeasured_failures:
+            failed += f"; not measured: {', '.join(result.unmeasured_failures)}"
+        expected = " or ".join(result.case.expected) or "(every budget passes)"
+        rows.append((result.case.name, failed, expected, _status(result)))
+    return rows
+
+
+_HEADER = ("case", "failed budgets", "expected budget", "caught")
+
+
+def matrix_table(results: Sequence[CaseResult]) -> str:
+    """The matrix as an aligned terminal table, with a closing tally."""
+    rows = [_HEADER, *_rows(results)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(_HEADER))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    return "\n".join([*lines, tally(results)])
+
+
+def tally(results: Sequence[CaseResult]) -> str:
+    """``caught 8/8 regressions; optimised profile passed`` (or what fell short)."""
+    regressions = [r for r in results if not r.case.is_control]
+    controls = [r for r in results if r.case.is_control]
+    caught = sum(r.ok for r in regressions)
+    control = "passed" if controls and all(r.ok for r in controls) else "FAILED"
+    return f"caught {caught}/{len(regressions)} regressions; optimised profile {control}"
+
+
+def matrix_markdown(results: Sequence[CaseResult]) -> str:
+    """The matrix as a markdown table (for CI summaries)."""
+    lines = [
+        "## TasteMatch Bench: regression self-test",
+        "",
+        "| " + " | ".join(_HEADER) + " |",
+        "|---|---|---|---|",
+    ]
+    for row in _rows(results):
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    lines += ["", tally(results), ""]
+    return "\n".join(lines)
+
+
+_HTML = jinja2.Environment(autoescape=True).from_string(
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Regression self-test {{ run_id }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}
+.no{background:#fdd}.yes{background:#dfd}small{color:#555}</style></head><body>
+<h1>Regression self-test</h1>
+<p>Run {{ run_id }} · {{ tally }} · {{ duration }} · load per case: {{ load }}</p>
+<p>Re-run: <code>{{ reproduce }}</code></p>
+<table><tr>{% for h in header %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for row, result in rows %}<tr class="{{ 'yes' if result.ok else 'no' }}">
+<td>{{ row[0] }}<br><small>{{ result.case.description }}</small></td>
+<td>{{ row[1] }}{% if result.error %}<br><small>phase: {{ result.error }}</small>{% endif %}</td>
+<td>{{ row[2] }}</td><td>{{ row[3] }}</td></tr>
+{% endfor %}</table>
+<h2>Failed verdicts per case</h2>
+{% for row, result in rows %}<h3>{{ row[0] }}</h3><ul>
+{% for v in result.verdicts if not v.passed %}<li><b>{{ v.budget }}</b>: {{ v.explanation }}</li>
+{% else %}<li>every measured budget held</li>{% endfor %}</ul>
+<p><small>not measured in the self-test: {{ result.not_measured | join(", ") }}</small></p>
+{% endfor %}</body></html>
+"""
+)
+
+
+def matrix_html(
+    results: Sequence[CaseResult], *, run_id: str, duration_s: float, reproduce: str
+) -> str:
+    """A small self-contained HTML page of the matrix and every failed verdict."""
+    ordered = sorted(results, key=lambda r: (not r.case.is_control, r.case.name))
+    return _HTML.render(
+        run_id=run_id,
+        tally=tally(results),
+        duration=f"{duration_s:.0f} s",
+        load=_load_text(SELFTEST_LOAD),
+        reproduce=reproduce,
+        header=_HEADER,
+        rows=list(zip(_rows(ordered), ordered, strict=True)),
+    )
+
+
+def _load_text(scenario: Scenario) -> str:
+    return (
+        f"{scenario.name}, {scenario.users} users, {scenario.warmup_s:g} s warm-up + "
+        f"{scenario.measure_s:g} s measured"
+    )
+
+
+Log = Callable[[str], None]
+
+
+def _run_case(
+    stack: Stack, case: Case, work_dir: Path, log: Log
+) -> tuple[dict[str, Any], str | None]:
+    """Boot ``case`` on ``stack``, run its phase; the document to judge and the phase error."""
+    plan = PhasePlan(case.name, "optimized", case.regressions, SELFTEST_LOAD, gated=True)
+    stack.replicas = case.replicas  # restart_services starts this many replicas
+    try:
+        phase = run_phase(stack, plan, work_dir=work_dir / case.name)
+    except StackError as error:
+        phase = failed_phase(plan, f"the stack could not run this phase: {error}")
+    document: dict[str, Any] = {"phases": [phase], "memray": {"per_request_bytes": None}}
+    if case.request_allocation:
+        try:
+            document["memray"] = request_allocation(
+                stack.postgres_url,
+                stack.redis_url,
+                profile="optimized",
+                regressions=case.regressions,
+            )
+        except Exception as error:  # the app's own failure is recorded, not a crash
+            document["memray"]["errors"] = [f"{type(error).__name__}: {error}"]
+            log(f"{case.name}: per-request allocation not measured: {error}")
+    return document, phase["error"]
+
+
+def run_selftest(
+    out: Path = ROOT / "reports" / "out",
+    *,
+    budgets_path: Path = DEFAULT_BUDGETS,
+    cases: Sequence[Case] = CASES,
+    dataset: Dataset | None = None,
+    log: Log = print,
+) -> tuple[dict[str, Any], list[CaseResult], Path]:
+    """Run every case on one stack; return the self-test document, the results and its folder."""
+    budgets = load_budgets(budgets_path)
+    dataset = dataset or Dataset()
+    SELFTEST_LOAD.stages()
+    now = datetime.now(UTC)
+    started = time.monotonic()
+    order = {name: index for index, name in enumerate(_RUN_ORDER)}
+    results: list[CaseResult] = []
+    log(f"self-test: booting the capped stack, {len(cases)} case(s)")
+    with Stack(profile="optimized") as stack:
+        env = environment(stack, GateOptions(out=out, dataset=dataset))
+        env["reproduce"] = "python -m benchmarks.selftest"
+        run_dir = out / (run_id(now, env["commit"]) + "-selftest")
+        work_dir = run_dir / "work"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        began = time.monotonic()
+        summary = seed(
+            stack.postgres_url,
+            restaurants=dataset.restaurants,
+            users=dataset.users,
+            orders=dataset.orders,
+            seed=dataset.seed,
+        )
+        log(f"seeded {summary} in {time.monotonic() - began:.1f} s")
+        for case in sorted(cases, key=lambda c: order.get(c.name, len(order))):
+            case_began = time.monotonic()
+            log(f"case {case.name}: {case.description} ({case.replicas} replica(s))")
+            document, error = _run_case(stack, case, work_dir, log)
+            result = judge_case(
+                case,
+                document,
+                budgets,
+                error=error,
+                duration_s=round(time.monotonic() - case_began, 1),
+            )
+            results.append(result)
+            log(
+                f"case {case.name}: failed {', '.join(result.failed) or 'nothing'} -> "
+                f"{_status(result)} ({result.duration_s:g} s)"
+            )
+    duration = round(time.monotonic() - started, 1)
+    regressions = [r for r in results if not r.case.is_control]
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "selftest",
+        "run_id": run_dir.name,
+        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "environment": env,
+        "load": {
+            "scenario": SELFTEST_LOAD.name,
+            "users": SELFTEST_LOAD.users,
+            "warmup_s": SELFTEST_LOAD.warmup_s,
+            "measure_s": SELFTEST_LOAD.measure_s,
+        },
+        "cases": [result.to_json() for result in results],
+        "caught": sum(r.ok for r in regressions),
+        "regressions": len(regressions),
+        "optimized_passed": all(r.ok for r in results if r.case.is_control),
+        "passed": all(r.ok for r in results),
+        "duration_s": duration,
+    }
+    write_result(document, run_dir / "selftest.json")
+    (run_dir / "selftest.md").write_text(matrix_markdown(results), encoding="utf-8")
+    (run_dir / "selftest.html").write_text(
+        matrix_html(results, run_id=run_dir.name, duration_s=duration, reproduce=env["reproduce"]),
+        encoding="utf-8",
+    )
+    return document, results, run_dir
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.selftest", description=__doc__)
+    parser.add_argument(
+        "--cases",
+        default="",
+        help="comma list of cases to run (optimized, R1..R8); default: all",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "out")
+    parser.add_argument("--budgets", type=Path, default=DEFAULT_BUDGETS)
+    return parser
+
+
+def select_cases(text: str) -> tuple[Case, ...]:
+    """The cases named in ``text`` (all when empty); ``ValueError`` names an unknown one."""
+    names = [item.strip() for item in text.split(",") if item.strip()]
+    if not names:
+        return CASES
+    known = {case.name.lower(): case for case in CASES}
+    unknown = [name for name in names if name.lower() not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown case(s) {', '.join(unknown)}; expected some of "
+            f"{', '.join(case.name for case in CASES)}"
+        )
+    return tuple(known[name.lower()] for name in names)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _parser().parse_args(argv)
+    try:
+        cases = select_cases(options.cases)
+        document, results, run_dir = run_selftest(
+            options.out,
+            budgets_path=options.budgets,
+            cases=cases,
+            log=lambda line: print(line, flush=True),
+        )
+    except (BudgetError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(matrix_table(results))
+    print(f"wall time: {document['duration_s']:g} s")
+    print(f"self-test: {run_dir / 'selftest.html'}")
+    return 0 if document["passed"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
