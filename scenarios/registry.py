@@ -114,6 +114,18 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 warmup_s=10,
                 measure_s=100,
             ),
+            Scenario(
+                "recommendations-step-ramp",
+                "recommendations only, one more diner each step: the load that OOM-killed the "
+                "old service (python -m benchmarks.oom)",
+                ("RecommendationsUser",),
+                step_ramp,
+                # One user to warm up, then 1..5 users for 40 s each: the old service
+                # holds one ~780 MB request at a time in its 1 GiB, not two.
+                users=5,
+                warmup_s=10,
+                measure_s=200,
+            ),
         )
     }
 )
