@@ -158,6 +158,19 @@ def _phase_error(
     return "; ".join(reasons) or None
 
 
+def _heading(plan: PhasePlan, error: str | None) -> dict[str, Any]:
+    """What every phase entry starts with: what ran, and why it failed (or ``None``)."""
+    return {
+        "name": plan.name,
+        "profile": plan.profile,
+        "regressions": sorted(plan.regressions),
+        "scenario": plan.scenario.name,
+        "gated": plan.gated,
+        "error": error,
+        "users": plan.scenario.users,
+    }
+
+
 def run_phase(
     stack: Stack, plan: PhasePlan, *, work_dir: Path, processes: int = 0
 ) -> dict[str, Any]:
@@ -211,13 +224,7 @@ def run_phase(
     replicas = max(1, len(stack.service_urls))
     measured = load.samples.between(start, end)
     return {
-        "name": plan.name,
-        "profile": plan.profile,
-        "regressions": sorted(plan.regressions),
-        "scenario": plan.scenario.name,
-        "gated": plan.gated,
-        "error": _phase_error(load, containers, len(measured), probe_error),
-        "users": plan.scenario.users,
+        **_heading(plan, _phase_error(load, containers, len(measured), probe_error)),
         "warmup_s": load.warmup_s,
         "measure_s": load.end_s - load.warmup_s,
         "started_at": load.started_at,
@@ -253,13 +260,7 @@ def run_phase(
 def failed_phase(plan: PhasePlan, error: str) -> dict[str, Any]:
     """The entry of a phase that could not run at all (its budgets then fail, naming why)."""
     return {
-        "name": plan.name,
-        "profile": plan.profile,
-        "regressions": sorted(plan.regressions),
-        "scenario": plan.scenario.name,
-        "gated": plan.gated,
-        "error": error,
-        "users": plan.scenario.users,
+        **_heading(plan, error),
         "warmup_s": plan.scenario.warmup_s,
         "measure_s": plan.scenario.measure_s,
         "started_at": None,
