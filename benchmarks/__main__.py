@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--skip-memray", action="store_true", help="no memray phase (its budgets then fail)"
     )
-    run.add_argument("--skip-micro", action="store_true", help="no pytest-benchmark run")
+    run.add_argument(
+        "--skip-micro", action="store_true", help="no pytest-benchmark run (its budget then fails)"
+    )
     run.add_argument(
         "--processes", type=int, default=0, help="Locust worker processes (0: one process)"
     )
