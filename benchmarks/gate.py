@@ -31,7 +31,7 @@ from containers.stack import Stack, StackError
 from scenarios.registry import Scenario, get_scenario
 from service.seed import seed
 
-__all__ = ["Dataset", "GateOptions", "run_gate"]
+__all__ = ["Dataset", "GateOptions", "run_gate", "seed_dataset"]
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPARED_ENDPOINT = "GET /api/recommendations"
@@ -232,7 +232,7 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
         profile=options.profile, regressions=options.regressions, replicas=options.replicas
     ) as stack:
         document["environment"] = environment(stack, options)
-        _seed(stack, options.dataset, log)
+        seed_dataset(stack, options.dataset, log)
         for plan in plans:
             log(
                 f"phase {plan.name}: {plan.scenario.name}, {plan.scenario.users} users, "
@@ -273,7 +273,8 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
     return document, run_dir
 
 
-def _seed(stack: Stack, dataset: Dataset, log: Log) -> None:
+def seed_dataset(stack: Stack, dataset: Dataset, log: Log) -> None:
+    """Load ``dataset`` into the stack's Postgres (idempotent) and log how long it took."""
     began = time.monotonic()
     summary = seed(
         stack.postgres_url,
