@@ -235,7 +235,7 @@ class KillWatch:
         while not self._stop.wait(_POLL_S):
             if self._killed(container, reader):
                 self.seen_at = time.time()
-                self.log("oom watch: the service was OOM-killed; stopping the load")
+                self.log("oom watch: the service was OOM-killed (or exited); stopping the load")
                 for group in groups:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(group, signal.SIGINT)  # Locust writes its results and exits
@@ -280,6 +280,11 @@ def reproduce_command(*, baseline: bool, scenario: Scenario) -> str:
     return " ".join(words)
 
 
+def _ms(kill: Mapping[str, Any]) -> str:
+    value = kill.get("p95_ms_before_kill")
+    return "not measured" if value is None else f"{float(value):.0f} ms"
+
+
 def oom_markdown(document: Mapping[str, Any]) -> str:
     """``oom.md``: the one-line outcome, what ran, and the top allocation sites."""
     oom = document["oom"]
@@ -290,7 +295,7 @@ def oom_markdown(document: Mapping[str, Any]) -> str:
         "",
         f"- service: {oom['service']}",
         f"- load: {oom['load']}",
-        f"- p95 of {COMPARED_ENDPOINT} before the kill: {oom['kill']['p95_ms_before_kill']} ms",
+        f"- p95 of {COMPARED_ENDPOINT} in the last second before the kill: {_ms(oom['kill'])}",
         f"- run again: `{oom['reproduce']}`",
         "",
     ]
