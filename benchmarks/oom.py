@@ -99,7 +99,8 @@ class KillReport:
             for entry in (phase.get("timeline") or {}).get("requests") or []
             if entry.get("endpoint") == COMPARED_ENDPOINT
         ]
-        self.p95_ms = _last_before(requests, at, "p95_ms")
+        # Per-second buckets of request starts: the last one wholly before the kill.
+        self.p95_ms = _last_before(requests, at - 1.0, "p95_ms")
 
     @property
     def users(self) -> int | None:
@@ -295,7 +296,7 @@ def oom_markdown(document: Mapping[str, Any]) -> str:
         "",
         f"- service: {oom['service']}",
         f"- load: {oom['load']}",
-        f"- p95 of {COMPARED_ENDPOINT} in the last second before the kill: {_ms(oom['kill'])}",
+        f"- p95 of {COMPARED_ENDPOINT} just before the kill: {_ms(oom['kill'])}",
         f"- run again: `{oom['reproduce']}`",
         "",
     ]
