@@ -55,6 +55,7 @@ __all__ = [
     "KillReport",
     "kill_report",
     "main",
+    "ramp_text",
     "run_oom",
     "service_sites",
 ]
@@ -272,6 +273,13 @@ def _memray_block(stack: Stack, run_dir: Path, log: Log) -> dict[str, Any]:
     }
 
 
+def ramp_text(scenario: Scenario) -> str:
+    """``name: users 1 -> 2 -> 3, 40 s per step`` (warm-up first)."""
+    stages = scenario.stages()
+    users = " -> ".join(str(stage.users) for stage in stages)
+    return f"{scenario.name}: users {users}, {stages[-1].duration_s:g} s per step"
+
+
 def reproduce_command(*, baseline: bool, scenario: Scenario) -> str:
     words = ["python -m benchmarks.oom"]
     if baseline:
@@ -353,11 +361,7 @@ def run_oom(
         log(f"seeded {summary}")
         plan = PhasePlan("oom", profile, regressions, scenario, gated=True)
         stages = scenario.stages()
-        log(
-            f"load: {scenario.name}, users "
-            f"{' -> '.join(str(stage.users) for stage in stages)}, "
-            f"{sum(stage.duration_s for stage in stages):g} s at most"
-        )
+        log(f"load: {ramp_text(scenario)}, {sum(s.duration_s for s in stages):g} s at most")
         watch = KillWatch(stack, log)
         watch.start()
         try:
@@ -391,10 +395,7 @@ def run_oom(
             "profile": profile,
             "regressions": sorted(regressions),
             "memray": not baseline,
-            "load": (
-                f"{scenario.name}: users {' -> '.join(str(s.users) for s in stages)}, "
-                f"{stages[-1].duration_s:g} s per step"
-            ),
+            "load": ramp_text(scenario),
             "reproduce": env["reproduce"],
         },
     }
