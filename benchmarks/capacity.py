@@ -35,14 +35,13 @@ from markupsafe import Markup
 from plotly.subplots import make_subplots
 
 from benchmarks.budgets import DEFAULT_BUDGETS, load_budgets
-from benchmarks.gate import Dataset, GateOptions, environment, run_id
+from benchmarks.gate import Dataset, GateOptions, environment, run_id, seed_dataset
 from benchmarks.oom import COMPARED_ENDPOINT, OOM_LOAD, KillWatch, ramp_text
 from benchmarks.phases import PhasePlan, run_phase
 from benchmarks.result import write_result
 from benchmarks.samples import endpoint_figures, read_samples
 from containers.stack import Stack, StackError
 from scenarios.registry import Scenario
-from service.seed import seed
 
 __all__ = ["CapacityCurve", "Step", "capacity_markdown", "curve", "main", "run_capacity"]
 
@@ -336,13 +335,7 @@ def run_capacity(
         env = environment(stack, GateOptions(out=out, dataset=dataset))
         env["reproduce"] = reproduce
         run_dir = out / (run_id(now, env["commit"]) + "-capacity")
-        seed(
-            stack.postgres_url,
-            restaurants=dataset.restaurants,
-            users=dataset.users,
-            orders=dataset.orders,
-            seed=dataset.seed,
-        )
+        seed_dataset(stack, dataset, log)
         for profile, scenario in (("baseline", baseline), ("optimized", optimized)):
             result, phase = _ramp(
                 stack, profile, scenario, run_dir / "work" / profile, p95_limit, log

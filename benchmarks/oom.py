@@ -39,7 +39,7 @@ import memray
 import psutil
 
 from benchmarks.budgets import DEFAULT_BUDGETS, evaluate, load_budgets
-from benchmarks.gate import Dataset, GateOptions, environment, run_id
+from benchmarks.gate import Dataset, GateOptions, environment, run_id, seed_dataset
 from benchmarks.loadgen import LOCUSTFILE
 from benchmarks.memory import FLAMEGRAPH, top_allocations
 from benchmarks.phases import PhasePlan, run_phase
@@ -47,7 +47,6 @@ from benchmarks.result import SCHEMA_VERSION, write_result
 from containers.memory import locate_cgroup
 from containers.stack import MEMRAY_CAPTURE, REGRESSION_IDS, Stack, StackError
 from scenarios.registry import Scenario, get_scenario
-from service.seed import seed
 
 __all__ = [
     "OOM_LOAD",
@@ -351,14 +350,7 @@ def run_oom(
         env["reproduce"] = reproduce_command(baseline=baseline, scenario=scenario)
         run_dir = out / (run_id(now, env["commit"]) + "-oom")
         (run_dir / "work").mkdir(parents=True, exist_ok=True)
-        summary = seed(
-            stack.postgres_url,
-            restaurants=dataset.restaurants,
-            users=dataset.users,
-            orders=dataset.orders,
-            seed=dataset.seed,
-        )
-        log(f"seeded {summary}")
+        seed_dataset(stack, dataset, log)
         plan = PhasePlan("oom", profile, regressions, scenario, gated=True)
         stages = scenario.stages()
         log(f"load: {ramp_text(scenario)}, {sum(s.duration_s for s in stages):g} s at most")

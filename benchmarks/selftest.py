@@ -32,13 +32,12 @@ from typing import Any
 import jinja2
 
 from benchmarks.budgets import DEFAULT_BUDGETS, Budget, BudgetError, Verdict, evaluate, load_budgets
-from benchmarks.gate import Dataset, GateOptions, environment, run_id
+from benchmarks.gate import Dataset, GateOptions, environment, run_id, seed_dataset
 from benchmarks.memory import request_allocation
 from benchmarks.phases import PhasePlan, failed_phase, run_phase
 from benchmarks.result import SCHEMA_VERSION, write_result
 from containers.stack import Stack, StackError
 from scenarios.registry import Scenario, get_scenario
-from service.seed import seed
 
 __all__ = [
     "CASES",
@@ -403,15 +402,7 @@ def run_selftest(
         run_dir = out / (run_id(now, env["commit"]) + "-selftest")
         work_dir = run_dir / "work"
         work_dir.mkdir(parents=True, exist_ok=True)
-        began = time.monotonic()
-        summary = seed(
-            stack.postgres_url,
-            restaurants=dataset.restaurants,
-            users=dataset.users,
-            orders=dataset.orders,
-            seed=dataset.seed,
-        )
-        log(f"seeded {summary} in {time.monotonic() - began:.1f} s")
+        seed_dataset(stack, dataset, log)
         for case in sorted(cases, key=lambda c: order.get(c.name, len(order))):
             case_began = time.monotonic()
             log(f"case {case.name}: {case.description} ({case.replicas} replica(s))")
