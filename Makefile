@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 export TC_HOST ?= 127.0.0.1
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
-.PHONY: help setup engine images test test-fast bench report lint format clean
+.PHONY: help setup engine images test test-fast bench oom capacity selftest report lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -32,14 +32,19 @@ engine: ## make sure a Docker engine answers (installs and starts one on Debian/
 images: setup engine ## build the postgres, redis and service images (only what changed)
 	$(PY) -m containers images
 
-test: setup engine images ## run every test (fast ones and those that start containers)
+test: setup engine images ## run every test (fast ones, those that start containers, the browser ones)
 	$(PY) -m pytest
+	@echo "==> the per-request allocation budget under pytest-memray"
+	$(PY) -m pytest --memray tests/benchmarks/test_request_memory.py
 
-test-fast: setup ## run the tests that need no Docker engine
-	$(PY) -m pytest -m "not docker and not browser"
+test-fast: setup ## run the quick tests: no Docker engine, no browser, no load generator
+	$(PY) -m pytest -m "not docker and not browser and not slow"
+
+# Extra arguments for the gate, e.g. make bench BENCH_ARGS="--profile baseline".
+BENCH_ARGS ?=
 
 bench: setup engine images ## run the gate: boot the capped stack, load it, check every budget
-	$(PY) -m benchmarks run
+	$(PY) -m benchmarks run $(BENCH_ARGS)
 
 report: setup ## re-render the latest run's report (BASE=<run dir or result.json> adds deltas)
 	$(PY) -m reports render reports/out/latest $(if $(BASE),--base $(BASE))
