@@ -132,7 +132,9 @@ def http_contract(
         ),
         _check("default page size of /api/restaurants", "20", _page_size(restaurants)),
     ]
-    for path in ("/api/restaurants?limit=1000", "/api/recommendations?limit=1000"):
+    # 51 is one past the cap of 50: a cap merely raised would still reject 1000.
+    capped = ("/api/restaurants", "/api/recommendations")
+    for path in [f"{route}?limit={limit}" for route in capped for limit in (51, 1000)]:
         response = _fetch(client, f"{base_url}{path}", headers)
         checks.append(_check(f"page cap: {path} rejected", "HTTP 422", _status(response)))
     return checks

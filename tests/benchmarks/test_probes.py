@@ -13,7 +13,9 @@ def test_contract_reports_what_the_api_does(fake_service: str) -> None:
     assert checks["Cache-Control on /api/restaurants"]["actual"] == "(none)"
     assert checks["default page size of /api/restaurants"]["passed"] is True
     assert checks["page cap: /api/restaurants?limit=1000 rejected"]["actual"] == "HTTP 200"
-    assert [check["passed"] for check in checks.values()].count(False) == 4
+    assert checks["page cap: /api/restaurants?limit=51 rejected"]["actual"] == "HTTP 200"
+    assert checks["page cap: /api/recommendations?limit=51 rejected"]["expected"] == "HTTP 422"
+    assert [check["passed"] for check in checks.values()].count(False) == 6
 
 
 def test_contract_names_an_unreachable_service() -> None:
