@@ -31,6 +31,7 @@ from typing import Any
 import jinja2
 import plotly.graph_objects as go
 import plotly.io
+from docker.errors import DockerException
 from markupsafe import Markup
 from plotly.subplots import make_subplots
 
@@ -390,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (StackError, DockerException) as error:
+        print(f"error: the capped stack could not run: {error}", file=sys.stderr)
+        return 1
     print(capacity_markdown(curves, reproduce))
     print(f"capacity: {run_dir / 'capacity.html'} ({document['duration_s']:g} s)")
     return 0 if all(item.steps for item in curves) else 1

@@ -37,6 +37,7 @@ from typing import Any
 
 import memray
 import psutil
+from docker.errors import DockerException
 
 from benchmarks.budgets import DEFAULT_BUDGETS, evaluate, load_budgets
 from benchmarks.gate import Dataset, GateOptions, environment, run_id, seed_dataset
@@ -429,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (StackError, DockerException) as error:
+        print(f"error: the capped stack could not run: {error}", file=sys.stderr)
+        return 1
     oom = document["oom"]
     for site in (document["memray"].get("service_sites") or [])[:5]:
         print(f"  {site['bytes'] / _MIB:8.1f} MiB  {site['location']}")

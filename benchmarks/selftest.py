@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from docker.errors import DockerException
 
 from benchmarks.budgets import DEFAULT_BUDGETS, Budget, BudgetError, Verdict, evaluate, load_budgets
 from benchmarks.gate import Dataset, GateOptions, environment, run_id, seed_dataset
@@ -521,6 +522,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BudgetError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (StackError, DockerException) as error:
+        print(f"error: the capped stack could not run: {error}", file=sys.stderr)
+        return 1
     print(matrix_table(results))
     print(f"wall time: {document['duration_s']:g} s")
     print(f"self-test: {run_dir / 'selftest.html'}")

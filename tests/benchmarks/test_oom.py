@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from benchmarks.capacity import main as capacity_main
 from benchmarks.oom import (
     OOM_LOAD,
     TRACED_REGRESSIONS,
     kill_report,
     oom_markdown,
+    ramp_text,
     reproduce_command,
 )
+from benchmarks.oom import main as oom_main
 
 MIB = 2**20
 
@@ -102,3 +107,16 @@ def test_markdown_names_the_sites_and_the_command() -> None:
     assert "`python -m benchmarks.oom`" in text
     document["memray"] = {"errors": ["not measured: --baseline runs without memray"]}
     assert "memray: not measured (not measured: --baseline" in oom_markdown(document)
+
+
+def test_bad_input_is_named_before_anything_boots(capsys: pytest.CaptureFixture[str]) -> None:
+    assert oom_main(["--users", "0"]) == 2
+    assert "users must be >= 1" in capsys.readouterr().err
+    assert capacity_main(["--measure", "-5"]) == 2
+    assert "must be > 0" in capsys.readouterr().err
+
+
+def test_the_ramp_is_described_step_by_step() -> None:
+    assert ramp_text(OOM_LOAD) == (
+        "recommendations-step-ramp: users 1 -> 1 -> 2 -> 3 -> 4 -> 5, 40 s per step"
+    )

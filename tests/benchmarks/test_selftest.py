@@ -21,6 +21,7 @@ from benchmarks.selftest import (
     select_cases,
     tally,
 )
+from benchmarks.selftest import main as selftest_main
 
 MIB = 2**20
 BUDGETS = load_budgets()
@@ -178,3 +179,8 @@ def test_select_cases() -> None:
     assert [case.name for case in select_cases("r3, optimized")] == ["R3", "optimized"]
     with pytest.raises(ValueError, match="unknown case"):
         select_cases("R9")
+
+
+def test_an_unknown_case_is_named_before_anything_boots(capsys: pytest.CaptureFixture[str]) -> None:
+    assert selftest_main(["--cases", "R1,R9"]) == 2
+    assert "unknown case(s) R9" in capsys.readouterr().err
