@@ -242,14 +242,20 @@ def _rows(results: Sequence[CaseResult]) -> list[tuple[str, str, str, str]]:
     rows = []
     for result in _ordered(results):
         failed = [
-            f"{name} ({'; '.join(result.contract_failures)})"
+            f"{name} ({_checks(result.contract_failures)})"
             if name == "http_contract" and result.contract_failures
             else name
             for name in result.failed
         ]
-        expected = " or ".join(result.case.expected) or "(every budget holds)"
+        expected = " / ".join(result.case.expected) or "(every budget holds)"
         rows.append((result.case.name, ", ".join(failed) or "(none)", expected, _status(result)))
     return rows
+
+
+def _checks(names: Sequence[str]) -> str:
+    """The first failed check, and how many more (the report lists every one)."""
+    more = f" +{len(names) - 1} more" if len(names) > 1 else ""
+    return f"{names[0]}{more}"
 
 
 def _ordered(results: Sequence[CaseResult]) -> list[CaseResult]:
@@ -266,7 +272,7 @@ def unmeasured_lines(results: Sequence[CaseResult]) -> list[str]:
     ]
 
 
-_HEADER = ("case", "failed budgets", "expected budget", "caught")
+_HEADER = ("case", "failed budgets", "expected budget (any)", "caught")
 
 
 def matrix_table(results: Sequence[CaseResult]) -> str:
