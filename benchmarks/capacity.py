@@ -125,9 +125,11 @@ class CapacityCurve:
             )
         held = [step.users for step in self.steps if step.start_t < limit.start_t]
         capacity = max(held) if held else 0
+        killed = [step.users for step in self.steps if step.oom_killed]
+        kill = f"; OOM-killed at {killed[0]} users" if killed and not limit.oom_killed else ""
         return (
             f"{self.profile}: capacity {capacity} users; at {limit.users} users "
-            f"{self.reason(limit)}{note}"
+            f"{self.reason(limit)}{kill}{note}"
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -68,6 +68,15 @@ def test_a_ramp_that_holds_reports_a_lower_bound() -> None:
     assert result.summary() == "optimized: no limit reached up to 30 users (capacity >= 30)"
 
 
+def test_a_later_kill_is_named_after_the_limit() -> None:
+    result = curve(
+        "baseline", _phase([100, 500, 1024], kill_t=25.0), _figures(3000, 4000), p95_limit_ms=150
+    )
+    assert result.summary() == (
+        "baseline: capacity 0 users; at 10 users p95 3000 ms > 150 ms; OOM-killed at 20 users"
+    )
+
+
 def test_steps_after_the_kill_are_not_reported() -> None:
     # Killed in step 1 at 14 s; memory sampling (and the load) ended soon after.
     result = curve("baseline", _phase([900, 1024], kill_t=14.0), _figures(3000), p95_limit_ms=150)
