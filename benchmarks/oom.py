@@ -266,8 +266,10 @@ def _memray_block(stack: Stack, run_dir: Path, log: Log) -> dict[str, Any]:
         "peak_heap_bytes": peak,
         "per_request_bytes": None,
         "total_allocations": total,
-        "top_allocations": top_allocations(capture),
-        "service_sites": service_sites(capture),
+        # The service's own call sites lead (they say which code filled the heap);
+        # memray's innermost frames (drivers, the JSON decoder) are kept beside them.
+        "top_allocations": service_sites(capture),
+        "innermost_allocations": top_allocations(capture),
         "flamegraph": FLAMEGRAPH,
         "errors": ["per-request allocation: not measured by python -m benchmarks.oom"],
     }
@@ -309,7 +311,7 @@ def oom_markdown(document: Mapping[str, Any]) -> str:
         "",
     ]
     memray_block = document.get("memray") or {}
-    sites = memray_block.get("service_sites") or []
+    sites = memray_block.get("top_allocations") or []
     if sites:
         lines += ["| service code that allocated (at the heap's peak) | MiB | allocations |"]
         lines += ["|---|---|---|"]
@@ -434,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the capped stack could not run: {error}", file=sys.stderr)
         return 1
     oom = document["oom"]
-    for site in (document["memray"].get("service_sites") or [])[:5]:
+    for site in (document["memray"].get("top_allocations") or [])[:5]:
         print(f"  {site['bytes'] / _MIB:8.1f} MiB  {site['location']}")
     try:
         from reports import render_run

@@ -92,7 +92,7 @@ def test_markdown_names_the_sites_and_the_command() -> None:
             "reproduce": "python -m benchmarks.oom",
         },
         "memray": {
-            "service_sites": [
+            "top_allocations": [
                 {
                     "location": "service/catalog.py:40 get_restaurants",
                     "bytes": 700 * MIB,
