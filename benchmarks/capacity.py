@@ -20,7 +20,6 @@ when both ramps ran, 1 when one could not, 2 on bad input.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -37,7 +36,7 @@ from plotly.subplots import make_subplots
 
 from benchmarks.budgets import DEFAULT_BUDGETS, load_budgets
 from benchmarks.gate import Dataset, GateOptions, environment, run_id, seed_dataset
-from benchmarks.oom import COMPARED_ENDPOINT, OOM_LOAD, KillWatch, ramp_text
+from benchmarks.oom import COMPARED_ENDPOINT, OOM_LOAD, KillWatch, ramp_text, stopped_by
 from benchmarks.phases import PhasePlan, run_phase
 from benchmarks.result import write_result
 from benchmarks.samples import endpoint_figures, read_samples
@@ -391,12 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             reproduce=reproduce,
             log=lambda line: print(line, flush=True),
         )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (StackError, DockerException) as error:
-        print(f"error: the capped stack could not run: {error}", file=sys.stderr)
-        return 1
+    except (ValueError, StackError, DockerException) as error:
+        return stopped_by(error)
     print(capacity_markdown(curves, reproduce))
     print(f"capacity: {run_dir / 'capacity.html'} ({document['duration_s']:g} s)")
     return 0 if all(item.steps for item in curves) else 1

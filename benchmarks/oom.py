@@ -58,6 +58,7 @@ __all__ = [
     "ramp_text",
     "run_oom",
     "service_sites",
+    "stopped_by",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -403,6 +404,15 @@ def run_oom(
     return document, run_dir
 
 
+def stopped_by(error: Exception) -> int:
+    """Print why a command stopped; its exit code: 2 for bad input, 1 when the stack failed."""
+    if isinstance(error, ValueError):
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"error: the capped stack could not run: {error}", file=sys.stderr)
+    return 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.oom", description=__doc__)
     parser.add_argument(
@@ -429,12 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             scenario=scenario,
             log=lambda line: print(line, flush=True),
         )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (StackError, DockerException) as error:
-        print(f"error: the capped stack could not run: {error}", file=sys.stderr)
-        return 1
+    except (ValueError, StackError, DockerException) as error:
+        return stopped_by(error)
     oom = document["oom"]
     for site in (document["memray"].get("top_allocations") or [])[:5]:
         print(f"  {site['bytes'] / _MIB:8.1f} MiB  {site['location']}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,9 +31,10 @@ from typing import Any
 import jinja2
 from docker.errors import DockerException
 
-from benchmarks.budgets import DEFAULT_BUDGETS, Budget, BudgetError, Verdict, evaluate, load_budgets
+from benchmarks.budgets import DEFAULT_BUDGETS, Budget, Verdict, evaluate, load_budgets
 from benchmarks.gate import Dataset, GateOptions, environment, run_id, seed_dataset
 from benchmarks.memory import request_allocation
+from benchmarks.oom import stopped_by
 from benchmarks.phases import PhasePlan, failed_phase, run_phase
 from benchmarks.result import SCHEMA_VERSION, write_result
 from containers.stack import Stack, StackError
@@ -525,12 +525,8 @@ def main(argv: list[str] | None = None) -> int:
             cases=cases,
             log=lambda line: print(line, flush=True),
         )
-    except (BudgetError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (StackError, DockerException) as error:
-        print(f"error: the capped stack could not run: {error}", file=sys.stderr)
-        return 1
+    except (ValueError, StackError, DockerException) as error:
+        return stopped_by(error)
     print(matrix_table(results))
     print(f"wall time: {document['duration_s']:g} s")
     print(f"self-test: {run_dir / 'selftest.html'}")
