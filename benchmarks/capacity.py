@@ -4,11 +4,11 @@ Runs the ``recommendations-step-ramp`` load (one more step of diners asking
 for recommendations every step) on one capped stack, twice: against the
 ``baseline`` profile at its default height, stopping at its OOM kill, and
 against the ``optimized`` profile climbing much higher. Per step it measures the
-exact p95 of ``GET /api/recommendations`` (requests started in that step) and
-the service's peak working set. A profile's *capacity* is the user count of
-the last step before the first one where p95 exceeds its budget
-(``recommendations_p95``), the service reaches its memory cap, or it is
-OOM-killed. A ramp that ends before any of that says so: the capacity is then
+exact p95 of ``GET /api/recommendations`` (requests started in the step's second
+half, after its new diners logged in) and the service's peak working set. A
+profile's *capacity* is the user count of the last step before the first one
+where p95 exceeds its budget (``recommendations_p95``), the service reaches its
+memory cap, or it is OOM-killed. A ramp that ends before any of that says so: the capacity is then
 at least its top step, not a measured limit. When the load generator
 saturates, the latencies are its own and the curve says so.
 
@@ -211,14 +211,19 @@ def curve(
 
 
 def _step_figures(phase: Mapping[str, Any], samples_dir: Path) -> dict[str, dict[str, Any]]:
+    """Exact figures per step, over each step's second half.
+
+    A step's first seconds carry its new diners' logins (bcrypt on the service):
+    a transient of the ramp, not the load the step holds.
+    """
     samples = read_samples(samples_dir)
     started = float(phase.get("started_at") or 0.0)
-    return {
-        str(stage["name"]): endpoint_figures(
-            samples, start=started + float(stage["start_t"]), end=started + float(stage["end_t"])
-        )
-        for stage in phase.get("stages") or []
-    }
+    figures = {}
+    for stage in phase.get("stages") or []:
+        start, end = float(stage["start_t"]), float(stage["end_t"])
+        middle = started + (start + end) / 2
+        figures[str(stage["name"])] = endpoint_figures(samples, start=middle, end=started + end)
+    return figures
 
 
 def _p95_limit(budgets_path: Path) -> float:
