@@ -46,6 +46,15 @@ BENCH_ARGS ?=
 bench: setup engine images ## run the gate: boot the capped stack, load it, check every budget
 	$(PY) -m benchmarks run $(BENCH_ARGS)
 
+selftest: setup engine images ## prove the gate fails on each of R1-R8 alone and passes the optimised service
+	$(PY) -m benchmarks.selftest
+
+oom: setup engine images ## reproduce the OOM kill of the old service at 1 GiB, with memray's top allocations
+	$(PY) -m benchmarks.oom
+
+capacity: setup engine images ## step-ramp both profiles: the user count each holds within its budgets at 1 GiB
+	$(PY) -m benchmarks.capacity
+
 report: setup ## re-render the latest run's report (BASE=<run dir or result.json> adds deltas)
 	$(PY) -m reports render reports/out/latest $(if $(BASE),--base $(BASE))
 
