@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 export TC_HOST ?= 127.0.0.1
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
-.PHONY: help setup engine images test test-fast bench oom capacity selftest report lint format clean
+.PHONY: help setup engine browser images test test-fast bench oom capacity selftest report lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -29,10 +29,13 @@ setup: $(STAMP) ## create the virtualenv and install the project with its tools
 engine: ## make sure a Docker engine answers (installs and starts one on Debian/Ubuntu as root)
 	bash containers/engine.sh
 
+browser: ## make sure headless Chromium is there for the report tests (installs it on Debian/Ubuntu as root)
+	bash reports/browser.sh
+
 images: setup engine ## build the postgres, redis and service images (only what changed)
 	$(PY) -m containers images
 
-test: setup engine images ## run every test (fast ones, those that start containers, the browser ones)
+test: setup engine images browser ## run every test (fast ones, those that start containers, the browser ones)
 	$(PY) -m pytest
 	@echo "==> the per-request allocation budget under pytest-memray"
 	$(PY) -m pytest --memray tests/benchmarks/test_request_memory.py

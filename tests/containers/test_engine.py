@@ -69,10 +69,15 @@ def test_without_an_engine_and_without_root_it_says_how_to_get_one(tmp_path: Pat
         "DOCKER_HOST": "unix:///nonexistent/docker.sock",
         "DOCKER_PIDFILE": str(tmp_path / "docker.pid"),
     }
-    # As root, drop to an unprivileged user: this branch is about not being root.
-    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    # As root, drop to an unprivileged user: this branch is about not being root. (Python's
+    # own setuid/setgid, not setpriv, which a minimal Debian lacks.)
+    drop = os.geteuid() == 0
+    nobody = 65534
     result = subprocess.run(
-        [*(drop if os.geteuid() == 0 else []), "bash", str(ENGINE_SH)],
+        ["bash", str(ENGINE_SH)],
+        user=nobody if drop else None,
+        group=nobody if drop else None,
+        extra_groups=[] if drop else None,
         capture_output=True,
         text=True,
         timeout=60,
