@@ -27,6 +27,12 @@ die() {
     exit 1
 }
 
+# Bash evaluates what stands inside (( )) as code: a value such as 'a[$(cmd)]' would run
+# cmd, as root. Only plain numbers reach arithmetic.
+[[ $timeout_s =~ ^[0-9]{1,5}$ ]] && ((10#$timeout_s > 0)) ||
+    die "DOCKER_START_TIMEOUT must be a whole number of seconds from 1 to 99999, not '${timeout_s}'"
+timeout_s=$((10#$timeout_s))
+
 engine_answers() { docker info >/dev/null 2>&1; }
 
 # A daemon process that owns the pidfile and is still alive.

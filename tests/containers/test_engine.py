@@ -88,3 +88,14 @@ def test_without_an_engine_and_without_root_it_says_how_to_get_one(tmp_path: Pat
     assert "cannot start one here" in result.stderr
     assert "make engine" in result.stderr
     assert _dockerd_pids() == before
+
+
+@pytest.mark.parametrize("value", ["a[$(touch {marker})]", "0", "-5", "1e3", "99999999"])
+def test_a_timeout_that_is_not_a_plain_number_is_refused_before_use(
+    tmp_path: Path, value: str
+) -> None:
+    marker = tmp_path / "evaluated"
+    result = _engine_sh({"DOCKER_START_TIMEOUT": value.format(marker=marker)})
+    assert result.returncode == 1
+    assert "DOCKER_START_TIMEOUT must be a whole number of seconds" in result.stderr
+    assert not marker.exists(), "the value was evaluated as code"
