@@ -237,6 +237,10 @@ def _orders(
 
 
 # -- loading --------------------------------------------------------------------------------
+#: The role's per-session timeouts, lifted for the seeding sessions.
+SEED_UNLIMITED = ("statement_timeout", "idle_in_transaction_session_timeout")
+
+
 def _conninfo(database_url: str) -> dict[str, Any]:
     try:
         url = make_url(database_url)
@@ -254,6 +258,11 @@ def _conninfo(database_url: str) -> dict[str, Any]:
     }
     # Query parameters (options=-csearch_path=..., sslmode, ...) are libpq's too.
     info.update({key: value for key, value in url.query.items() if isinstance(value, str)})
+    # Seeding is one long transaction with client-side work between statements, and a second
+    # seeder waits on the first one's lock: the role's request-sized timeouts do not fit it.
+    info["options"] = " ".join(
+        filter(None, [info.get("options"), *(f"-c {name}=0" for name in SEED_UNLIMITED)])
+    )
     return {key: value for key, value in info.items() if value is not None}
 
 
