@@ -26,7 +26,7 @@ from benchmarks.loadgen import run_scenario
 from containers.stack import MEMRAY_CAPTURE, Stack, StackError
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.registry import get_scenario
-from service.config import Settings
+from service.config import Settings, one_process_jwt_secret
 
 __all__ = ["MEMRAY_LOAD", "memory_phase", "request_allocation", "top_allocations"]
 
@@ -78,7 +78,9 @@ def service_heap(
     (R2) cannot be measured this way, and saying so beats reporting the supervisor's
     small heap as the service's.
     """
-    settings = Settings(profile=profile, regressions=",".join(sorted(regressions)))
+    settings = Settings(
+        profile=profile, regressions=",".join(sorted(regressions)), jwt_secret=stack.jwt_secret
+    )
     workers = settings.workers
     if workers > 1:
         raise MemrayUnsupportedError(
@@ -137,6 +139,7 @@ def request_allocation(
         redis_url=redis_url,
         profile=profile,
         regressions=",".join(sorted(regressions)),
+        jwt_secret=one_process_jwt_secret(),
     )
     path = "/api/recommendations?limit=12&refresh=true"
     with TestClient(create_app(settings)) as client, tempfile.TemporaryDirectory() as scratch:

@@ -20,13 +20,14 @@ When both R3 and R7 are on (as in ``baseline``), R3 wins: nothing is cached.
 from __future__ import annotations
 
 import enum
+import secrets
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Regression", "Settings", "get_settings"]
+__all__ = ["Regression", "Settings", "get_settings", "one_process_jwt_secret"]
 
 
 class Regression(enum.StrEnum):
@@ -49,6 +50,9 @@ SERVICE_REGRESSIONS = frozenset(Regression) - {Regression.R6}
 PAGE_LIMIT_MAX = 50
 UNCAPPED_LIMIT_MAX = 10_000
 
+#: Shortest accepted token-signing key.
+JWT_SECRET_MIN_BYTES = 32
+
 
 def parse_regressions(text: str) -> frozenset[Regression]:
     """Parse ``"R1, r4"`` into regressions; raise ``ValueError`` naming an unknown id."""
@@ -68,13 +72,18 @@ def parse_regressions(text: str) -> frozenset[Regression]:
 class Settings(BaseSettings):
     """Everything the service reads from its environment."""
 
-    model_config = SettingsConfigDict(env_prefix="TASTEMATCH_", extra="ignore")
+    # Errors name the setting, never echo its value: the secret may be the one that is wrong.
+    model_config = SettingsConfigDict(
+        env_prefix="TASTEMATCH_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = "postgresql+psycopg://tastematch:tastematch@127.0.0.1:5432/tastematch"
     redis_url: str = "redis://127.0.0.1:6379/0"
     profile: Literal["optimized", "baseline"] = "optimized"
     regressions: str = Field(default="", description="comma list of R1..R8")
-    jwt_secret: str = "tastematch-development-secret-change-me-0123456789"
+    #: Key that signs access tokens (HS256). No default: a secret known to everyone who
+    #: read this file would let anyone mint a token for any user.
+    jwt_secret: str = Field(repr=False, description=f"at least {JWT_SECRET_MIN_BYTES} bytes")
     jwt_ttl_s: int = Field(default=24 * 3600, gt=0)
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
@@ -91,6 +100,18 @@ class Settings(BaseSettings):
     recommendation_cache_ttl_s: int = Field(default=600, gt=0)
     #: Socket timeouts towards Redis: a slow cache must not slow the API down.
     redis_timeout_s: float = Field(default=0.5, gt=0)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong_jwt_secret(cls, value: str) -> str:
+        # RFC 7518 3.2: an HS256 key of at least the hash's size, 256 bits.
+        size = len(value.encode())
+        if size < JWT_SECRET_MIN_BYTES:
+            raise ValueError(
+                f"TASTEMATCH_JWT_SECRET must be at least {JWT_SECRET_MIN_BYTES} bytes, not {size}"
+                " (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+            )
+        return value
 
     @field_validator("regressions")
     @classmethod
@@ -128,6 +149,12 @@ class Settings(BaseSettings):
         if self.has(Regression.R7):
             return "local"
         return "redis"
+
+
+def one_process_jwt_secret() -> str:
+    """A fresh random signing key, for an app whose tokens never leave its process
+    (in-process probes and tests): they die with it."""
+    return secrets.token_hex(JWT_SECRET_MIN_BYTES)
 
 
 @lru_cache(maxsize=1)

@@ -25,7 +25,7 @@ from typing import Any
 import memray
 from sqlalchemy import update
 
-from service.config import Settings, parse_regressions
+from service.config import Settings, one_process_jwt_secret, parse_regressions
 from service.main import create_app
 from service.models import UserPreference
 from service.seed import LOAD_TEST_PASSWORD, user_email
@@ -68,6 +68,7 @@ def measure_recommendation_request(
     fields: dict[str, Any] = {
         "database_url": database_url,
         "regressions": ",".join(sorted(chosen)),
+        "jwt_secret": one_process_jwt_secret(),
     }
     if redis_url is not None:
         fields["redis_url"] = redis_url

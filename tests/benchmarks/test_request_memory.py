@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from benchmarks.budgets import load_budgets
 from benchmarks.memory import request_allocation
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
-from service.config import Settings
+from service.config import Settings, one_process_jwt_secret
 from service.main import create_app
 from service.seed import seed
 
@@ -61,7 +61,12 @@ def _warmed_client(
     database_url: str, redis_url: str, regressions: str
 ) -> Iterator[tuple[TestClient, dict[str, str]]]:
     """A started app whose shared restaurant index is loaded, and a second account's headers."""
-    settings = Settings(database_url=database_url, redis_url=redis_url, regressions=regressions)
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        regressions=regressions,
+        jwt_secret=one_process_jwt_secret(),
+    )
     with TestClient(create_app(settings)) as client:
         headers = []
         for account in (1980, 1981):

@@ -48,11 +48,11 @@ def _statements(metric: Any, route: str, cache: str, call: Callable[[], Any]) ->
     return float(metric(SQL_SUM, route=route, cache=cache) - before)
 
 
-def test_baseline_profile_switches_on_every_service_regression() -> None:
-    settings = Settings(profile="baseline")
+def test_baseline_profile_switches_on_every_service_regression(jwt_secret: str) -> None:
+    settings = Settings(profile="baseline", jwt_secret=jwt_secret)
     assert settings.active == frozenset(Regression) - {Regression.R6}
     assert (settings.cache_mode, settings.workers, settings.page_limit_max) == ("none", 2, 10_000)
-    assert Settings().active == frozenset()
+    assert Settings(jwt_secret=jwt_secret).active == frozenset()
 
 
 def test_r1_loads_every_restaurant_as_a_full_row_several_times(
@@ -212,7 +212,7 @@ def _workers(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
 
 
 def test_r2_serves_with_two_workers_and_aggregated_metrics(
-    seeded: str, module_redis_url: str
+    seeded: str, module_redis_url: str, jwt_secret: str
 ) -> None:
     port = _free_port()
     env = {
@@ -222,6 +222,7 @@ def test_r2_serves_with_two_workers_and_aggregated_metrics(
         "TASTEMATCH_REGRESSIONS": "R2",
         "TASTEMATCH_PORT": str(port),
         "TASTEMATCH_LOG_LEVEL": "warning",
+        "TASTEMATCH_JWT_SECRET": jwt_secret,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     server = subprocess.Popen(

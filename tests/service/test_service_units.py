@@ -29,12 +29,13 @@ def test_regressions_parse_case_and_space_insensitively() -> None:
     assert parse_regressions("") == frozenset()
 
 
-def test_settings_reject_unknown_regressions_naming_them() -> None:
+def test_settings_reject_unknown_regressions_naming_them(jwt_secret: str) -> None:
     with pytest.raises(ValidationError, match="unknown regression 'R10'"):
-        Settings(regressions="R1,R10")
+        Settings(regressions="R1,R10", jwt_secret=jwt_secret)
 
 
-def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch, jwt_secret: str) -> None:
+    monkeypatch.setenv("TASTEMATCH_JWT_SECRET", jwt_secret)
     monkeypatch.setenv("TASTEMATCH_PROFILE", "baseline")
     monkeypatch.setenv("TASTEMATCH_PORT", "9001")
     settings = Settings()
@@ -44,11 +45,25 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
 
 
+def test_the_service_needs_a_jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TASTEMATCH_JWT_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="jwt_secret\n  Field required"):
+        Settings()
+
+
+def test_a_short_jwt_secret_is_refused_without_echoing_it() -> None:
+    secret = "s3cret-but-31-bytes-long-......"
+    with pytest.raises(ValidationError, match="at least 32 bytes, not 31") as raised:
+        Settings(jwt_secret=secret)
+    assert secret not in str(raised.value)
+    assert Settings(jwt_secret=secret + "!").jwt_secret == secret + "!"
+
+
 @pytest.mark.parametrize(
     ("regressions", "mode"), [("", "redis"), ("R7", "local"), ("R3", "none"), ("R3,R7", "none")]
 )
-def test_cache_mode(regressions: str, mode: str) -> None:
-    assert Settings(regressions=regressions).cache_mode == mode
+def test_cache_mode(regressions: str, mode: str, jwt_secret: str) -> None:
+    assert Settings(regressions=regressions, jwt_secret=jwt_secret).cache_mode == mode
 
 
 # -- ranking ----------------------------------------------------------------------------------
@@ -232,3 +247,20 @@ def test_server_refuses_bad_settings_naming_them(
     finally:
         get_settings.cache_clear()
     assert "unknown regression 'R42'" in capsys.readouterr().err
+
+
+def test_server_refuses_to_start_without_a_jwt_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.__main__ import main
+    from service.config import get_settings
+
+    monkeypatch.delenv("TASTEMATCH_JWT_SECRET", raising=False)
+    get_settings.cache_clear()
+    try:
+        assert main([]) == 2
+    finally:
+        get_settings.cache_clear()
+    error = capsys.readouterr().err
+    assert "invalid TASTEMATCH_* setting" in error
+    assert "jwt_secret" in error
