@@ -17,6 +17,7 @@ from pathlib import Path
 from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, Verdict
 from benchmarks.gate import GateOptions, run_gate
 from benchmarks.summary import failure_lines, unstable_lines, verdict_table
+from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import PROFILES, parse_regressions
 from scenarios.registry import SCENARIOS
 
@@ -82,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@ends_cleanly_on_signals
 def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     gate = GateOptions(

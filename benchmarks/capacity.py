@@ -40,6 +40,7 @@ from benchmarks.oom import COMPARED_ENDPOINT, OOM_LOAD, KillWatch, ramp_text, st
 from benchmarks.phases import PhasePlan, run_phase
 from benchmarks.result import write_result
 from benchmarks.samples import endpoint_figures, read_samples
+from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack, StackError
 from scenarios.registry import Scenario
 
@@ -382,6 +383,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@ends_cleanly_on_signals
 def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     reproduce = "python -m benchmarks.capacity"

@@ -204,6 +204,11 @@ def run_scenario(
         except subprocess.TimeoutExpired:
             timed_out = True
             _stop_process_tree(process, wait_s=10)
+        except BaseException:
+            # Ctrl-C or SIGTERM of the command: Locust runs in its own session, so no
+            # signal reaches it unless it is sent here.
+            _stop_process_tree(process, wait_s=10)
+            raise
         finally:
             sampler.stop()
     marker = samples_dir / "start.json"

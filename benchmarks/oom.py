@@ -45,6 +45,7 @@ from benchmarks.loadgen import LOCUSTFILE
 from benchmarks.memory import FLAMEGRAPH, top_allocations
 from benchmarks.phases import PhasePlan, run_phase
 from benchmarks.result import SCHEMA_VERSION, write_result
+from containers.interrupts import ends_cleanly_on_signals
 from containers.memory import locate_cgroup
 from containers.stack import MEMRAY_CAPTURE, REGRESSION_IDS, Stack, StackError
 from scenarios.registry import Scenario, get_scenario
@@ -428,6 +429,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@ends_cleanly_on_signals
 def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     try:

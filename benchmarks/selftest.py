@@ -37,6 +37,7 @@ from benchmarks.memory import request_allocation
 from benchmarks.oom import stopped_by
 from benchmarks.phases import PhasePlan, failed_phase, run_phase
 from benchmarks.result import SCHEMA_VERSION, write_result
+from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack, StackError
 from scenarios.registry import Scenario, get_scenario
 
@@ -511,6 +512,7 @@ def select_cases(text: str) -> tuple[Case, ...]:
     return tuple(known[name.lower()] for name in names)
 
 
+@ends_cleanly_on_signals
 def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     try:
