@@ -23,11 +23,13 @@ from benchmarks.loadgen import LoadRun, run_scenario
 from benchmarks.metrics import MetricsPoller, cache_figures, sql_figures
 from benchmarks.probes import (
     PostgresProbe,
+    WorkCounters,
     http_contract,
     invalidation_across_replicas,
     login,
     postgres_settings,
     sql_probe,
+    work_probe,
 )
 from benchmarks.samples import endpoint_figures, failure_summary, request_timeline
 from containers.memory import MemorySampler
@@ -121,23 +123,37 @@ def _stages(load: LoadRun) -> list[dict[str, Any]]:
     return stages
 
 
-def _probe_http(stack: Stack) -> tuple[list[dict[str, Any]], dict[str, Any], str | None]:
-    """HTTP contract and isolated statement counts, or the reason they could not run."""
+@dataclass
+class _Probed:
+    """What the isolated probes measured after the load, or why they could not run."""
+
+    contract: list[dict[str, Any]]
+    statements: dict[str, Any]
+    work: dict[str, Any]
+    error: str | None = None
+
+
+def _probe_http(stack: Stack) -> _Probed:
+    """HTTP contract, isolated statement counts and the work behind single requests."""
     try:
-        with httpx.Client(timeout=30.0) as client:
+        with (
+            httpx.Client(timeout=30.0) as client,
+            WorkCounters(stack.redis_url, stack.postgres_libpq_url) as counters,
+        ):
             headers = [
                 login(client, stack.service_url, user_email(index), LOAD_TEST_PASSWORD)
                 for index in _PROBE_ACCOUNTS
             ]
             contract = http_contract(client, stack.service_url, headers[0])
             statements = sql_probe(client, stack.service_urls, headers)
+            work = work_probe(client, stack.service_urls, headers, counters)
             if len(stack.service_urls) > 1:  # last: its order changes the account's data
                 contract.append(
                     invalidation_across_replicas(client, stack.service_urls, headers[1])
                 )
-    except (httpx.HTTPError, KeyError, ValueError) as error:
-        return [], {}, f"HTTP probes failed: {type(error).__name__}: {error}"
-    return contract, statements, None
+    except (httpx.HTTPError, KeyError, ValueError, psycopg.Error, redis.RedisError) as error:
+        return _Probed([], {}, {}, f"HTTP probes failed: {type(error).__name__}: {error}")
+    return _Probed(contract, statements, work)
 
 
 def _phase_error(
@@ -205,14 +221,12 @@ def run_phase(
     window = metrics.window(start, end)
     # An OOM kill may take one worker process and leave the container serving.
     alive = all(figures["exit_code"] is None for figures in containers.values())
-    contract: list[dict[str, Any]] = []
-    statements: dict[str, Any] = {}
-    probe_error = None
+    probed = _Probed([], {}, {})
     if plan.gated:  # the contract is judged on gated phases only: skip the cost elsewhere
         if alive:
-            contract, statements, probe_error = _probe_http(stack)
+            probed = _probe_http(stack)
         else:
-            probe_error = "HTTP probes skipped: a container had exited"
+            probed.error = "HTTP probes skipped: a container had exited"
     # Capacity figures (peak memory, connections, OOM kills) span the whole phase: a
     # peak during the warm-up is as real as one after it. Rates and latencies do not.
     max_connections = connections.max_in(load.started_at, end)
@@ -224,7 +238,7 @@ def run_phase(
     replicas = max(1, len(stack.service_urls))
     measured = load.samples.between(start, end)
     return {
-        **_heading(plan, _phase_error(load, containers, len(measured), probe_error)),
+        **_heading(plan, _phase_error(load, containers, len(measured), probed.error)),
         "warmup_s": load.warmup_s,
         "measure_s": load.end_s - load.warmup_s,
         "started_at": load.started_at,
@@ -240,7 +254,8 @@ def run_phase(
         "containers": containers,
         "cache": cache_figures(*window) if window else {},
         "sql_per_request": sql_figures(*window) if window else {},
-        "sql_probe": statements,
+        "sql_probe": probed.statements,
+        "work_probe": probed.work,
         "db": {
             "max_connections_in_use": max_connections,
             "connections_per_replica": (
@@ -249,7 +264,7 @@ def run_phase(
             "settings": settings,
             "probe_errors": connections.errors,
         },
-        "http_contract": contract,
+        "http_contract": probed.contract,
         "load_generator": load.load_generator(),
         "failures": failure_summary(measured),
         "locust": {"exit_code": load.exit_code, "timed_out": load.timed_out},
@@ -271,6 +286,7 @@ def failed_phase(plan: PhasePlan, error: str) -> dict[str, Any]:
         "cache": {},
         "sql_per_request": {},
         "sql_probe": {},
+        "work_probe": {},
         "db": {},
         "http_contract": [],
         "load_generator": {},

@@ -1,13 +1,18 @@
 """Probes of the running stack besides load and memory: Postgres connections and
-settings, the HTTP contract, and the statements one request costs in isolation."""
+settings, the HTTP contract, and the statements and work one request costs in isolation."""
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import psycopg
+import redis
 
 from benchmarks.metrics import SQL_STATEMENTS, Snapshot, scrape
 from benchmarks.polling import Poller
@@ -15,10 +20,13 @@ from benchmarks.polling import Poller
 __all__ = [
     "POSTGRES_SETTINGS",
     "PostgresProbe",
+    "PostgresWork",
+    "WorkCounters",
     "http_contract",
     "invalidation_across_replicas",
     "login",
     "sql_probe",
+    "work_probe",
 ]
 
 #: The memory settings the fix plan prescribed (``SHOW`` of each is recorded).
@@ -175,8 +183,8 @@ def invalidation_across_replicas(
 _RECORD_WAIT_S = 2.0
 
 #: Requests whose statement counts the probe measures one at a time, in this order:
-#: an uncached recommendation (``refresh=true``) is followed by the same one again,
-#: which the cache should then answer.
+#: an uncached request (``refresh=true``, or a page nobody asked for) is followed by
+#: the same one again, which the cache should then answer.
 SQL_PROBES = (
     ("GET /api/orders", "/api/orders", "/api/orders"),
     (
@@ -185,7 +193,16 @@ SQL_PROBES = (
         "/api/recommendations?limit=12&refresh=true",
     ),
     ("GET /api/recommendations repeated", "/api/recommendations", "/api/recommendations?limit=12"),
+    # An unfiltered page of its own per account ({page}): the load only browses filtered
+    # pages, so the first request is a cache miss and the second a hit.
+    ("GET /api/restaurants uncached", "/api/restaurants", "/api/restaurants?limit=20&page={page}"),
+    ("GET /api/restaurants repeated", "/api/restaurants", "/api/restaurants?limit=20&page={page}"),
 )
+
+#: ``{page}`` of the probe paths: the probe's first page plus the account's position among
+#: the probe accounts. Each probe has pages of its own, so each sees its own misses.
+SQL_PROBE_FIRST_PAGE = 100
+WORK_PROBE_FIRST_PAGE = 200
 
 
 def _route_total(snapshot: Snapshot, suffix: str, route: str) -> float:
@@ -229,10 +246,11 @@ def sql_probe(
     """
     counts: dict[str, list[float]] = {name: [] for name, _, _ in SQL_PROBES}
     failed: dict[str, int] = dict.fromkeys(counts, 0)
-    for account_headers in headers:
+    for position, account_headers in enumerate(headers):
         for name, route, path in SQL_PROBES:
             before = scrape(client, service_urls)
-            response = _fetch(client, f"{service_urls[0]}{path}", account_headers)
+            url = f"{service_urls[0]}{path.format(page=SQL_PROBE_FIRST_PAGE + position)}"
+            response = _fetch(client, url, account_headers)
             after = _scrape_after(client, service_urls, before, route)
             recorded = _route_total(after, "_count", route) - _route_total(before, "_count", route)
             if isinstance(response, str) or not response.is_success or recorded != 1:
@@ -248,4 +266,147 @@ def sql_probe(
             "max": max(values) if values else None,
         }
         for name, values in counts.items()
+    }
+
+
+# -- the work behind one request ----------------------------------------------------------
+# The work one request makes Redis and Postgres do, measured in isolation.
+#
+# The statement count (:func:`sql_probe`) misses work that keeps the
+# number of statements: a query that starts reading the embedding column, or one Redis
+# ``GET`` per restaurant where one ``MGET`` did. :func:`work_probe` sends the same
+# isolated requests (:data:`SQL_PROBES`) with no other traffic and
+# reads, around each one,
+#
+# - Redis ``INFO commandstats``: commands the request sent, by command;
+# - Postgres ``pg_stat_statements`` of the service's role: rows its statements returned
+#   or changed, and the bytes of table and index pages they touched (shared buffer hits
+#   plus reads, times the block size).
+#
+# Redis has no background traffic of the service's, so its counts are exact (the
+# budgets read their ``max``). The service checks Postgres for catalogue changes in the
+# background every few seconds; one such check can land in a request's window, so the
+# Postgres budgets read the ``median`` over the probe accounts.
+
+#: Commands of connection set-up and of this probe itself, not of the request.
+_UNCOUNTED_COMMANDS = frozenset({"info", "hello", "select", "client|setinfo", "client|setname"})
+
+# The probe's own statements mention the view and are left out.
+_POSTGRES_WORK = """
+SELECT coalesce(sum(s.rows), 0)::bigint,
+       coalesce(sum(s.shared_blks_hit + s.shared_blks_read), 0)::bigint
+FROM pg_stat_statements s
+WHERE s.userid = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+  AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND s.query NOT ILIKE '%pg_stat_statements%'
+"""
+
+
+@dataclass(frozen=True)
+class PostgresWork:
+    """Cumulative rows and buffer bytes of the service role's statements."""
+
+    rows: int
+    buffer_bytes: int
+
+
+class WorkCounters:
+    """Reads Redis' command counters and Postgres' statement statistics."""
+
+    def __init__(self, redis_url: str, postgres_url: str) -> None:
+        self._redis = redis.Redis.from_url(redis_url, socket_timeout=5)
+        self._postgres = psycopg.connect(postgres_url, autocommit=True, connect_timeout=5)
+        row = self._postgres.execute("SELECT current_setting('block_size')::int").fetchone()
+        self._block_size = int(row[0]) if row else 8192
+
+    def redis_commands(self) -> Counter[str]:
+        """Calls so far of each command, set-up and INFO itself left out."""
+        stats: dict[str, Any] = self._redis.info("commandstats")
+        return Counter(
+            {
+                name.removeprefix("cmdstat_"): int(figures["calls"])
+                for name, figures in stats.items()
+                if name.removeprefix("cmdstat_") not in _UNCOUNTED_COMMANDS
+            }
+        )
+
+    def empty_cache(self) -> None:
+        """Empty the service's Redis: what a cold start or an eviction leaves."""
+        self._redis.flushdb()
+
+    def postgres_work(self) -> PostgresWork:
+        row = self._postgres.execute(_POSTGRES_WORK).fetchone()
+        rows, blocks = (int(row[0]), int(row[1])) if row else (0, 0)
+        return PostgresWork(rows=rows, buffer_bytes=blocks * self._block_size)
+
+    def close(self) -> None:
+        self._redis.close()
+        self._postgres.close()
+
+    def __enter__(self) -> WorkCounters:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _summary(values: list[int]) -> dict[str, float | None]:
+    if not values:
+        return {"median": None, "max": None}
+    return {"median": float(statistics.median(values)), "max": float(max(values))}
+
+
+def work_probe(
+    client: httpx.Client,
+    service_urls: list[str],
+    headers: Sequence[dict[str, str]],
+    counters: WorkCounters,
+) -> dict[str, dict[str, Any]]:
+    """Redis commands, Postgres rows and buffer bytes of each of :data:`SQL_PROBES`.
+
+    Each account in ``headers`` sends each probe once; a request that fails (or whose
+    end the service did not record in time) is counted in ``failed`` and measures
+    nothing. A probe named "... uncached" runs on an emptied Redis, so it measures the
+    whole miss path (restaurant cards read from Postgres too); the "... repeated" one
+    after it is then answered from what the miss stored. ``redis_by_command`` is the
+    busiest measured request's command mix.
+    """
+    measured: dict[str, dict[str, list[int]]] = {
+        name: {"redis_commands": [], "pg_rows": [], "pg_buffer_bytes": []}
+        for name, _, _ in SQL_PROBES
+    }
+    mixes: dict[str, Counter[str]] = {name: Counter() for name, _, _ in SQL_PROBES}
+    failed: dict[str, int] = dict.fromkeys(measured, 0)
+    for position, account_headers in enumerate(headers):
+        for name, route, path in SQL_PROBES:
+            if "uncached" in name:  # the whole miss path: nothing in Redis to lean on
+                counters.empty_cache()
+            before = scrape(client, service_urls)
+            commands_before = counters.redis_commands()
+            postgres_before = counters.postgres_work()
+            url = f"{service_urls[0]}{path.format(page=WORK_PROBE_FIRST_PAGE + position)}"
+            response = _fetch(client, url, account_headers)
+            after = _scrape_after(client, service_urls, before, route)
+            commands = counters.redis_commands() - commands_before
+            postgres_after = counters.postgres_work()
+            recorded = _route_total(after, "_count", route) - _route_total(before, "_count", route)
+            if isinstance(response, str) or not response.is_success or recorded != 1:
+                failed[name] += 1
+                continue
+            figures = measured[name]
+            figures["redis_commands"].append(commands.total())
+            figures["pg_rows"].append(postgres_after.rows - postgres_before.rows)
+            figures["pg_buffer_bytes"].append(
+                postgres_after.buffer_bytes - postgres_before.buffer_bytes
+            )
+            if commands.total() >= mixes[name].total():
+                mixes[name] = commands
+    return {
+        name: {
+            "count": len(figures["redis_commands"]),
+            "failed": failed[name],
+            **{key: _summary(values) for key, values in figures.items()},
+            "redis_by_command": dict(sorted(mixes[name].items())),
+        }
+        for name, figures in measured.items()
     }

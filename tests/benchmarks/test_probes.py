@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import httpx
+from collections import Counter
 
-from benchmarks.probes import SQL_PROBES, http_contract, sql_probe
+import httpx
+import psycopg
+import pytest
+import redis
+from sqlalchemy.engine import make_url
+
+from benchmarks.probes import (
+    SQL_PROBES,
+    PostgresWork,
+    WorkCounters,
+    http_contract,
+    sql_probe,
+    work_probe,
+)
 
 
 def test_contract_reports_what_the_api_does(fake_service: str) -> None:
@@ -30,3 +43,48 @@ def test_sql_probe_measures_nothing_without_metrics(fake_service: str) -> None:
         figures = sql_probe(client, [fake_service], [{}])
     assert set(figures) == {name for name, _, _ in SQL_PROBES}
     assert all(entry["max"] is None and entry["failed"] == 1 for entry in figures.values())
+
+
+@pytest.mark.docker
+def test_work_counters_read_the_commands_and_rows_sent_between_two_readings(
+    postgres_url: str, redis_url: str
+) -> None:
+    libpq_url = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
+    with (
+        WorkCounters(redis_url, libpq_url) as counters,
+        redis.Redis.from_url(redis_url) as other,
+        psycopg.connect(libpq_url, autocommit=True) as session,
+    ):
+        commands, postgres = counters.redis_commands(), counters.postgres_work()
+        for key in ("a", "b", "c"):
+            other.get(f"work-probe-test:{key}")
+        other.mget(["work-probe-test:a", "work-probe-test:b"])
+        rows = session.execute("SELECT g FROM generate_series(1, 5) AS g").fetchall()
+        session.execute("SELECT count(*) FROM pg_class").fetchone()
+        sent = counters.redis_commands() - commands
+        done = counters.postgres_work()
+    assert len(rows) == 5
+    assert sent == {"get": 3, "mget": 1}  # the readings' own INFO is left out
+    assert done.rows - postgres.rows == 6
+    # Reading pg_class touches at least one 8 KiB page; page bytes come in whole blocks.
+    touched = done.buffer_bytes - postgres.buffer_bytes
+    assert touched >= 8192
+    assert touched % 8192 == 0
+
+
+def test_work_probe_measures_nothing_when_the_requests_fail() -> None:
+    class NoCounters:
+        def redis_commands(self) -> Counter[str]:
+            return Counter()
+
+        def postgres_work(self) -> PostgresWork:
+            return PostgresWork(rows=0, buffer_bytes=0)
+
+        def empty_cache(self) -> None:
+            return None
+
+    with httpx.Client(timeout=1) as client:
+        figures = work_probe(client, ["http://127.0.0.1:9"], [{}], NoCounters())  # type: ignore[arg-type]
+    assert set(figures) == {name for name, _, _ in SQL_PROBES}
+    assert all(entry["count"] == 0 and entry["failed"] == 1 for entry in figures.values())
+    assert all(entry["redis_commands"]["max"] is None for entry in figures.values())

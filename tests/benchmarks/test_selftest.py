@@ -50,6 +50,20 @@ def _passing_phase() -> dict[str, Any]:
             "GET /api/recommendations uncached": {"max": 4},
             "GET /api/orders": {"max": 2},
         },
+        "work_probe": {
+            "GET /api/recommendations repeated": {"redis_commands": {"max": 1}},
+            "GET /api/recommendations uncached": {
+                "redis_commands": {"max": 19},
+                "pg_rows": {"median": 13},
+                "pg_buffer_bytes": {"median": 376 * 1024},
+            },
+            "GET /api/restaurants repeated": {"redis_commands": {"max": 1}},
+            "GET /api/restaurants uncached": {
+                "redis_commands": {"max": 5},
+                "pg_rows": {"median": 20},
+                "pg_buffer_bytes": {"median": 20_480_000},
+            },
+        },
         "http_contract": [{"check": "Cache-Control on /api/restaurants", "passed": True}],
         "load_generator": {"saturated": False},
     }
