@@ -2,7 +2,8 @@
 
 The load part runs the service container under ``memray run`` (a non-aggregated
 capture, readable even after an OOM kill), copies the capture out, and reads the
-peak heap and the largest allocation sites at that peak; memray's flamegraph
+peak heap, its growth per request after the warm-up (the leak test) and the
+largest allocation sites at that peak; memray's flamegraph
 HTML is kept beside the result. The per-request part runs the app in this
 process (FastAPI's TestClient against the stack's Postgres and Redis) and
 traces a single uncached recommendation request with ``memray.Tracker``.
@@ -22,6 +23,7 @@ from typing import Any
 import memray
 import redis
 
+from benchmarks.growth import memory_growth
 from benchmarks.loadgen import run_scenario
 from containers.stack import MEMRAY_CAPTURE, Stack, StackError
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
@@ -105,11 +107,21 @@ def service_heap(
     with memray.FileReader(str(capture)) as reader:
         peak = int(reader.metadata.peak_memory)
         total = int(reader.metadata.total_allocations)
+        snapshots = list(reader.get_memory_snapshots())
+    # memray stamps its heap snapshots in epoch milliseconds; requests in epoch seconds.
+    heap_growth = memory_growth(
+        [snapshot.time / 1000 for snapshot in snapshots],
+        [snapshot.heap for snapshot in snapshots],
+        load.samples.t,
+        start=load.started_at + load.warmup_s,
+        end=load.started_at + load.end_s,
+    )
     _memray_cli("flamegraph", "--force", "-o", str(run_dir / FLAMEGRAPH), str(capture))
     log(f"memray: peak heap {peak / 2**20:.1f} MiB over {total} allocations")
     return {
         "peak_heap_bytes": peak,
         "total_allocations": total,
+        "heap_growth": heap_growth,
         "top_allocations": top_allocations(capture),
         "flamegraph": FLAMEGRAPH,
         "oom_killed": oom_killed,

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import psycopg
 import redis
 
+from benchmarks.growth import memory_growth
 from benchmarks.loadgen import LoadRun, run_scenario
 from benchmarks.metrics import MetricsPoller, cache_figures, sql_figures
 from benchmarks.probes import (
@@ -74,6 +76,21 @@ def _containers(memory: dict[str, dict[str, Any]], shift: float) -> dict[str, An
             "exit_code": figures.get("exit_code"),
         }
     return summary
+
+
+def _growth(figures: dict[str, Any], shift: float, load: LoadRun) -> dict[str, Any] | None:
+    """Working set against requests served by the stack, after the warm-up (phase clock)."""
+    samples = figures.get("samples", [])
+    return memory_growth(
+        [float(sample["t"]) + shift for sample in samples],
+        [
+            np.nan if (value := sample.get("working_set_bytes")) is None else float(value)
+            for sample in samples
+        ],
+        load.samples.t - load.started_at,
+        start=load.warmup_s,
+        end=load.end_s,
+    )
 
 
 def _memory_timeline(memory: dict[str, dict[str, Any]], shift: float) -> dict[str, Any]:
@@ -217,6 +234,11 @@ def run_phase(
     memory = sampler.result()
     shift = float(sampler.t0 or load.started_at) - load.started_at
     containers = _containers(memory, shift)
+    # The leak test needs the gated phase's full-length load: a short phase serves too few
+    # requests for a slope per request to mean anything.
+    for name, figures in containers.items():
+        if plan.gated and figures["role"] == "service":
+            figures["growth"] = _growth(memory[name], shift, load)
     start, end = load.started_at + load.warmup_s, load.started_at + load.end_s
     window = metrics.window(start, end)
     # An OOM kill may take one worker process and leave the container serving.

@@ -22,7 +22,11 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
         "gated": True,
         "error": None,
         "containers": {
-            "service-0": {"peak_working_set_bytes": 150 * MiB, "oom_killed": False},
+            "service-0": {
+                "peak_working_set_bytes": 150 * MiB,
+                "oom_killed": False,
+                "growth": {"ci95_low_bytes_per_10k_requests": 2 * MiB},
+            },
             "postgres": {"peak_working_set_bytes": 200 * MiB, "oom_killed": False},
             "redis": {"peak_working_set_bytes": 10 * MiB, "oom_killed": False},
         },
@@ -70,7 +74,11 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
         "created_at": "2026-11-29T05:01:02Z",
         "environment": {},
         "phases": [phase],
-        "memray": {"peak_heap_bytes": 90 * MiB, "per_request_bytes": 4 * MiB},
+        "memray": {
+            "peak_heap_bytes": 90 * MiB,
+            "per_request_bytes": 4 * MiB,
+            "heap_growth": {"ci95_low_bytes_per_10k_requests": -5 * MiB},
+        },
         "comparison": {"ratio": 0.3},
         "microbenchmarks_status": {"failed": False, "error": None},
         "verdicts": [],

@@ -35,7 +35,11 @@ def _passing_phase() -> dict[str, Any]:
         "gated": True,
         "error": None,
         "containers": {
-            "service-0": {"peak_working_set_bytes": 150 * MIB, "oom_killed": False},
+            "service-0": {
+                "peak_working_set_bytes": 150 * MIB,
+                "oom_killed": False,
+                "growth": {"ci95_low_bytes_per_10k_requests": 2 * MIB},
+            },
             "postgres": {"peak_working_set_bytes": 150 * MIB, "oom_killed": False},
             "redis": {"peak_working_set_bytes": 5 * MIB, "oom_killed": False},
         },

@@ -1,0 +1,66 @@
+"""The leak test: working set fitted against requests served, judged on the lower
+bound of the slope's 95 % confidence interval."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.growth import PER_REQUESTS, memory_growth
+
+MIB = 1024**2
+
+
+def _phase(
+    leak_bytes_per_request: float,
+    *,
+    noise_mib: float = 1.0,
+    plateau_mib: float = 0.0,
+    seed: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """60 s at 100 requests/s sampled at 4 Hz: a leak per request, noise, and a cache that
+    fills in the first 10 s and then stays (``plateau_mib``)."""
+    rng = np.random.default_rng(seed)
+    requests = np.sort(rng.uniform(0, 60, 6000))
+    memory_t = np.arange(0, 60, 0.25)
+    served = np.searchsorted(requests, memory_t)
+    cache = plateau_mib * MIB * np.minimum(memory_t / 10, 1.0)
+    working_set = (
+        140 * MIB
+        + served * leak_bytes_per_request
+        + cache
+        + rng.normal(0, noise_mib * MIB, len(memory_t))
+    )
+    return memory_t, working_set, requests
+
+
+def test_a_leak_of_a_few_kib_per_request_is_certain_growth() -> None:
+    growth = memory_growth(*_phase(4096), start=0, end=60)
+    assert growth is not None
+    expected = 4096 * PER_REQUESTS
+    assert growth["ci95_low_bytes_per_10k_requests"] > 16 * MIB
+    assert (
+        growth["ci95_low_bytes_per_10k_requests"]
+        <= expected
+        <= growth["ci95_high_bytes_per_10k_requests"]
+    )
+    assert growth["requests"] == 6000
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_noise_alone_is_not_growth(seed: int) -> None:
+    growth = memory_growth(*_phase(0, noise_mib=2.0, seed=seed), start=0, end=60)
+    assert growth is not None
+    assert growth["ci95_low_bytes_per_10k_requests"] < 16 * MIB
+
+
+def test_a_cache_that_fills_during_the_warm_up_and_stays_is_not_growth() -> None:
+    growth = memory_growth(*_phase(0, plateau_mib=40), start=15, end=60)
+    assert growth is not None
+    assert growth["ci95_low_bytes_per_10k_requests"] < 16 * MIB
+
+
+def test_too_little_to_fit_is_no_figure() -> None:
+    memory_t, working_set, _ = _phase(0)
+    assert memory_growth(memory_t, working_set, np.array([]), start=0, end=60) is None
+    assert memory_growth(memory_t, working_set, np.array([1.0]), start=30, end=30) is None
