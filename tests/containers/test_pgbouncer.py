@@ -3,6 +3,7 @@ on Postgres backends whatever the replicas' pools add up to."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,13 @@ import pytest
 
 from containers import MemorySampler
 from containers.__main__ import main
-from containers.definitions import GIB, PGBOUNCER_POOL_SIZE
+from containers.definitions import (
+    GIB,
+    PGBOUNCER_POOL_SIZE,
+    ContainerStartupError,
+    PgBouncerContainer,
+)
+from containers.images import ensure_images
 from containers.stack import Stack
 from service.config import Settings
 from service.database import connect_args
@@ -103,6 +110,7 @@ def test_pgbouncer_is_capped_at_1_gib_and_published_on_loopback(pooled_stack: St
     host_config = pgbouncer.attrs["HostConfig"]
     assert (host_config["Memory"], host_config["MemorySwap"]) == (GIB, GIB)
     assert pooled_stack.caps_bytes()["pgbouncer"] == GIB
+    assert f"pgbouncer {pooled_stack.pgbouncer_url} (transaction pooling" in pooled_stack.describe()
     ports = pgbouncer.attrs["NetworkSettings"]["Ports"]
     assert {b["HostIp"] for bindings in ports.values() for b in bindings or []} == {"127.0.0.1"}
     with psycopg.connect(
@@ -270,3 +278,62 @@ def test_without_pgbouncer_the_same_load_opens_more_backends(
     with capsys.disabled():
         print("\n" + _report("without PgBouncer, R2 pools", outcome))
     assert outcome.backends_peak > PGBOUNCER_POOL_SIZE
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("transaction_pooler", ["true", "false"])
+def test_transaction_pooler_setting_is_what_keeps_requests_working_through_pgbouncer(
+    transaction_pooler: str,
+) -> None:
+    # A pool of 2 for 4 connections of the replica's pool: consecutive transactions of one
+    # client connection land on different backends, where psycopg's prepared statements
+    # (after 5 executions of a statement) do not exist or clash.
+    with Stack(
+        replicas=1,
+        pgbouncer=True,
+        pgbouncer_pool_size=2,
+        service_env={"TASTEMATCH_TRANSACTION_POOLER": transaction_pooler},
+    ) as stack:
+        seed(stack.postgres_url, restaurants=300, users=10, orders=100, seed=13)
+        stack.restart_services()
+        tokens = _tokens(stack.service_url, 10)
+
+        def request(number: int) -> int:
+            headers = {"Authorization": f"Bearer {tokens[number % len(tokens)]}"}
+            path, params = (
+                ("/api/orders", {}) if number % 2 else ("/api/recommendations", {"refresh": "true"})
+            )
+            try:
+                return http.get(path, params=params, headers=headers).status_code
+            except httpx.HTTPError:  # a dropped connection counts as a failed request
+                return 0
+
+        with (
+            httpx.Client(base_url=stack.service_url, timeout=REQUEST_TIMEOUT_S) as http,
+            ThreadPoolExecutor(max_workers=16) as pool,
+        ):
+            statuses = list(pool.map(request, range(300)))
+        logs = stack.docker_containers()["service-0"].logs().decode(errors="replace")
+    failed = [status for status in statuses if status != 200]
+    if transaction_pooler == "true":
+        assert failed == []
+        assert "prepared statement" not in logs
+    else:
+        assert failed
+        assert "prepared statement" in logs
+
+
+@pytest.mark.docker
+def test_a_pgbouncer_that_cannot_start_fails_fast_with_its_logs() -> None:
+    pgbouncer = PgBouncerContainer(
+        ensure_images(("pgbouncer",)).pgbouncer,
+        name=f"tastematch-test-{secrets.token_hex(4)}-pgbouncer",
+        env={"TASTEMATCH_PGBOUNCER_POOL_SIZE": "lots"},
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(ContainerStartupError, match="must be a positive whole number"):
+            pgbouncer.start()
+    finally:
+        pgbouncer.stop()
+    assert time.monotonic() - started < 30  # did not wait for the readiness timeout
