@@ -337,3 +337,11 @@ def test_a_pgbouncer_that_cannot_start_fails_fast_with_its_logs() -> None:
     finally:
         pgbouncer.stop()
     assert time.monotonic() - started < 30  # did not wait for the readiness timeout
+
+
+@pytest.mark.docker
+def test_pgbouncer_follows_postgres_when_it_is_retuned() -> None:
+    with Stack(replicas=0, pgbouncer=True) as stack:
+        stack.restart_services(regressions={"R6"})
+        with psycopg.connect(stack.pgbouncer_url, prepare_threshold=None) as through:
+            assert through.execute("SHOW max_connections").fetchone() == ("100",)
