@@ -152,6 +152,11 @@ class LoadOutcome:
     pgbouncer_clients_peak: int | None
     peak_working_set_bytes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    latencies_s: list[float] = field(default_factory=list)
+
+    def p95_ms(self) -> float:
+        ordered = sorted(self.latencies_s)
+        return 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 def _count_backends_during_load(stack: Stack) -> LoadOutcome:
@@ -186,8 +191,16 @@ def _count_backends_during_load(stack: Stack) -> LoadOutcome:
             time.sleep(0.02)
 
     urls = stack.service_urls
+    latencies: list[float] = []
 
     def request(number: int) -> int:
+        started = time.perf_counter()
+        try:
+            return send(number)
+        finally:
+            latencies.append(time.perf_counter() - started)
+
+    def send(number: int) -> int:
         url = urls[number % len(urls)]
         token = tokens[number % len(tokens)]
         headers = {"Authorization": f"Bearer {token}"}
@@ -234,6 +247,7 @@ def _count_backends_during_load(stack: Stack) -> LoadOutcome:
             name: int(track["peak_working_set_bytes"]) for name, track in memory.items()
         },
         seconds=seconds,
+        latencies_s=latencies,
     )
 
 
@@ -245,8 +259,9 @@ def _report(label: str, outcome: LoadOutcome) -> str:
     )
     return (
         f"{label}: {LOAD_REQUESTS} requests from {LOAD_THREADS} threads in {outcome.seconds:.1f}s, "
-        f"{failed} failed; Postgres backends peak {outcome.backends_peak}; PgBouncer clients peak "
-        f"{outcome.pgbouncer_clients_peak}; peak working set: {memory}"
+        f"{failed} failed, p95 {outcome.p95_ms():.0f} ms; "
+        f"Postgres backends peak {outcome.backends_peak}; "
+        f"PgBouncer clients peak {outcome.pgbouncer_clients_peak}; peak working set: {memory}"
     )
 
 
