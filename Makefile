@@ -32,7 +32,7 @@ engine: ## make sure a Docker engine answers (installs and starts one on Debian/
 browser: ## make sure headless Chromium is there for the report tests (installs it on Debian/Ubuntu as root)
 	bash reports/browser.sh
 
-images: setup engine ## build the postgres, redis and service images (only what changed)
+images: setup engine ## build the postgres, redis, service and pgbouncer images (only what changed)
 	$(PY) -m containers images
 
 test: setup engine images browser ## run every test (fast ones, those that start containers, the browser ones)

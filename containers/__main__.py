@@ -10,6 +10,7 @@ from types import FrameType
 
 import docker.errors
 
+from containers.definitions import PGBOUNCER_POOL_SIZE
 from containers.images import ROLES, ImageBuildError, ensure_images
 from containers.stack import (
     PROFILES,
@@ -41,6 +42,8 @@ def _stack(args: argparse.Namespace) -> int:
         profile=args.profile,
         regressions=parse_regressions(args.regressions),
         replicas=args.replicas,
+        pgbouncer=args.pgbouncer,
+        pgbouncer_pool_size=args.pgbouncer_pool_size,
     )
     print(f"starting TasteMatch stack {stack.stack_id}", flush=True)
     started = time.monotonic()
@@ -84,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--regressions", default="", help=f"comma list of {', '.join(REGRESSION_IDS)}"
     )
     stack.add_argument("--replicas", type=int, default=1, help="service replicas (default 1)")
+    stack.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="put PgBouncer (transaction pooling) between the replicas and Postgres",
+    )
+    stack.add_argument(
+        "--pgbouncer-pool-size",
+        type=int,
+        default=PGBOUNCER_POOL_SIZE,
+        metavar="N",
+        help=f"most Postgres connections PgBouncer opens (default {PGBOUNCER_POOL_SIZE})",
+    )
     stack.set_defaults(run=_stack)
 
     remove = commands.add_parser("remove", help=_remove.__doc__, description=_remove.__doc__)

@@ -25,6 +25,11 @@ GIB = 1024**3
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
 SERVICE_PORT = 8000
+PGBOUNCER_PORT = 6432
+#: Most Postgres connections PgBouncer opens (its `default_pool_size` and
+#: `max_db_connections`): the fix plan's pool of 4 per replica times its 2 replicas, well
+#: under the tuned `max_connections = 20`, which leaves room for the gate's probes.
+PGBOUNCER_POOL_SIZE = 8
 POSTGRES_DB = POSTGRES_USER = POSTGRES_PASSWORD = "tastematch"
 LOG_TAIL_LINES = 40
 
@@ -260,3 +265,51 @@ class ServiceContainer(CappedContainer):
     def url(self) -> str:
         """http://127.0.0.1:<port>"""
         return f"http://127.0.0.1:{self.host_port()}"
+
+
+def _pgbouncer_probe(target: WaitStrategyTarget) -> bool:
+    container = cast("PgBouncerContainer", target)
+    # Through PgBouncer to Postgres and back: proves the listener, the SCRAM log-in of the
+    # client and PgBouncer's own log-in to Postgres.
+    with psycopg.connect(container.libpq_url(), connect_timeout=3) as connection:
+        return connection.execute("SELECT 1").fetchone() == (1,)
+
+
+class PgBouncerContainer(CappedContainer):
+    """PgBouncer in transaction pooling mode in front of the stack's `postgres`.
+
+    At most `pool_size` Postgres connections, however many clients connect. Ready when a
+    `SELECT 1` through it answers (Postgres must be up first).
+    """
+
+    role = "pgbouncer"
+    port = PGBOUNCER_PORT
+
+    def __init__(self, image: str, *, pool_size: int = PGBOUNCER_POOL_SIZE, **kwargs: Any) -> None:
+        if pool_size < 1:
+            raise ValueError(f"PgBouncer's pool_size must be 1 or more, not {pool_size}")
+        self.pool_size = pool_size
+        env = {"TASTEMATCH_PGBOUNCER_POOL_SIZE": str(pool_size), **kwargs.pop("env", {})}
+        super().__init__(image, env=env, **kwargs)
+
+    def readiness(self) -> WaitStrategy:
+        # Connection errors are transient (PgBouncer still starting, or Postgres not
+        # accepting yet); a failing SELECT 1 is not.
+        return ReadinessCheck(
+            "SELECT 1 through PgBouncer", _pgbouncer_probe, (psycopg.OperationalError,)
+        )
+
+    def libpq_url(self) -> str:
+        """A plain libpq URL of the pooled `tastematch` database on 127.0.0.1."""
+        return (
+            f"postgresql://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{self.host_port()}"
+            f"/{POSTGRES_DB}"
+        )
+
+    def admin_url(self) -> str:
+        """PgBouncer's admin database (`SHOW POOLS`, `SHOW STATS`): needs `autocommit=True`
+        and psycopg's `ClientCursor` (the console speaks only the simple query protocol)."""
+        return (
+            f"postgresql://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{self.host_port()}"
+            "/pgbouncer"
+        )

@@ -1,5 +1,8 @@
 """The stack under test: Postgres, Redis and N TasteMatch replicas on their own network.
 
+With `pgbouncer=True` a PgBouncer container (transaction pooling) sits between the
+replicas and Postgres.
+
 Each container runs with `mem_limit` = `memswap_limit` (1 GiB unless overridden), so the
 cap is hard. Ports are published on 127.0.0.1 only. `Stack` is a context manager: every
 container and the network are removed on exit, on a start-up failure and on Ctrl-C.
@@ -25,6 +28,8 @@ from testcontainers.core.network import Network
 
 from containers.definitions import (
     GIB,
+    PGBOUNCER_POOL_SIZE,
+    PGBOUNCER_PORT,
     POSTGRES_DB,
     POSTGRES_PASSWORD,
     POSTGRES_PORT,
@@ -33,6 +38,7 @@ from containers.definitions import (
     SERVICE_PORT,
     CappedContainer,
     ContainerStartupError,
+    PgBouncerContainer,
     PostgresContainer,
     RedisContainer,
     ServiceContainer,
@@ -79,8 +85,11 @@ class Stack:
     """Postgres, Redis and `replicas` service containers, each memory-capped.
 
     `replicas=0` starts only Postgres and Redis (no service image needed).
+    `pgbouncer=True` adds PgBouncer in transaction pooling mode with at most
+    `pgbouncer_pool_size` Postgres connections; the replicas then connect through it
+    and run with `TASTEMATCH_TRANSACTION_POOLER=true`.
     `mem_limits` overrides the cap of single containers, keyed by role (`postgres`,
-    `redis`, `service`) or by name (`service-1`). `service_env` is added to (and
+    `redis`, `service`, `pgbouncer`) or by name (`service-1`). `service_env` is added to (and
     overrides) the service's environment. `memray=True` runs each service under
     `memray run`, writing a capture to `MEMRAY_CAPTURE` that survives an OOM kill
     (copy it out with `copy_from`).
@@ -98,12 +107,18 @@ class Stack:
         mem_limits: Mapping[str, int] | None = None,
         images: ImageSet | None = None,
         jwt_secret: str | None = None,
+        pgbouncer: bool = False,
+        pgbouncer_pool_size: int = PGBOUNCER_POOL_SIZE,
     ) -> None:
         if replicas < 0:
             raise ValueError(f"replicas must be 0 or more, not {replicas}")
         if mem_limit_bytes <= 0:
             raise ValueError(f"mem_limit_bytes must be positive, not {mem_limit_bytes}")
+        if pgbouncer_pool_size < 1:
+            raise ValueError(f"pgbouncer_pool_size must be 1 or more, not {pgbouncer_pool_size}")
         names = {"postgres", "redis", "service"} | {f"service-{i}" for i in range(replicas)}
+        if pgbouncer:
+            names.add("pgbouncer")
         unknown = sorted(set(mem_limits or {}) - names)
         if unknown:
             raise ValueError(
@@ -117,12 +132,15 @@ class Stack:
         self.mem_limits = dict(mem_limits or {})
         self.service_env = dict(service_env or {})
         self.memray = memray
+        self.pgbouncer_enabled = pgbouncer
+        self.pgbouncer_pool_size = pgbouncer_pool_size
         self.jwt_secret = jwt_secret or secrets.token_hex(32)
         self.stack_id = secrets.token_hex(4)
         self._images = images
         self._network: Network | None = None
         self.postgres: PostgresContainer | None = None
         self.redis: RedisContainer | None = None
+        self.pgbouncer: PgBouncerContainer | None = None
         self.services: list[ServiceContainer] = []
         self._started = False
 
@@ -153,7 +171,11 @@ class Stack:
         return self
 
     def _start(self) -> None:
-        roles = ("postgres", "redis", "service") if self.replicas else ("postgres", "redis")
+        roles: tuple[str, ...] = ("postgres", "redis")
+        if self.replicas:
+            roles += ("service",)
+        if self.pgbouncer_enabled:
+            roles += ("pgbouncer",)
         if self._images is None:
             self._images = ensure_images(roles)
         self._network = Network(docker_network_kw={"labels": {STACK_LABEL: self.stack_id}})
@@ -165,6 +187,14 @@ class Stack:
         )
         self.redis = RedisContainer(self._images.redis, **self._container_kwargs("redis", "redis"))
         _start_all([self.postgres, self.redis])
+        if self.pgbouncer_enabled:
+            # After Postgres: its readiness check is a query through it.
+            self.pgbouncer = PgBouncerContainer(
+                self._images.pgbouncer,
+                pool_size=self.pgbouncer_pool_size,
+                **self._container_kwargs("pgbouncer", "pgbouncer"),
+            )
+            _start_all([self.pgbouncer])
         self._start_services()
 
     def _container_kwargs(self, name: str, role: str) -> dict[str, Any]:
@@ -180,16 +210,22 @@ class Stack:
 
     def service_environment(self) -> dict[str, str]:
         """The environment every service replica gets (settings of `service.config`)."""
+        database_host = "postgres", POSTGRES_PORT
+        pooler = {}
+        if self.pgbouncer_enabled:
+            database_host = "pgbouncer", PGBOUNCER_PORT
+            pooler = {"TASTEMATCH_TRANSACTION_POOLER": "true"}
         return {
             "TASTEMATCH_DATABASE_URL": (
                 f"postgresql+psycopg://{POSTGRES_USER}:{POSTGRES_PASSWORD}"
-                f"@postgres:{POSTGRES_PORT}/{POSTGRES_DB}"
+                f"@{database_host[0]}:{database_host[1]}/{POSTGRES_DB}"
             ),
             "TASTEMATCH_REDIS_URL": f"redis://redis:{REDIS_PORT}/0",
             "TASTEMATCH_PROFILE": self.profile,
             "TASTEMATCH_REGRESSIONS": ",".join(sorted(self.regressions)),
             "TASTEMATCH_JWT_SECRET": self.jwt_secret,
             "TASTEMATCH_PORT": str(SERVICE_PORT),
+            **pooler,
             **self.service_env,
         }
 
@@ -220,11 +256,11 @@ class Stack:
         """
         problems = [
             problem
-            for container in [*self.services, self.redis, self.postgres]
+            for container in [*self.services, self.pgbouncer, self.redis, self.postgres]
             if container is not None and (problem := _remove(container)) is not None
         ]
         self.services = []
-        self.postgres = self.redis = None
+        self.postgres = self.redis = self.pgbouncer = None
         # A container whose creation was under way when start-up was interrupted is
         # known to the engine but not to us yet: the stack's label finds it (and the
         # network).
@@ -254,6 +290,9 @@ class Stack:
         tuned = postgres_is_tuned(new_profile, new_regressions)
         if tuned != postgres.tuned:
             _retune_postgres(postgres, tuned)
+            if self.pgbouncer is not None:
+                # Postgres may come back on another address: PgBouncer caches the old one.
+                _restart_and_wait(self.pgbouncer, "pgbouncer")
         self.profile, self.regressions = new_profile, new_regressions
         try:
             self._start_services()
@@ -286,6 +325,16 @@ class Stack:
         return str(self._require(self.postgres, "postgres").libpq_url())
 
     @property
+    def pgbouncer_url(self) -> str:
+        """Plain libpq URL of the pooled database through PgBouncer on 127.0.0.1."""
+        return str(self._require(self.pgbouncer, "pgbouncer").libpq_url())
+
+    @property
+    def pgbouncer_admin_url(self) -> str:
+        """libpq URL of PgBouncer's admin database (`SHOW POOLS`; simple query protocol)."""
+        return str(self._require(self.pgbouncer, "pgbouncer").admin_url())
+
+    @property
     def redis_url(self) -> str:
         return str(self._require(self.redis, "redis").url())
 
@@ -309,12 +358,14 @@ class Stack:
             named["postgres"] = self.postgres
         if self.redis is not None:
             named["redis"] = self.redis
+        if self.pgbouncer is not None:
+            named["pgbouncer"] = self.pgbouncer
         for index, service in enumerate(self.services):
             named[f"service-{index}"] = service
         return named
 
     def docker_containers(self) -> dict[str, Any]:
-        """docker-py containers keyed `postgres`, `redis`, `service-0`, `service-1`, ..."""
+        """docker-py containers keyed `postgres`, `redis`, (`pgbouncer`,) `service-0`, ..."""
         return {name: c.get_wrapped_container() for name, c in self._all().items()}
 
     def caps_bytes(self) -> dict[str, int]:
@@ -351,6 +402,11 @@ class Stack:
             lines.append(f"            psql {self.postgres_libpq_url}")
         if self.redis is not None:
             lines.append(f"  redis     {self.redis_url}")
+        if self.pgbouncer is not None:
+            lines.append(
+                f"  pgbouncer {self.pgbouncer_url} (transaction pooling, "
+                f"{self.pgbouncer.pool_size} Postgres connections at most)"
+            )
         for index, service in enumerate(self.services):
             lines.append(f"  service-{index} {service.url()}")
         names = [c.name for c in self._all().values()]
@@ -439,10 +495,15 @@ def _retune_postgres(postgres: PostgresContainer, tuned: bool) -> None:
     result = wrapped.exec_run(["sh", "-c", f'echo {choice} > "$PGDATA/tastematch-tuning"'])
     if result.exit_code != 0:
         raise StackError(f"could not switch Postgres to {choice}: {result.output!r}")
-    wrapped.restart(timeout=30)
-    postgres.forget_port()
     postgres.tuned = tuned
+    _restart_and_wait(postgres, f"postgres as {choice}")
+
+
+def _restart_and_wait(container: CappedContainer, what: str) -> None:
+    """Restart a container (it keeps its data; its host port changes) and wait for it."""
+    container.get_wrapped_container().restart(timeout=30)
+    container.forget_port()
     try:
-        postgres.readiness().wait_until_ready(postgres)
+        container.readiness().wait_until_ready(container)
     except ContainerStartupError as error:
-        raise StackError(f"postgres did not come back as {choice}: {error}") from error
+        raise StackError(f"{what} did not come back: {error}") from error

@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     recommendation_cache_ttl_s: int = Field(default=600, gt=0)
     #: Socket timeouts towards Redis: a slow cache must not slow the API down.
     redis_timeout_s: float = Field(default=0.5, gt=0)
+    #: The database URL points at a pooler in transaction mode (PgBouncer's
+    #: ``pool_mode = transaction``): consecutive transactions of one connection may run on
+    #: different Postgres backends, so the service keeps no session state there. It turns
+    #: off psycopg's server-side prepared statements (``prepare_threshold=None``); the rest
+    #: of what it sends is transaction-scoped already (``pg_advisory_xact_lock``, the
+    #: server-side cursor of the restaurant index inside its transaction, no ``SET``,
+    #: ``LISTEN`` or temporary tables).
+    transaction_pooler: bool = False
 
     @field_validator("jwt_secret")
     @classmethod

@@ -34,17 +34,26 @@ def pool_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """psycopg connection arguments; behind a transaction-mode pooler, no prepared statements.
+
+    psycopg prepares a statement on the server after its 5th execution on a connection; a
+    transaction pooler (PgBouncer before 1.21) hands the next transaction another backend,
+    where that prepared statement does not exist.
+    """
+    args: dict[str, Any] = {"connect_timeout": 5, "application_name": "tastematch"}
+    if settings.transaction_pooler:
+        args["prepare_threshold"] = None
+    return args
+
+
 def make_engine(settings: Settings, *, instrument: bool = True) -> Engine:
     """An engine for ``settings.database_url`` with the profile's pool.
 
     With ``instrument`` the engine counts statements per request and pool check-outs.
     """
     options = pool_options(settings)
-    engine = create_engine(
-        settings.database_url,
-        connect_args={"connect_timeout": 5, "application_name": "tastematch"},
-        **options,
-    )
+    engine = create_engine(settings.database_url, connect_args=connect_args(settings), **options)
     if instrument:
         _instrument(engine, options["pool_size"] + options["max_overflow"])
     return engine
