@@ -24,7 +24,7 @@ from containers.definitions import (
 )
 from containers.images import ensure_images
 from containers.stack import Stack
-from service.config import Settings
+from service.config import Settings, one_process_jwt_secret
 from service.database import connect_args
 from service.seed import LOAD_TEST_PASSWORD, seed, user_email
 
@@ -58,8 +58,9 @@ def test_replicas_connect_through_pgbouncer_and_know_it() -> None:
 
 
 def test_transaction_pooler_turns_prepared_statements_off() -> None:
-    assert "prepare_threshold" not in connect_args(Settings())
-    behind = Settings(transaction_pooler=True)
+    secret = one_process_jwt_secret()
+    assert "prepare_threshold" not in connect_args(Settings(jwt_secret=secret))
+    behind = Settings(transaction_pooler=True, jwt_secret=secret)
     assert connect_args(behind)["prepare_threshold"] is None
 
 
