@@ -37,7 +37,7 @@ images: setup engine ## build the postgres, redis, service and pgbouncer images 
 
 test: setup engine images browser ## run every test (fast ones, those that start containers, the browser ones)
 	$(PY) -m pytest
-	@echo "==> the per-request allocation budget under pytest-memray"
+	@echo "==> the per-request allocation and leak budgets under pytest-memray"
 	$(PY) -m pytest --memray tests/benchmarks/test_request_memory.py
 
 test-fast: setup ## run the quick tests: no Docker engine, no browser, no load generator

@@ -1,8 +1,10 @@
-"""Allocation of one uncached recommendation request, against real Postgres and Redis.
+"""Allocation of one uncached recommendation request, and what 1,000 requests leave
+behind, against real Postgres and Redis.
 
-``test_limit_memory_*`` is enforced by pytest-memray and needs ``pytest --memray``;
-the other tests trace with memray's API themselves (and so cannot run under
-``--memray``: memray allows one tracker at a time).
+``test_limit_memory_*`` and ``test_limit_leaks_*`` are enforced by pytest-memray and
+need ``pytest --memray`` (``make test`` runs them so); the other tests trace with
+memray's API themselves (and so cannot run under ``--memray``: memray allows one
+tracker at a time).
 """
 
 from __future__ import annotations
@@ -99,3 +101,41 @@ def test_limit_memory_one_uncached_recommendation(
 ) -> None:
     client, headers = warmed_client
     client.get(RECOMMENDATIONS, headers=headers).raise_for_status()
+
+
+#: The in-process loop of the leak test: 1,000 requests over the cached and uncached
+#: paths, 250 rounds of these four.
+LEAK_ROUNDS = 250
+#: Most a single call stack may keep allocated after the loop: caches inside the
+#: interpreter and the libraries fill up once; a leak of 1 KiB per request would keep
+#: about 1 MiB from its stack.
+LEAK_LIMIT_PER_STACK = "256 KB"
+
+
+def _leak_round(client: TestClient, headers: dict[str, str], round_: int) -> None:
+    for path in (
+        "/api/recommendations?limit=12",
+        RECOMMENDATIONS,
+        "/api/orders",
+        f"/api/restaurants?limit=20&page={1 + round_ % 400}",
+    ):
+        client.get(path, headers=headers).raise_for_status()
+
+
+@pytest.fixture
+def leak_warmed(
+    warmed_client: tuple[TestClient, dict[str, str]],
+) -> tuple[TestClient, dict[str, str]]:
+    """The warmed app after 100 rounds: every cache the loop can fill once is filled."""
+    client, headers = warmed_client
+    for round_ in range(100):
+        _leak_round(client, headers, round_)
+    return client, headers
+
+
+@pytest.mark.usefixtures("under_memray")
+@pytest.mark.limit_leaks(LEAK_LIMIT_PER_STACK)
+def test_limit_leaks_a_thousand_requests(leak_warmed: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = leak_warmed
+    for round_ in range(LEAK_ROUNDS):
+        _leak_round(client, headers, round_)
