@@ -151,5 +151,5 @@ def postgres_url(data_stack: Stack) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url(data_stack: Stack) -> str:
-    """`redis://127.0.0.1:<port>/0`"""
+    """`redis://:<password>@127.0.0.1:<port>/0`"""
     return data_stack.redis_url

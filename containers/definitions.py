@@ -213,7 +213,7 @@ class PostgresContainer(CappedContainer):
 
 def _redis_probe(target: WaitStrategyTarget) -> bool:
     container = cast("RedisContainer", target)
-    client = redis.Redis(host="127.0.0.1", port=container.host_port(), socket_timeout=3)
+    client = redis.Redis.from_url(container.url(), socket_timeout=3)
     try:
         return bool(client.ping())
     finally:
@@ -221,10 +221,18 @@ def _redis_probe(target: WaitStrategyTarget) -> bool:
 
 
 class RedisContainer(CappedContainer):
-    """redis-server 7 (LRU, no persistence); ready when it answers PING."""
+    """redis-server 7 (LRU, no persistence) that answers only with ``password``;
+    ready when it answers PING."""
 
     role = "redis"
     port = REDIS_PORT
+
+    def __init__(self, image: str, *, password: str, **kwargs: Any) -> None:
+        if not password:
+            raise ValueError("Redis needs a password: every container on the network reaches it")
+        self.password = password
+        # Arguments after the image's entrypoint (redis-server and its configuration file).
+        super().__init__(image, command=["--requirepass", password], **kwargs)
 
     def readiness(self) -> WaitStrategy:
         return ReadinessCheck(
@@ -232,8 +240,8 @@ class RedisContainer(CappedContainer):
         )
 
     def url(self) -> str:
-        """redis://127.0.0.1:<port>/0"""
-        return f"redis://127.0.0.1:{self.host_port()}/0"
+        """redis://:<password>@127.0.0.1:<port>/0"""
+        return f"redis://:{self.password}@127.0.0.1:{self.host_port()}/0"
 
 
 def _health_probe(target: WaitStrategyTarget) -> bool:

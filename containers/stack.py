@@ -135,6 +135,7 @@ class Stack:
         self.pgbouncer_enabled = pgbouncer
         self.pgbouncer_pool_size = pgbouncer_pool_size
         self.jwt_secret = jwt_secret or secrets.token_hex(32)
+        self.redis_password = secrets.token_hex(16)
         self.stack_id = secrets.token_hex(4)
         self._images = images
         self._network: Network | None = None
@@ -185,7 +186,11 @@ class Stack:
             tuned=postgres_is_tuned(self.profile, self.regressions),
             **self._container_kwargs("postgres", "postgres"),
         )
-        self.redis = RedisContainer(self._images.redis, **self._container_kwargs("redis", "redis"))
+        self.redis = RedisContainer(
+            self._images.redis,
+            password=self.redis_password,
+            **self._container_kwargs("redis", "redis"),
+        )
         _start_all([self.postgres, self.redis])
         if self.pgbouncer_enabled:
             # After Postgres: its readiness check is a query through it.
@@ -220,7 +225,7 @@ class Stack:
                 f"postgresql+psycopg://{POSTGRES_USER}:{POSTGRES_PASSWORD}"
                 f"@{database_host[0]}:{database_host[1]}/{POSTGRES_DB}"
             ),
-            "TASTEMATCH_REDIS_URL": f"redis://redis:{REDIS_PORT}/0",
+            "TASTEMATCH_REDIS_URL": f"redis://:{self.redis_password}@redis:{REDIS_PORT}/0",
             "TASTEMATCH_PROFILE": self.profile,
             "TASTEMATCH_REGRESSIONS": ",".join(sorted(self.regressions)),
             "TASTEMATCH_JWT_SECRET": self.jwt_secret,

@@ -50,7 +50,7 @@ def test_service_is_healthy_and_gets_its_profile(stack: Stack) -> None:
         assert response.status == 200
     env = stack.docker_containers()["service-0"].attrs["Config"]["Env"]
     assert f"TASTEMATCH_PROFILE={stack.profile}" in env
-    assert "TASTEMATCH_REDIS_URL=redis://redis:6379/0" in env
+    assert f"TASTEMATCH_REDIS_URL=redis://:{stack.redis_password}@redis:6379/0" in env
 
 
 def test_postgres_runs_the_tuned_configuration(stack: Stack) -> None:
@@ -147,3 +147,17 @@ def test_a_container_that_exits_fails_fast_with_its_logs() -> None:
     finally:
         postgres.stop()
     assert time.monotonic() - started < 30  # did not wait for the readiness timeout
+
+
+def test_redis_answers_only_with_the_stacks_password(stack: Stack) -> None:
+    port = stack.docker_containers()["redis"].attrs["NetworkSettings"]["Ports"]["6379/tcp"][0]
+    anonymous = redis.Redis(host="127.0.0.1", port=int(port["HostPort"]), socket_timeout=5)
+    try:
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.get("any-key")
+    finally:
+        anonymous.close()
+    with redis.Redis.from_url(stack.redis_url, socket_timeout=5) as client:
+        assert client.ping() is True
+    assert stack.redis_password
+    assert f":{stack.redis_password}@" in stack.redis_url

@@ -22,7 +22,11 @@ UNAVAILABLE = "cache unavailable, answering from the database"
 def own_redis() -> Iterator[RedisContainer]:
     """A Redis container of this module alone, so that stopping it disturbs nobody."""
     image = ensure_images(("redis",)).redis
-    container = RedisContainer(image, name=f"tastematch-test-redis-{secrets.token_hex(3)}")
+    container = RedisContainer(
+        image,
+        name=f"tastematch-test-redis-{secrets.token_hex(3)}",
+        password=secrets.token_hex(16),
+    )
     container.start()
     try:
         yield container
