@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from service import metrics
 
@@ -58,6 +60,7 @@ class Backend(Protocol):
     def invalidate(self, key: str, ttl_s: int) -> None: ...
     def try_lock(self, key: str, ttl_ms: int) -> bool: ...
     def unlock(self, key: str) -> None: ...
+    def ping(self) -> bool: ...
 
 
 _SET_IF_GEN = """
@@ -89,6 +92,9 @@ class RedisBackend:
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             health_check_interval=30,
+            # One attempt: a failed call costs at most one timeout, and the circuit
+            # breaker (CacheClient) decides when to try again, not a retry loop.
+            retry=Retry(NoBackoff(), 0),
         )
         self._set_if_gen = self.client.register_script(_SET_IF_GEN)
         self._invalidate = self.client.register_script(_INVALIDATE)
@@ -119,6 +125,9 @@ class RedisBackend:
 
     def unlock(self, key: str) -> None:
         self.client.delete(key)
+
+    def ping(self) -> bool:
+        return bool(self.client.ping())
 
     def close(self) -> None:
         self.client.close()
@@ -169,6 +178,9 @@ class LocalBackend:
         with self._mutex:
             self._locks.discard(key)
 
+    def ping(self) -> bool:
+        return True
+
 
 class NullBackend:
     """No cache (regression R3): every look-up misses and nothing is stored."""
@@ -194,6 +206,9 @@ class NullBackend:
     def unlock(self, key: str) -> None:
         return None
 
+    def ping(self) -> bool:
+        return True
+
 
 class _Unavailable(Exception):
     """The backend failed or is being left alone for a while."""
@@ -204,6 +219,9 @@ class CacheClient:
 
     #: After a failure, Redis is not retried for this long (requests count errors meanwhile).
     RETRY_AFTER_S = 2.0
+    #: Users whose invalidation Redis missed, kept until it answers again (then settled
+    #: before anything is read from it). Past this many, the oldest are dropped, logged.
+    MAX_PENDING_INVALIDATIONS = 10_000
     #: How long a stampede lock is held at most, and how long others wait for its result.
     LOCK_TTL_MS = 5000
     WAIT_FOR_OTHERS_S = 1.0
@@ -216,6 +234,7 @@ class CacheClient:
         self._down = False
         self._state_lock = threading.Lock()
         self._inflight: dict[str, threading.Lock] = {}
+        self._pending_invalidations: dict[str, int] = {}  # user key -> its entries' TTL
 
     # -- keys -----------------------------------------------------------------------------
     def key(self, *parts: object) -> str:
@@ -227,6 +246,10 @@ class CacheClient:
         if self._down and time.monotonic() < self._down_until:
             raise _Unavailable
         try:
+            if self._pending_invalidations:
+                # Redis may hold entries from before orders it never heard of: drop them
+                # before anything can be read from it.
+                self._settle_invalidations()
             result = operation()
         except (redis.RedisError, OSError) as error:
             with self._state_lock:
@@ -336,11 +359,47 @@ class CacheClient:
                     self._unlock(lock_key)
 
     def invalidate_user(self, user_key: str, ttl_s: int) -> None:
-        """Drop every entry of a user's hash at once, and fence off in-flight writes."""
+        """Drop every entry of a user's hash at once, and fence off in-flight writes.
+
+        While Redis cannot be reached the invalidation is kept, and carried out before
+        Redis is used again: entries from before the change are never served after it.
+        """
         try:
             self._call(lambda: self.backend.invalidate(user_key, ttl_s))
         except _Unavailable:
-            log.debug("could not invalidate %s: cache unavailable", user_key)
+            with self._state_lock:
+                self._pending_invalidations.pop(user_key, None)
+                self._pending_invalidations[user_key] = ttl_s
+                if len(self._pending_invalidations) > self.MAX_PENDING_INVALIDATIONS:
+                    dropped = next(iter(self._pending_invalidations))
+                    del self._pending_invalidations[dropped]
+                    log.error("too many invalidations pending; %s is served until its TTL", dropped)
+
+    def _settle_invalidations(self) -> None:
+        """Carry out the pending invalidations; raises the backend's error if it fails."""
+        with self._state_lock:
+            pending = list(self._pending_invalidations.items())
+        for user_key, ttl_s in pending:
+            self.backend.invalidate(user_key, ttl_s)
+            with self._state_lock:
+                if self._pending_invalidations.get(user_key) == ttl_s:
+                    del self._pending_invalidations[user_key]
+        if pending:
+            log.warning("cache: %d invalidation(s) missed while down, done now", len(pending))
+
+    def status(self) -> str:
+        """``connected``, or why the cache is not used now. While the breaker is open this
+        answers at once, without waiting on Redis."""
+        try:
+            self._call(self.backend.ping)
+        except _Unavailable as unavailable:
+            cause = unavailable.__cause__
+            if cause is None:
+                wait_s = max(0.0, self._down_until - time.monotonic())
+                return f"unreachable: not retried for another {wait_s:.1f} s"
+            lines = str(cause).strip().splitlines()
+            return f"unreachable: {type(cause).__name__}: {lines[0] if lines else ''}"
+        return "connected"
 
     # -- stampede protection --------------------------------------------------------------
     def _single_flight(self, key: str) -> threading.Lock:

@@ -1,9 +1,12 @@
-"""With its Redis stopped, the service keeps answering from Postgres."""
+"""With its Redis stopped or stalled, the service keeps answering from Postgres, /health
+does not wait on Redis while it is known to be down, and what changed meanwhile is not
+served stale once Redis is back."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,9 +21,9 @@ pytestmark = pytest.mark.docker
 UNAVAILABLE = "cache unavailable, answering from the database"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def own_redis() -> Iterator[RedisContainer]:
-    """A Redis container of this module alone, so that stopping it disturbs nobody."""
+    """A Redis container of this test alone, so that stopping it disturbs nobody."""
     image = ensure_images(("redis",)).redis
     container = RedisContainer(
         image,
@@ -76,3 +79,54 @@ def test_recommendations_answer_200_with_redis_stopped(
     )
     # Logged once when Redis went away, not once per request.
     assert [r.getMessage().startswith(UNAVAILABLE) for r in caplog.records].count(True) == 1
+
+
+def test_health_does_not_wait_on_a_redis_known_to_be_down(
+    database_url: str, own_redis: RedisContainer, app_factory: Any
+) -> None:
+    seed(database_url, restaurants=30, users=2, orders=20, seed=5)
+    stalled = own_redis.get_wrapped_container()
+    with app_factory(redis_url=own_redis.url()) as client:
+        assert client.get("/health").json()["redis"] == "connected"
+        stalled.pause()  # a stalled Redis: connections open, no answers
+        try:
+            first = client.get("/health")
+            began = time.monotonic()
+            second = client.get("/health")
+            second_s = time.monotonic() - began
+        finally:
+            stalled.unpause()
+    assert first.status_code == second.status_code == 200
+    assert first.json()["redis"].startswith("unreachable: TimeoutError")
+    assert second.json()["redis"].startswith("unreachable: not retried for another")
+    assert second_s < 0.25  # the 0.5 s socket timeout was not waited for
+
+
+def test_an_order_placed_while_redis_was_down_is_not_answered_from_before_it(
+    database_url: str, own_redis: RedisContainer, app_factory: Any, login: Any
+) -> None:
+    seed(database_url, restaurants=30, users=2, orders=20, seed=5)
+    stalled = own_redis.get_wrapped_container()
+    path = "/api/recommendations?limit=5"
+    with app_factory(redis_url=own_redis.url()) as client:
+        headers = login(client, user_email(1), LOAD_TEST_PASSWORD)
+        before = client.get(path, headers=headers).json()
+        assert client.get(path, headers=headers).json() == before  # cached in Redis
+        client.app.state.ctx.cache.RETRY_AFTER_S = 0.2
+        stalled.pause()
+        try:
+            order = client.post(
+                "/api/orders",
+                headers=headers,
+                json={
+                    "restaurant_id": before["recommendations"][0]["restaurant"]["id"],
+                    "total_amount": 12,
+                },
+            )
+        finally:
+            stalled.unpause()
+        time.sleep(0.3)  # past the breaker's pause: Redis is tried again
+        after = client.get(path, headers=headers).json()
+    assert order.status_code == 201
+    # The entry cached before the order was dropped once Redis answered again.
+    assert after["generated_at"] != before["generated_at"]

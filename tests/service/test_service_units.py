@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import numpy as np
 import pytest
+import redis
 from pydantic import ValidationError
 
-from service.cache import CacheClient, LocalBackend, NullBackend
+from service.cache import CacheClient, LocalBackend, NullBackend, RedisBackend
 from service.config import Regression, Settings, parse_regressions
 from service.insights import TasteProfile, chef_choice, insight
 from service.restaurant_index import RestaurantIndex
@@ -264,3 +266,18 @@ def test_server_refuses_to_start_without_a_jwt_secret(
     error = capsys.readouterr().err
     assert "invalid TASTEMATCH_* setting" in error
     assert "jwt_secret" in error
+
+
+def test_a_stalled_redis_costs_one_timeout_per_call_not_a_retry_loop() -> None:
+    # A server that accepts connections and never answers: what a paused Redis looks like.
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as server:
+        port = server.getsockname()[1]
+        backend = RedisBackend(f"redis://127.0.0.1:{port}/0", timeout_s=0.3)
+        try:
+            began = time.monotonic()
+            with pytest.raises(redis.TimeoutError):
+                backend.mget(["a"])
+            took = time.monotonic() - began
+        finally:
+            backend.close()
+    assert 0.25 <= took < 0.6
