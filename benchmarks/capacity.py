@@ -38,7 +38,7 @@ from benchmarks.budgets import DEFAULT_BUDGETS, load_budgets
 from benchmarks.gate import Dataset, GateOptions, environment, run_id, seed_dataset
 from benchmarks.oom import COMPARED_ENDPOINT, OOM_LOAD, KillWatch, ramp_text, stopped_by
 from benchmarks.phases import PhasePlan, run_phase
-from benchmarks.result import write_result
+from benchmarks.result import SCHEMA_VERSION, write_result
 from benchmarks.samples import endpoint_figures, read_samples
 from containers.stack import Stack, StackError
 from scenarios.registry import Scenario
@@ -351,6 +351,7 @@ def run_capacity(
             curves.append(result)
             phases[profile] = phase
     document = {
+        "schema_version": SCHEMA_VERSION,
         "kind": "capacity",
         "run_id": run_dir.name,
         "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),

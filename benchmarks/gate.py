@@ -207,6 +207,7 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
     work_dir.mkdir(parents=True, exist_ok=True)
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
+        "kind": "gate",
         "run_id": run_dir.name,
         "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "phases": [],

@@ -377,6 +377,7 @@ def run_oom(
                 memray_block["errors"] = [f"memray: {type(error).__name__}: {error}"]
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
+        "kind": "oom",
         "run_id": run_dir.name,
         "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "environment": env,

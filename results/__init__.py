@@ -1,0 +1,96 @@
+"""The result documents: one typed schema, one format history, one loader and one writer.
+
+Every command that measures writes a result document (``result.json`` for the gate
+and the OOM run, ``selftest.json``, ``capacity.json``); budgets are judged and
+reports rendered from these documents alone. ``benchmarks`` (the writer) and
+``reports`` (a reader) both import this package; it imports neither. The models and
+the format history live in :mod:`results._schema`.
+"""
+
+from results._commands import (
+    CapacityCurve,
+    CapacityDocument,
+    CapacityStep,
+    SelftestCase,
+    SelftestDocument,
+)
+from results._io import (
+    AnyDocument,
+    ResultError,
+    document_kind,
+    dumps,
+    load,
+    load_json,
+    load_run,
+    parse,
+    parse_json,
+    result_path,
+    validate,
+    write,
+)
+from results._schema import (
+    SCHEMA_VERSION,
+    SUPPORTED_SCHEMA_VERSIONS,
+    Allocation,
+    CacheFigures,
+    Comparison,
+    ContainerFigures,
+    EndpointFigures,
+    Environment,
+    HttpCheck,
+    MemorySample,
+    Memray,
+    Microbenchmark,
+    MicrobenchmarksStatus,
+    Model,
+    Phase,
+    RequestWindow,
+    RunDocument,
+    Scalar,
+    SqlFigures,
+    Stage,
+    Verdict,
+    stage_at,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SUPPORTED_SCHEMA_VERSIONS",
+    "Allocation",
+    "AnyDocument",
+    "CacheFigures",
+    "CapacityCurve",
+    "CapacityDocument",
+    "CapacityStep",
+    "Comparison",
+    "ContainerFigures",
+    "EndpointFigures",
+    "Environment",
+    "HttpCheck",
+    "MemorySample",
+    "Memray",
+    "Microbenchmark",
+    "MicrobenchmarksStatus",
+    "Model",
+    "Phase",
+    "RequestWindow",
+    "ResultError",
+    "RunDocument",
+    "Scalar",
+    "SelftestCase",
+    "SelftestDocument",
+    "SqlFigures",
+    "Stage",
+    "Verdict",
+    "document_kind",
+    "dumps",
+    "load",
+    "load_json",
+    "load_run",
+    "parse",
+    "parse_json",
+    "result_path",
+    "stage_at",
+    "validate",
+    "write",
+]
