@@ -51,6 +51,7 @@ from results._schema import (
     Stage,
     Verdict,
     stage_at,
+    unknown_keys,
 )
 
 __all__ = [
@@ -91,6 +92,7 @@ __all__ = [
     "parse_json",
     "result_path",
     "stage_at",
+    "unknown_keys",
     "validate",
     "write",
 ]

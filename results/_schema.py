@@ -72,6 +72,7 @@ __all__ = [
     "Timeline",
     "Verdict",
     "stage_at",
+    "unknown_keys",
 ]
 
 SCHEMA_VERSION = 2
@@ -413,3 +414,29 @@ class RunDocument(Model):
 
     def phase(self, name: str | None) -> Phase | None:
         return next((phase for phase in self.phases if phase.name == name), None)
+
+
+def unknown_keys(model: Model, where: str = "") -> list[str]:
+    """Every key of a checked document that its model does not declare, as a dotted path.
+
+    Readers keep unknown keys (a newer writer may add some); a test of what the writer
+    produces asserts there are none, so writer and schema cannot drift apart.
+    """
+    found = [_join(where, key) for key in model.model_extra or {}]
+    for name in type(model).model_fields:
+        found += _unknown_in(getattr(model, name), _join(where, name))
+    return found
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _unknown_in(value: object, where: str) -> list[str]:
+    if isinstance(value, Model):
+        return unknown_keys(value, where)
+    if isinstance(value, dict):
+        return [k for key, item in value.items() for k in _unknown_in(item, _join(where, key))]
+    if isinstance(value, list | tuple):
+        return [k for i, item in enumerate(value) for k in _unknown_in(item, f"{where}[{i}]")]
+    return []
