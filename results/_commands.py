@@ -9,7 +9,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from results._schema import Environment, Items, Members, Memray, Model, Phase, Verdict
+from results._base import Items, Members, Model
+from results._phase import Phase
+from results._schema import Environment, Memray, Verdict
 
 __all__ = [
     "CapacityCurve",

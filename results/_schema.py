@@ -38,11 +38,26 @@ Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, JsonValue
+from pydantic import JsonValue
+
+from results._base import Items, Members, Model, Scalar, Text, unknown_keys
+from results._phase import (
+    CacheFigures,
+    ContainerFigures,
+    Db,
+    EndpointFigures,
+    Failure,
+    HttpCheck,
+    MemorySample,
+    Phase,
+    RequestWindow,
+    SqlFigures,
+    Stage,
+    Timeline,
+    stage_at,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -56,7 +71,9 @@ __all__ = [
     "Environment",
     "Failure",
     "HttpCheck",
+    "Items",
     "Kind",
+    "Members",
     "MemorySample",
     "Memray",
     "Microbenchmark",
@@ -79,34 +96,6 @@ SCHEMA_VERSION = 2
 SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 
 Kind = Literal["gate", "oom", "selftest", "capacity"]
-Scalar = str | int | float | bool | None
-
-_T = TypeVar("_T")
-
-
-def _empty_dict(value: object) -> object:
-    return {} if value is None else value
-
-
-def _empty_list(value: object) -> object:
-    return [] if value is None else value
-
-
-def _empty_text(value: object) -> object:
-    return "" if value is None else value
-
-
-#: An object or a list that may be absent or ``null`` in a document: it then reads as empty.
-Members = Annotated[dict[str, _T], BeforeValidator(_empty_dict)]
-Items = Annotated[list[_T], BeforeValidator(_empty_list)]
-#: Text that may be absent or ``null``: it then reads as empty.
-Text = Annotated[str, BeforeValidator(_empty_text)]
-
-
-class Model(BaseModel):
-    """Base of every document model: immutable, no NaN; unknown keys kept, not rejected."""
-
-    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
 
 
 class Verdict(Model):
@@ -134,185 +123,6 @@ class Verdict(Model):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
-
-
-class Stage(Model):
-    """A load stage; ``measured`` is False for warm-up (``None``: not recorded)."""
-
-    name: str
-    start_t: float
-    end_t: float
-    users: int | None = None
-    measured: bool | None = None
-
-    @property
-    def is_warmup(self) -> bool:
-        if self.measured is not None:
-            return not self.measured
-        return "warm" in self.name.lower()
-
-
-class EndpointFigures(Model):
-    """Exact figures of one endpoint over the measured window."""
-
-    count: int | None = None
-    failures: int | None = None
-    p50_ms: float | None = None
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    max_ms: float | None = None
-    rps: float | None = None
-    p95_ms_windows: Items[float | None] = []
-    p99_ms_windows: Items[float | None] = []
-
-
-class RequestWindow(Model):
-    """One endpoint's figures in one timeline bucket starting at ``t``."""
-
-    t: float
-    endpoint: str
-    p50_ms: float | None = None
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    rps: float | None = None
-    failures: int | None = None
-
-
-class MemorySample(Model):
-    t: float
-    usage_bytes: float | None = None
-    working_set_bytes: float | None = None
-    rss_bytes: float | None = None
-
-
-class HitRatePoint(Model):
-    t: float
-    cache: str
-    hit_rate: float | None = None
-
-
-class ConnectionsPoint(Model):
-    t: float
-    count: float | None = None
-
-
-class UsersPoint(Model):
-    t: float
-    users: float | None = None
-
-
-class Timeline(Model):
-    """What happened second by second; every ``t`` is seconds from the phase's start."""
-
-    requests: Items[RequestWindow] = []
-    memory: Members[Items[MemorySample]] = {}
-    cache_hit_rate: Items[HitRatePoint] = []
-    db_connections: Items[ConnectionsPoint] = []
-    users: Items[UsersPoint] = []
-
-
-class ContainerFigures(Model):
-    """One container over the whole phase (``name`` is its key in ``containers``)."""
-
-    name: str = ""
-    role: Text = ""
-    cap_bytes: float | None = None
-    peak_working_set_bytes: float | None = None
-    peak_usage_bytes: float | None = None
-    cgroup_peak_bytes: float | None = None
-    oom_killed: bool = False
-    oom_kill_t: float | None = None
-    exit_code: int | None = None
-
-
-class CacheFigures(Model):
-    hits: float | None = None
-    misses: float | None = None
-    errors: float | None = None
-    hit_rate: float | None = None
-
-
-class SqlFigures(Model):
-    """Statements per request of one route and cache outcome."""
-
-    count: float | None = None
-    mean: float | None = None
-    max: float | None = None
-
-
-class HttpCheck(Model):
-    check: str
-    passed: bool
-    expected: Scalar = None
-    actual: Scalar = None
-
-
-class Db(Model):
-    max_connections_in_use: float | None = None
-    connections_per_replica: float | None = None
-    settings: Members[Scalar] = {}
-    probe_errors: Items[Scalar] = []
-
-
-class Failure(Model):
-    endpoint: Scalar = None
-    error: Scalar = None
-    occurrences: int | None = None
-
-
-class Locust(Model):
-    exit_code: int | None = None
-    timed_out: bool | None = None
-
-
-class Phase(Model):
-    """One load run of the stack; every ``t`` is seconds from ``started_at``."""
-
-    name: str
-    profile: str | None = None
-    regressions: Items[str] = []
-    scenario: str | None = None
-    users: int | None = None
-    warmup_s: float | None = None
-    measure_s: float | None = None
-    started_at: float | None = None
-    gated: bool | None = None
-    error: str | None = None
-    stages: Items[Stage] = []
-    endpoints: Members[EndpointFigures] = {}
-    timeline: Timeline = Timeline()
-    containers: Members[ContainerFigures] = {}
-    cache: Members[CacheFigures] = {}
-    sql_per_request: Members[Members[SqlFigures]] = {}
-    sql_probe: Members[SqlFigures] = {}
-    db: Db = Db()
-    http_contract: Items[HttpCheck] = []
-    load_generator: Members[JsonValue] = {}
-    failures: Items[Failure] = []
-    locust: Locust = Locust()
-    metrics_scrape_errors: Items[Scalar] = []
-
-    def model_post_init(self, context: Any, /) -> None:
-        # A container is named by its key; its role defaults to the name's prefix.
-        named = {
-            key: figures.model_copy(update={"name": key, "role": figures.role or key.split("-")[0]})
-            for key, figures in self.containers.items()
-        }
-        object.__setattr__(self, "containers", named)
-
-    def stage_at(self, t: float) -> str | None:
-        """The name of the stage running at ``t`` (the last one at its very end)."""
-        return stage_at(self.stages, t)
-
-
-def stage_at(stages: Sequence[Stage], t: float) -> str | None:
-    """The name of the stage running at ``t`` (the last one at its very end)."""
-    for stage in stages:
-        if stage.start_t <= t < stage.end_t:
-            return stage.name
-    if stages and math.isclose(t, stages[-1].end_t):
-        return stages[-1].name
-    return None
 
 
 class Allocation(Model):
@@ -414,29 +224,3 @@ class RunDocument(Model):
 
     def phase(self, name: str | None) -> Phase | None:
         return next((phase for phase in self.phases if phase.name == name), None)
-
-
-def unknown_keys(model: Model, where: str = "") -> list[str]:
-    """Every key of a checked document that its model does not declare, as a dotted path.
-
-    Readers keep unknown keys (a newer writer may add some); a test of what the writer
-    produces asserts there are none, so writer and schema cannot drift apart.
-    """
-    found = [_join(where, key) for key in model.model_extra or {}]
-    for name in type(model).model_fields:
-        found += _unknown_in(getattr(model, name), _join(where, name))
-    return found
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _unknown_in(value: object, where: str) -> list[str]:
-    if isinstance(value, Model):
-        return unknown_keys(value, where)
-    if isinstance(value, dict):
-        return [k for key, item in value.items() for k in _unknown_in(item, _join(where, key))]
-    if isinstance(value, list | tuple):
-        return [k for i, item in enumerate(value) for k in _unknown_in(item, f"{where}[{i}]")]
-    return []
