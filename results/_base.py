@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
 
-__all__ = ["Items", "Members", "Model", "Scalar", "Text", "unknown_keys"]
+__all__ = ["Flag", "Items", "Members", "Model", "Number", "Scalar", "Text", "unknown_keys"]
 
 Scalar = str | int | float | bool | None
 
@@ -31,6 +31,10 @@ def _empty_text(value: object) -> object:
 #: An object or a list that may be absent or ``null`` in a document: it then reads as empty.
 Members = Annotated[dict[str, _T], BeforeValidator(_empty_dict)]
 Items = Annotated[list[_T], BeforeValidator(_empty_list)]
+#: A number that is one in JSON (not a numeric string, not ``true``); an integer is fine.
+Number = Annotated[float, Strict()]
+#: ``true`` or ``false``, nothing that merely converts to one.
+Flag = Annotated[bool, Strict()]
 #: Text that may be absent or ``null``: it then reads as empty.
 Text = Annotated[str, BeforeValidator(_empty_text)]
 

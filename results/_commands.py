@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from results._base import Items, Members, Model
+from results._base import Flag, Items, Members, Model, Number
 from results._phase import Phase
 from results._schema import Environment, Memray, Verdict
 
@@ -27,8 +27,8 @@ __all__ = [
 class SelftestLoad(Model):
     scenario: str
     users: int
-    warmup_s: float
-    measure_s: float
+    warmup_s: Number
+    measure_s: Number
 
 
 class SelftestCaseDocument(Model):
@@ -50,10 +50,10 @@ class SelftestCase(Model):
     unmeasured: list[str]
     caught: list[str]
     contract_failures: list[str]
-    ok: bool
+    ok: Flag
     not_measured: list[str]
     error: str | None
-    duration_s: float | None
+    duration_s: Number | None
     verdicts: list[Verdict]
     document: SelftestCaseDocument
 
@@ -70,9 +70,9 @@ class SelftestDocument(Model):
     cases: list[SelftestCase]
     caught: int
     regressions: int
-    optimized_passed: bool
-    passed: bool
-    duration_s: float | None = None
+    optimized_passed: Flag
+    passed: Flag
+    duration_s: Number | None = None
 
 
 class CapacityStep(Model):
@@ -80,13 +80,13 @@ class CapacityStep(Model):
 
     name: str
     users: int
-    start_t: float
-    end_t: float
+    start_t: Number
+    end_t: Number
     requests: int
     failures: int
-    p95_ms: float | None
+    p95_ms: Number | None
     peak_working_set_bytes: int | None
-    oom_killed: bool
+    oom_killed: Flag
 
 
 class CapacityCurve(Model):
@@ -94,9 +94,9 @@ class CapacityCurve(Model):
 
     profile: str
     steps: Items[CapacityStep] = Field(default_factory=list)
-    p95_limit_ms: float
+    p95_limit_ms: Number
     cap_bytes: int | None = None
-    saturated: bool | None = None
+    saturated: Flag | None = None
     error: str | None = None
     limit_step: str | None = None
     summary: str
@@ -112,4 +112,4 @@ class CapacityDocument(Model):
     environment: Environment
     curves: list[CapacityCurve]
     phases: Members[Phase] = Field(default_factory=dict)
-    duration_s: float | None = None
+    duration_s: Number | None = None

@@ -161,7 +161,8 @@ def validate(data: object, source: Source, *, reader: str = "this reader") -> An
             f"{source}: field '{required[0]}' is missing (missing keys {', '.join(required)})"
         )
     try:
-        return model.model_validate(data)
+        # A version-1 document has no ``kind``: it is what was inferred.
+        return model.model_validate(data if "kind" in data else {**data, "kind": kind})
     except ValidationError as error:
         raise _problem(error, source) from None
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from results._base import Items, Members, Model, Scalar, Text
+from results._base import Flag, Items, Members, Model, Number, Scalar, Text
 
 __all__ = [
     "CacheFigures",
@@ -32,10 +32,10 @@ class Stage(Model):
     """A load stage; ``measured`` is False for warm-up (``None``: not recorded)."""
 
     name: str
-    start_t: float
-    end_t: float
+    start_t: Number
+    end_t: Number
     users: int | None = None
-    measured: bool | None = None
+    measured: Flag | None = None
 
     @property
     def is_warmup(self) -> bool:
@@ -49,48 +49,51 @@ class EndpointFigures(Model):
 
     count: int | None = None
     failures: int | None = None
-    p50_ms: float | None = None
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    max_ms: float | None = None
-    rps: float | None = None
-    p95_ms_windows: Items[float | None] = []
-    p99_ms_windows: Items[float | None] = []
+    p50_ms: Number | None = None
+    p95_ms: Number | None = None
+    p99_ms: Number | None = None
+    max_ms: Number | None = None
+    rps: Number | None = None
+    p95_ms_windows: Items[Number | None] = []
+    p99_ms_windows: Items[Number | None] = []
 
 
 class RequestWindow(Model):
     """One endpoint's figures in one timeline bucket starting at ``t``."""
 
-    t: float
+    t: Number
     endpoint: str
-    p50_ms: float | None = None
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    rps: float | None = None
+    p50_ms: Number | None = None
+    p95_ms: Number | None = None
+    p99_ms: Number | None = None
+    rps: Number | None = None
     failures: int | None = None
 
 
 class MemorySample(Model):
-    t: float
-    usage_bytes: float | None = None
-    working_set_bytes: float | None = None
-    rss_bytes: float | None = None
+    t: Number
+    usage_bytes: Number | None = None
+    working_set_bytes: Number | None = None
+    rss_bytes: Number | None = None
 
 
 class HitRatePoint(Model):
-    t: float
+    t: Number
     cache: str
-    hit_rate: float | None = None
+    hit_rate: Number | None = None
 
 
 class ConnectionsPoint(Model):
-    t: float
-    count: float | None = None
+    """Connections to Postgres at ``t``: every one, and those running a query."""
+
+    t: Number
+    count: Number | None = None
+    active: Number | None = None
 
 
 class UsersPoint(Model):
-    t: float
-    users: float | None = None
+    t: Number
+    users: Number | None = None
 
 
 class Timeline(Model):
@@ -108,40 +111,42 @@ class ContainerFigures(Model):
 
     name: str = ""
     role: Text = ""
-    cap_bytes: float | None = None
-    peak_working_set_bytes: float | None = None
-    peak_usage_bytes: float | None = None
-    cgroup_peak_bytes: float | None = None
-    oom_killed: bool = False
-    oom_kill_t: float | None = None
+    cap_bytes: Number | None = None
+    peak_working_set_bytes: Number | None = None
+    peak_usage_bytes: Number | None = None
+    cgroup_peak_bytes: Number | None = None
+    oom_killed: Flag = False
+    oom_kill_t: Number | None = None
     exit_code: int | None = None
 
 
 class CacheFigures(Model):
-    hits: float | None = None
-    misses: float | None = None
-    errors: float | None = None
-    hit_rate: float | None = None
+    hits: Number | None = None
+    misses: Number | None = None
+    errors: Number | None = None
+    hit_rate: Number | None = None
 
 
 class SqlFigures(Model):
-    """Statements per request of one route and cache outcome."""
+    """Statements per request of one route and cache outcome (or of one probe request)."""
 
-    count: float | None = None
-    mean: float | None = None
-    max: float | None = None
+    count: Number | None = None
+    mean: Number | None = None
+    max: Number | None = None
+    #: ``sql_probe`` only: probe requests that failed.
+    failed: int | None = None
 
 
 class HttpCheck(Model):
     check: str
-    passed: bool
+    passed: Flag
     expected: Scalar = None
     actual: Scalar = None
 
 
 class Db(Model):
-    max_connections_in_use: float | None = None
-    connections_per_replica: float | None = None
+    max_connections_in_use: Number | None = None
+    connections_per_replica: Number | None = None
     settings: Members[Scalar] = {}
     probe_errors: Items[Scalar] = []
 
@@ -154,7 +159,7 @@ class Failure(Model):
 
 class Locust(Model):
     exit_code: int | None = None
-    timed_out: bool | None = None
+    timed_out: Flag | None = None
 
 
 class Phase(Model):
@@ -165,10 +170,10 @@ class Phase(Model):
     regressions: Items[str] = []
     scenario: str | None = None
     users: int | None = None
-    warmup_s: float | None = None
-    measure_s: float | None = None
-    started_at: float | None = None
-    gated: bool | None = None
+    warmup_s: Number | None = None
+    measure_s: Number | None = None
+    started_at: Number | None = None
+    gated: Flag | None = None
     error: str | None = None
     stages: Items[Stage] = []
     endpoints: Members[EndpointFigures] = {}

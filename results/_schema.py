@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 from pydantic import JsonValue
 
-from results._base import Items, Members, Model, Scalar, Text, unknown_keys
+from results._base import Flag, Items, Members, Model, Number, Scalar, Text, unknown_keys
 from results._phase import (
     CacheFigures,
     ContainerFigures,
@@ -102,16 +102,16 @@ class Verdict(Model):
     """One budget judged on one phase (``phase`` is ``None`` for a run-wide budget)."""
 
     budget: str
-    measured: float | None
-    limit: float | None
+    measured: Number | None
+    limit: Number | None
     unit: str
     comparison: Literal["<=", ">="]
-    passed: bool
+    passed: Flag
     description: Text = ""
     phase: str | None = None
     explanation: Text = ""
-    unstable: bool = False
-    spread: float | None = None
+    unstable: Flag = False
+    spread: Number | None = None
     #: The budget's dotted metric path (``None`` in version-1 documents).
     metric: str | None = None
     #: Every concrete path the metric matched, relative to the phase (or the document).
@@ -127,21 +127,24 @@ class Verdict(Model):
 
 class Allocation(Model):
     location: str
-    bytes: float | None = None
+    bytes: Number | None = None
     count: int | None = None
 
 
 class Memray(Model):
     """The service's heap under load (peak, top sites at the peak) and one request's allocation."""
 
-    peak_heap_bytes: float | None = None
-    per_request_bytes: float | None = None
+    peak_heap_bytes: Number | None = None
+    per_request_bytes: Number | None = None
     total_allocations: int | None = None
     top_allocations: Items[Allocation] = []
     per_request_top_allocations: Items[Allocation] = []
+    #: The OOM run: memray's innermost frames at the peak (``top_allocations`` are the
+    #: service's own call sites there).
+    innermost_allocations: Items[Allocation] = []
     request: str | None = None
     flamegraph: str | None = None
-    oom_killed: bool | None = None
+    oom_killed: Flag | None = None
     load: Members[Scalar] = {}
     errors: Items[Scalar] = []
 
@@ -150,11 +153,11 @@ class Microbenchmark(Model):
     name: str
     group: Text = ""
     description: Text = ""
-    mean_s: float | None = None
-    median_s: float | None = None
-    stddev_s: float | None = None
-    min_s: float | None = None
-    max_s: float | None = None
+    mean_s: Number | None = None
+    median_s: Number | None = None
+    stddev_s: Number | None = None
+    min_s: Number | None = None
+    max_s: Number | None = None
     rounds: int | None = None
 
     @property
@@ -168,7 +171,7 @@ class Microbenchmark(Model):
 class MicrobenchmarksStatus(Model):
     """Whether every micro-benchmark ran (``None``: not measured), and why not."""
 
-    failed: bool | None = None
+    failed: Flag | None = None
     error: str | None = None
 
 
@@ -178,9 +181,9 @@ class Comparison(Model):
     scenario: str | None = None
     endpoint: str | None = None
     users: int | None = None
-    optimized_p95_ms: float | None = None
-    baseline_p95_ms: float | None = None
-    ratio: float | None = None
+    optimized_p95_ms: Number | None = None
+    baseline_p95_ms: Number | None = None
+    ratio: Number | None = None
     errors: Members[Scalar] = {}
 
 
@@ -188,11 +191,11 @@ class Environment(Model):
     """Where and on what the run happened, and the command that runs it again."""
 
     commit: str | None = None
-    dirty: bool | None = None
+    dirty: Flag | None = None
     branch: str | None = None
     machine: Members[Scalar] = {}
     images: Members[Scalar] = {}
-    caps_bytes: Members[float | None] = {}
+    caps_bytes: Members[Number | None] = {}
     dataset: Members[Scalar] = {}
     reproduce: str | None = None
 
@@ -211,8 +214,8 @@ class RunDocument(Model):
     microbenchmarks: Items[Microbenchmark] = []
     microbenchmarks_status: MicrobenchmarksStatus | None = None
     comparison: Comparison | None = None
-    passed: bool | None = None
-    duration_s: float | None = None
+    passed: Flag | None = None
+    duration_s: Number | None = None
     #: Where the OOM run's kill landed and how to run it again (``kind`` ``oom`` only).
     oom: Members[JsonValue] | None = None
 
