@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +117,14 @@ def test_a_model_is_written_as_the_json_it_was_read_from(tmp_path: Path) -> None
     results.write(tmp_path / "again.json", document)
 
     assert results.load(tmp_path / "again.json") == document
+
+
+def test_the_report_and_the_schema_do_not_import_the_gate() -> None:
+    code = (
+        "import sys, reports, results; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'benchmarks', 'containers'}))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert shown.strip() == "[]"
