@@ -9,7 +9,17 @@ from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
 
-__all__ = ["Flag", "Items", "Members", "Model", "Number", "Scalar", "Text", "unknown_keys"]
+__all__ = [
+    "FalseIfNull",
+    "Flag",
+    "Items",
+    "Members",
+    "Model",
+    "Number",
+    "Scalar",
+    "Text",
+    "unknown_keys",
+]
 
 Scalar = str | int | float | bool | None
 
@@ -35,6 +45,10 @@ Items = Annotated[list[_T], BeforeValidator(_empty_list)]
 Number = Annotated[float, Strict()]
 #: ``true`` or ``false``, nothing that merely converts to one.
 Flag = Annotated[bool, Strict()]
+#: ``true`` or ``false``; absent or ``null`` reads as ``false``.
+FalseIfNull = Annotated[
+    bool, BeforeValidator(lambda value: False if value is None else value), Strict()
+]
 #: Text that may be absent or ``null``: it then reads as empty.
 Text = Annotated[str, BeforeValidator(_empty_text)]
 

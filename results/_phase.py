@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from results._base import Flag, Items, Members, Model, Number, Scalar, Text
+from results._base import FalseIfNull, Flag, Items, Members, Model, Number, Scalar, Text
 
 __all__ = [
     "CacheFigures",
@@ -115,7 +115,7 @@ class ContainerFigures(Model):
     peak_working_set_bytes: Number | None = None
     peak_usage_bytes: Number | None = None
     cgroup_peak_bytes: Number | None = None
-    oom_killed: Flag = False
+    oom_killed: FalseIfNull = False
     oom_kill_t: Number | None = None
     exit_code: int | None = None
 

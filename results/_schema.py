@@ -42,7 +42,17 @@ from typing import Any, Literal
 
 from pydantic import JsonValue
 
-from results._base import Flag, Items, Members, Model, Number, Scalar, Text, unknown_keys
+from results._base import (
+    FalseIfNull,
+    Flag,
+    Items,
+    Members,
+    Model,
+    Number,
+    Scalar,
+    Text,
+    unknown_keys,
+)
 from results._phase import (
     CacheFigures,
     ContainerFigures,
@@ -110,7 +120,7 @@ class Verdict(Model):
     description: Text = ""
     phase: str | None = None
     explanation: Text = ""
-    unstable: Flag = False
+    unstable: FalseIfNull = False
     spread: Number | None = None
     #: The budget's dotted metric path (``None`` in version-1 documents).
     metric: str | None = None

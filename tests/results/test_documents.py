@@ -128,3 +128,20 @@ def test_the_report_and_the_schema_do_not_import_the_gate() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert shown.strip() == "[]"
+
+
+def test_absent_or_null_sections_read_as_empty() -> None:
+    document = _gate()
+    document["verdicts"][0].update(unstable=None, description=None)
+    phase = document["phases"][0]
+    phase.update(endpoints=None, http_contract=None)
+    phase["containers"]["redis"]["oom_killed"] = None
+    del phase["timeline"]
+
+    checked = results.validate(document, "gate.json")
+    assert isinstance(checked, results.RunDocument)
+    assert (checked.verdicts[0].unstable, checked.verdicts[0].description) == (False, "")
+    assert checked.phases[0].endpoints == {}
+    assert checked.phases[0].http_contract == []
+    assert checked.phases[0].containers["redis"].oom_killed is False
+    assert checked.phases[0].timeline.requests == []
