@@ -1,7 +1,8 @@
 """The gate of TasteMatch Bench: budgets, their evaluation, and the run that measures them.
 
 ``python -m benchmarks run`` boots the capped stack and writes a judged result
-document; ``python -m benchmarks.evaluate RESULT`` re-judges a saved one.
+document (its schema is the :mod:`results` package); ``python -m benchmarks.evaluate
+RESULT`` re-judges a saved one.
 Importing this package does not import Locust or the containers machinery.
 """
 

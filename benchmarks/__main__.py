@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     except (BudgetError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    verdicts = [Verdict.from_json(item) for item in document["verdicts"]]
+    verdicts = [Verdict.model_validate(item) for item in document["verdicts"]]
     print(verdict_table(verdicts))
     for line in unstable_lines(verdicts) + failure_lines(verdicts):
         print(line)

@@ -11,11 +11,12 @@ import fnmatch
 import statistics
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from benchmarks.units import UNITS, format_quantity, parse_quantity
+from results import Verdict
 
 __all__ = [
     "DEFAULT_BUDGETS",
@@ -44,30 +45,6 @@ _FIELDS = frozenset(
 
 class BudgetError(ValueError):
     """``budgets.toml`` is malformed; the message names the budget and the field."""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One budget judged on one phase (or on the whole run)."""
-
-    budget: str
-    description: str
-    phase: str | None
-    measured: float | None
-    limit: float
-    unit: str
-    comparison: str
-    passed: bool
-    explanation: str
-    unstable: bool = False
-    spread: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Verdict:
-        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
 
 
 def _item_name(item: Any) -> str | None:
@@ -131,9 +108,10 @@ class Budget:
     def holds(self, measured: float) -> bool:
         return measured <= self.limit if self.comparison == "<=" else measured >= self.limit
 
-    def _measure(self, node: Any) -> tuple[float | None, str | None, list[str]]:
+    def _measure(
+        self, matches: list[tuple[str, Any]]
+    ) -> tuple[float | None, str | None, list[str]]:
         """(aggregated value, path of the deciding match, offending paths) — or why not."""
-        matches = resolve(node, self.metric)
         if self.aggregate in ("count_true", "count_false"):
             wanted = self.aggregate == "count_true"
             flags = [(path, value) for path, value in matches if isinstance(value, bool)]
@@ -159,7 +137,8 @@ class Budget:
 
     def judge(self, node: Any, *, phase: str | None, context: str = "") -> Verdict:
         """The verdict of this budget on ``node`` (a phase, or the whole document)."""
-        measured, deciding_path, offenders = self._measure(node)
+        matches = resolve(node, self.metric)
+        measured, deciding_path, offenders = self._measure(matches)
         limit_text = format_quantity(self.limit, self.unit)
         unstable, value_spread = False, None
         if measured is None:
@@ -195,6 +174,8 @@ class Budget:
             explanation=explanation,
             unstable=unstable,
             spread=None if value_spread is None else round(value_spread, 4),
+            metric=self.metric,
+            paths=tuple(path for path, _ in matches),
         )
 
 

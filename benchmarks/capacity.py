@@ -35,13 +35,14 @@ from markupsafe import Markup
 from plotly.subplots import make_subplots
 
 from benchmarks.budgets import DEFAULT_BUDGETS, load_budgets
-from benchmarks.gate import Dataset, GateOptions, environment, run_id, seed_dataset
+from benchmarks.environment import Dataset, document_head, environment, run_id
+from benchmarks.gate import seed_dataset
 from benchmarks.oom import COMPARED_ENDPOINT, OOM_LOAD, KillWatch, ramp_text, stopped_by
 from benchmarks.phases import PhasePlan, run_phase
-from benchmarks.result import write_result
 from benchmarks.samples import endpoint_figures, read_samples
 from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack, StackError
+from results import write
 from scenarios.registry import Scenario
 
 __all__ = ["CapacityCurve", "Step", "capacity_markdown", "curve", "main", "run_capacity"]
@@ -341,8 +342,7 @@ def run_capacity(
     curves: list[CapacityCurve] = []
     phases: dict[str, Any] = {}
     with Stack(profile="baseline") as stack:
-        env = environment(stack, GateOptions(out=out, dataset=dataset))
-        env["reproduce"] = reproduce
+        env = environment(stack, dataset, reproduce)
         run_dir = out / (run_id(now, env["commit"]) + "-capacity")
         seed_dataset(stack, dataset, log)
         for profile, scenario in (("baseline", baseline), ("optimized", optimized)):
@@ -352,15 +352,12 @@ def run_capacity(
             curves.append(result)
             phases[profile] = phase
     document = {
-        "kind": "capacity",
-        "run_id": run_dir.name,
-        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "environment": env,
+        **document_head("capacity", run_dir.name, now, env),
         "curves": [item.to_json() for item in curves],
         "phases": phases,
         "duration_s": round(time.monotonic() - started, 1),
     }
-    write_result(document, run_dir / "capacity.json")
+    write(run_dir / "capacity.json", document)
     (run_dir / "capacity.md").write_text(capacity_markdown(curves, reproduce), encoding="utf-8")
     (run_dir / "capacity.html").write_text(
         capacity_html(curves, run_id=run_dir.name, reproduce=reproduce), encoding="utf-8"

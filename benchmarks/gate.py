@@ -7,44 +7,36 @@ written even when a phase fails, so every verdict can be explained and re-read.
 
 from __future__ import annotations
 
-import getpass
 import os
-import platform
-import socket
-import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import docker
-import psutil
-
-from benchmarks.budgets import DEFAULT_BUDGETS, evaluate, load_budgets
+from benchmarks.budgets import DEFAULT_BUDGETS, Budget, evaluate, load_budgets
+from benchmarks.environment import ROOT, Dataset, document_head, environment, git, run_id
 from benchmarks.memory import memory_phase
 from benchmarks.micro import run_microbenchmarks
 from benchmarks.phases import PhasePlan, failed_phase, run_phase
-from benchmarks.result import SCHEMA_VERSION, write_result
 from containers.stack import Stack, StackError
+from results import write
 from scenarios.registry import Scenario, get_scenario
 from service.seed import seed
 
-__all__ = ["Dataset", "GateOptions", "run_gate", "seed_dataset"]
-
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = [
+    "Dataset",
+    "GateOptions",
+    "judge",
+    "microbenchmarks_block",
+    "new_document",
+    "reproduce",
+    "run_gate",
+    "run_id",
+    "seed_dataset",
+]
 COMPARED_ENDPOINT = "GET /api/recommendations"
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """The seeded data every phase runs on."""
-
-    restaurants: int = 10_000
-    users: int = 2_000
-    orders: int = 50_000
-    seed: int = 42
 
 
 @dataclass(frozen=True)
@@ -82,54 +74,8 @@ class GateOptions:
         )
 
 
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def _docker_version() -> str | None:
-    try:
-        return str(docker.from_env().version().get("Version"))
-    except docker.errors.DockerException:
-        return None
-
-
-def environment(stack: Stack, options: GateOptions) -> dict[str, Any]:
-    """Where and on what the run happened (machine, commit, images, caps, dataset)."""
-    caps: dict[str, int] = {}
-    for name, cap in stack.caps_bytes().items():
-        caps.setdefault(name.split("-")[0], cap)
-    return {
-        "commit": _git("rev-parse", "HEAD") or None,
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-        "branch": _git("rev-parse", "--abbrev-ref", "HEAD") or None,
-        "machine": {
-            "hostname": socket.gethostname(),
-            "cpus": os.cpu_count(),
-            "memory_bytes": psutil.virtual_memory().total,
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "docker_version": _docker_version(),
-            "cgroup_version": 2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1,
-            "user": getpass.getuser(),
-        },
-        "images": stack.images.as_dict(),
-        "caps_bytes": caps,
-        "dataset": {
-            "restaurants": options.dataset.restaurants,
-            "users": options.dataset.users,
-            "orders": options.dataset.orders,
-            "seed": options.dataset.seed,
-        },
-        "reproduce": _reproduce(options),
-    }
-
-
-def _reproduce(options: GateOptions) -> str:
+def reproduce(options: GateOptions) -> str:
+    """The shortest command that runs the gate again with ``options``."""
     if options == GateOptions(out=options.out):
         return "make bench"
     words = ["python -m benchmarks run", f"--profile {options.profile}"]
@@ -180,8 +126,37 @@ def comparison(phases: list[dict[str, Any]], scenario: Scenario) -> dict[str, An
     }
 
 
-def run_id(now: datetime, commit: str | None) -> str:
-    return now.strftime("%Y%m%dT%H%M%SZ") + (f"-{commit[:7]}" if commit else "")
+def new_document(run_name: str, now: datetime, kind: str = "gate") -> dict[str, Any]:
+    """A gate document before any phase ran: what a --skip-* flag leaves unmeasured says so."""
+    return {
+        **document_head(kind, run_name, now, None),
+        "phases": [],
+        # Budgets on a block that was not measured fail, naming why.
+        "memray": {
+            "peak_heap_bytes": None,
+            "per_request_bytes": None,
+            "errors": ["not measured: --skip-memray"],
+        },
+        "microbenchmarks": [],
+        "comparison": {"ratio": None, "errors": {"comparison": "not measured: --skip-baseline"}},
+        "microbenchmarks_status": {"failed": None, "error": "not measured: --skip-micro"},
+    }
+
+
+def microbenchmarks_block(entries: list[dict[str, Any]], problem: str | None) -> dict[str, Any]:
+    """The document's micro-benchmark entries and whether every one ran (and why not)."""
+    return {
+        "microbenchmarks": entries,
+        "microbenchmarks_status": {"failed": problem is not None, "error": problem},
+    }
+
+
+def judge(document: dict[str, Any], budgets: Sequence[Budget], *, duration_s: float) -> None:
+    """Judge ``document`` against ``budgets`` in place: its verdicts, ``passed`` and duration."""
+    verdicts = evaluate(document, budgets)
+    document["verdicts"] = [verdict.to_json() for verdict in verdicts]
+    document["passed"] = all(verdict.passed for verdict in verdicts)
+    document["duration_s"] = duration_s
 
 
 def _point_latest(out: Path, run_dir: Path) -> None:
@@ -202,24 +177,10 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
     primary.stages()  # validate overrides before booting anything
     compared.stages()
     now = datetime.now(UTC)
-    run_dir = options.out / run_id(now, _git("rev-parse", "HEAD") or None)
+    run_dir = options.out / run_id(now, git("rev-parse", "HEAD") or None)
     work_dir = run_dir / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
-    document: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_dir.name,
-        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "phases": [],
-        # What a --skip-* flag leaves unmeasured says so; its budgets then fail.
-        "memray": {
-            "peak_heap_bytes": None,
-            "per_request_bytes": None,
-            "errors": ["not measured: --skip-memray"],
-        },
-        "microbenchmarks": [],
-        "comparison": {"ratio": None, "errors": {"comparison": "not measured: --skip-baseline"}},
-        "microbenchmarks_status": {"failed": None, "error": "not measured: --skip-micro"},
-    }
+    document = new_document(run_dir.name, now)
     plans = [PhasePlan(options.profile, options.profile, options.regressions, primary, gated=True)]
     if not options.skip_baseline:
         plans += [
@@ -231,7 +192,7 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
     with Stack(
         profile=options.profile, regressions=options.regressions, replicas=options.replicas
     ) as stack:
-        document["environment"] = environment(stack, options)
+        document["environment"] = environment(stack, options.dataset, reproduce(options))
         seed_dataset(stack, options.dataset, log)
         for plan in plans:
             log(
@@ -260,15 +221,11 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
                 entries, problem = run_microbenchmarks(stack.postgres_url, work_dir / "micro")
             except StackError as error:
                 entries, problem = [], f"no database to run against: {error}"
-            document["microbenchmarks"] = entries
-            document["microbenchmarks_status"] = {"failed": problem is not None, "error": problem}
+            document.update(microbenchmarks_block(entries, problem))
             if problem:
                 log(f"micro-benchmarks: {problem}")
-    verdicts = evaluate(document, budgets)
-    document["verdicts"] = [verdict.to_json() for verdict in verdicts]
-    document["passed"] = all(verdict.passed for verdict in verdicts)
-    document["duration_s"] = round(time.monotonic() - started, 1)
-    write_result(document, run_dir / "result.json")
+    judge(document, budgets, duration_s=round(time.monotonic() - started, 1))
+    write(run_dir / "result.json", document)
     _point_latest(options.out, run_dir)
     return document, run_dir
 

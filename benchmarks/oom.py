@@ -39,15 +39,16 @@ import memray
 import psutil
 from docker.errors import DockerException
 
-from benchmarks.budgets import DEFAULT_BUDGETS, evaluate, load_budgets
-from benchmarks.gate import Dataset, GateOptions, environment, run_id, seed_dataset
+from benchmarks.budgets import DEFAULT_BUDGETS, load_budgets
+from benchmarks.environment import Dataset, environment, run_id
+from benchmarks.gate import judge, new_document, seed_dataset
 from benchmarks.loadgen import LOCUSTFILE
 from benchmarks.memory import FLAMEGRAPH, top_allocations
 from benchmarks.phases import PhasePlan, run_phase
-from benchmarks.result import SCHEMA_VERSION, write_result
 from containers.interrupts import ends_cleanly_on_signals
 from containers.memory import locate_cgroup
 from containers.stack import MEMRAY_CAPTURE, REGRESSION_IDS, Stack, StackError
+from results import write
 from scenarios.registry import Scenario, get_scenario
 
 __all__ = [
@@ -351,8 +352,7 @@ def run_oom(
     started = time.monotonic()
     log(f"oom: {service}")
     with Stack(profile=profile, regressions=regressions, memray=not baseline) as stack:
-        env = environment(stack, GateOptions(out=out, dataset=dataset))
-        env["reproduce"] = reproduce_command(baseline=baseline, scenario=scenario)
+        env = environment(stack, dataset, reproduce_command(baseline=baseline, scenario=scenario))
         run_dir = out / (run_id(now, env["commit"]) + "-oom")
         (run_dir / "work").mkdir(parents=True, exist_ok=True)
         seed_dataset(stack, dataset, log)
@@ -376,31 +376,25 @@ def run_oom(
                 memray_block = _memray_block(stack, run_dir, log)
             except (StackError, OSError, subprocess.SubprocessError, KeyError) as error:
                 memray_block["errors"] = [f"memray: {type(error).__name__}: {error}"]
-    document: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_dir.name,
-        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "environment": env,
-        "phases": [phase],
-        "memray": memray_block,
-        "microbenchmarks": [],
-        "microbenchmarks_status": {"failed": None, "error": "not measured by the OOM run"},
-        "comparison": {"ratio": None, "errors": {"comparison": "not measured by the OOM run"}},
-        "oom": {
-            "kill": kill.to_json(),
-            "service": service,
-            "profile": profile,
-            "regressions": sorted(regressions),
-            "memray": not baseline,
-            "load": ramp_text(scenario),
-            "reproduce": env["reproduce"],
-        },
+    document = new_document(run_dir.name, now, kind="oom")
+    document.update(
+        environment=env,
+        phases=[phase],
+        memray=memray_block,
+        microbenchmarks_status={"failed": None, "error": "not measured by the OOM run"},
+        comparison={"ratio": None, "errors": {"comparison": "not measured by the OOM run"}},
+    )
+    document["oom"] = {
+        "kill": kill.to_json(),
+        "service": service,
+        "profile": profile,
+        "regressions": sorted(regressions),
+        "memray": not baseline,
+        "load": ramp_text(scenario),
+        "reproduce": env["reproduce"],
     }
-    verdicts = evaluate(document, budgets)
-    document["verdicts"] = [verdict.to_json() for verdict in verdicts]
-    document["passed"] = all(verdict.passed for verdict in verdicts)
-    document["duration_s"] = round(time.monotonic() - started, 1)
-    write_result(document, run_dir / "result.json")
+    judge(document, budgets, duration_s=round(time.monotonic() - started, 1))
+    write(run_dir / "result.json", document)
     (run_dir / "oom.md").write_text(oom_markdown(document), encoding="utf-8")
     return document, run_dir
 

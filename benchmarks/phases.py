@@ -11,7 +11,7 @@ recorded in the phase — it is a verdict, not a crash.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import redis
 
 from benchmarks.growth import memory_growth
 from benchmarks.loadgen import LoadRun, run_scenario
-from benchmarks.metrics import MetricsPoller, cache_figures, sql_figures
+from benchmarks.metrics import MetricsPoller, Snapshot, cache_figures, sql_figures
 from benchmarks.probes import (
     PostgresProbe,
     WorkCounters,
@@ -39,7 +39,7 @@ from containers.stack import Stack
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.registry import Scenario
 
-__all__ = ["PhasePlan", "failed_phase", "run_phase"]
+__all__ = ["PhasePlan", "PhaseRecord", "failed_phase", "phase_entry", "run_phase"]
 
 #: Accounts the probes log in as: far down the Zipf ranking, so rarely used by the load.
 _PROBE_ACCOUNTS = (1997, 1998, 1999)
@@ -204,6 +204,33 @@ def _heading(plan: PhasePlan, error: str | None) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class PhaseRecord:
+    """What one phase measured, before it becomes the phase's entry in the result document.
+
+    Times are epoch seconds; :func:`phase_entry` puts them on the phase's clock.
+    """
+
+    load: LoadRun
+    #: ``MemorySampler.result()``, and the sampler's own clock origin (``None``: the load's).
+    memory: dict[str, dict[str, Any]]
+    memory_t0: float | None
+    #: The ``/metrics`` snapshots bounding the measured window, if two were usable.
+    window: tuple[Snapshot, Snapshot] | None
+    hit_rate_timeline: list[dict[str, object]]
+    scrape_errors: list[str]
+    db_timeline: list[dict[str, Any]]
+    max_connections: int | None
+    settings: dict[str, str]
+    probe_errors: list[str]
+    contract: list[dict[str, Any]]
+    statements: dict[str, Any]
+    probe_error: str | None
+    replicas: int
+    #: Redis commands and Postgres rows and pages behind single requests (``work_probe``).
+    work: dict[str, Any] = field(default_factory=dict)
+
+
 def run_phase(
     stack: Stack, plan: PhasePlan, *, work_dir: Path, processes: int = 0
 ) -> dict[str, Any]:
@@ -232,35 +259,58 @@ def run_phase(
         connections.stop()
         sampler.stop()
     memory = sampler.result()
-    shift = float(sampler.t0 or load.started_at) - load.started_at
-    containers = _containers(memory, shift)
-    # The leak test needs the gated phase's full-length load: a short phase serves too few
-    # requests for a slope per request to mean anything.
-    for name, figures in containers.items():
-        if plan.gated and figures["role"] == "service":
-            figures["growth"] = _growth(memory[name], shift, load)
-    start, end = load.started_at + load.warmup_s, load.started_at + load.end_s
-    window = metrics.window(start, end)
+    end = load.started_at + load.end_s
     # An OOM kill may take one worker process and leave the container serving.
-    alive = all(figures["exit_code"] is None for figures in containers.values())
+    alive = all(figures.get("exit_code") is None for figures in memory.values())
     probed = _Probed([], {}, {})
     if plan.gated:  # the contract is judged on gated phases only: skip the cost elsewhere
         if alive:
             probed = _probe_http(stack)
         else:
             probed.error = "HTTP probes skipped: a container had exited"
-    # Capacity figures (peak memory, connections, OOM kills) span the whole phase: a
-    # peak during the warm-up is as real as one after it. Rates and latencies do not.
-    max_connections = connections.max_in(load.started_at, end)
     try:
         settings = postgres_settings(postgres_url)
     except psycopg.Error as error:
         settings = {}
         connections.errors.append(f"SHOW settings: {type(error).__name__}: {error}")
-    replicas = max(1, len(stack.service_urls))
+    record = PhaseRecord(
+        load=load,
+        memory=memory,
+        memory_t0=sampler.t0,
+        window=metrics.window(load.started_at + load.warmup_s, end),
+        hit_rate_timeline=metrics.hit_rate_timeline(load.started_at),
+        scrape_errors=sorted({e for s in metrics.snapshots for e in s.errors}),
+        db_timeline=connections.timeline(load.started_at),
+        # Capacity figures (peak memory, connections, OOM kills) span the whole phase: a
+        # peak during the warm-up is as real as one after it. Rates and latencies do not.
+        max_connections=connections.max_in(load.started_at, end),
+        settings=settings,
+        probe_errors=connections.errors,
+        contract=probed.contract,
+        statements=probed.statements,
+        probe_error=probed.error,
+        replicas=max(1, len(stack.service_urls)),
+        work=probed.work,
+    )
+    return phase_entry(plan, record)
+
+
+def phase_entry(plan: PhasePlan, record: PhaseRecord) -> dict[str, Any]:
+    """The phase's entry in the result document, from what it measured."""
+    load = record.load
+    shift = float(record.memory_t0 or load.started_at) - load.started_at
+    containers = _containers(record.memory, shift)
+    # The leak test needs the gated phase's full-length load: a short phase serves too few
+    # requests for a slope per request to mean anything.
+    for name, figures in containers.items():
+        if plan.gated and figures["role"] == "service":
+            figures["growth"] = _growth(record.memory[name], shift, load)
+    start, end = load.started_at + load.warmup_s, load.started_at + load.end_s
+    window = record.window
+    max_connections = record.max_connections
     measured = load.samples.between(start, end)
     return {
-        **_heading(plan, _phase_error(load, containers, len(measured), probed.error)),
+        **_heading(plan, _phase_error(load, containers, len(measured), record.probe_error)),
         "warmup_s": load.warmup_s,
         "measure_s": load.end_s - load.warmup_s,
         "started_at": load.started_at,
@@ -268,29 +318,29 @@ def run_phase(
         "endpoints": endpoint_figures(load.samples, start=start, end=end),
         "timeline": {
             "requests": request_timeline(load.samples, started_at=load.started_at),
-            "memory": _memory_timeline(memory, shift),
-            "cache_hit_rate": metrics.hit_rate_timeline(load.started_at),
-            "db_connections": connections.timeline(load.started_at),
+            "memory": _memory_timeline(record.memory, shift),
+            "cache_hit_rate": record.hit_rate_timeline,
+            "db_connections": record.db_timeline,
             "users": _users_timeline(load),
         },
         "containers": containers,
         "cache": cache_figures(*window) if window else {},
         "sql_per_request": sql_figures(*window) if window else {},
-        "sql_probe": probed.statements,
-        "work_probe": probed.work,
+        "sql_probe": record.statements,
+        "work_probe": record.work,
         "db": {
             "max_connections_in_use": max_connections,
             "connections_per_replica": (
-                None if max_connections is None else max_connections / replicas
+                None if max_connections is None else max_connections / record.replicas
             ),
-            "settings": settings,
-            "probe_errors": connections.errors,
+            "settings": record.settings,
+            "probe_errors": record.probe_errors,
         },
-        "http_contract": probed.contract,
+        "http_contract": record.contract,
         "load_generator": load.load_generator(),
         "failures": failure_summary(measured),
         "locust": {"exit_code": load.exit_code, "timed_out": load.timed_out},
-        "metrics_scrape_errors": sorted({e for s in metrics.snapshots for e in s.errors})[:10],
+        "metrics_scrape_errors": record.scrape_errors[:10],
     }
 
 

@@ -32,13 +32,14 @@ import jinja2
 from docker.errors import DockerException
 
 from benchmarks.budgets import DEFAULT_BUDGETS, Budget, Verdict, evaluate, load_budgets
-from benchmarks.gate import Dataset, GateOptions, environment, run_id, seed_dataset
+from benchmarks.environment import Dataset, document_head, environment, run_id
+from benchmarks.gate import seed_dataset
 from benchmarks.memory import request_allocation
 from benchmarks.oom import stopped_by
 from benchmarks.phases import PhasePlan, failed_phase, run_phase
-from benchmarks.result import SCHEMA_VERSION, write_result
 from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack, StackError
+from results import write
 from scenarios.registry import Scenario, get_scenario
 
 __all__ = [
@@ -405,8 +406,7 @@ def run_selftest(
     entries: list[dict[str, Any]] = []
     log(f"self-test: booting the capped stack, {len(cases)} case(s)")
     with Stack(profile="optimized") as stack:
-        env = environment(stack, GateOptions(out=out, dataset=dataset))
-        env["reproduce"] = "python -m benchmarks.selftest"
+        env = environment(stack, dataset, "python -m benchmarks.selftest")
         run_dir = out / (run_id(now, env["commit"]) + "-selftest")
         work_dir = run_dir / "work"
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -431,11 +431,7 @@ def run_selftest(
     duration = round(time.monotonic() - started, 1)
     regressions = [r for r in results if not r.case.is_control]
     document = {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "selftest",
-        "run_id": run_dir.name,
-        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "environment": env,
+        **document_head("selftest", run_dir.name, now, env),
         "load": {
             "scenario": SELFTEST_LOAD.name,
             "users": SELFTEST_LOAD.users,
@@ -449,7 +445,7 @@ def run_selftest(
         "passed": all(r.ok for r in results),
         "duration_s": duration,
     }
-    write_result(document, run_dir / "selftest.json")
+    write(run_dir / "selftest.json", document)
     (run_dir / "selftest.md").write_text(matrix_markdown(results), encoding="utf-8")
     (run_dir / "selftest.html").write_text(
         matrix_html(results, run_id=run_dir.name, duration_s=duration, reproduce=env["reproduce"]),

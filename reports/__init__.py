@@ -4,7 +4,8 @@
 included), ``summary.md`` (verdict and budget table for CI summaries and PR
 comments) and ``junit.xml`` (one test case per budget verdict) into the run
 folder. ``python -m reports render <run dir | result.json> [--base ...]`` does
-the same from the command line.
+the same from the command line. The document is read and checked by the
+:mod:`results` package; ``reports`` never imports ``benchmarks``.
 """
 
 from reports._compare import NoiseRule, RunComparison, compare_runs

@@ -29,7 +29,7 @@ from reports._document import (
     RunDocument,
     Verdict,
 )
-from reports._findings import budget_containers, budget_endpoints
+from reports._findings import budget_containers, budget_endpoints, metric_of
 from reports._format import format_value, mib
 
 __all__ = ["MAX_POINTS", "Chart", "RunCharts", "run_charts"]
@@ -481,7 +481,7 @@ def _cache_db_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
         for cache, points in phase.cache_hit_rate.items():
             _add_points(figure, points, name=f"{cache} hit rate", row=row)
         for verdict in run.verdicts:
-            if verdict.unit == "ratio" and verdict.budget.endswith("cache_hit_rate"):
+            if verdict.unit == "ratio" and metric_of(verdict).endswith(".hit_rate"):
                 text = f"{_text(verdict.budget)} ≥ {verdict.limit:.2f}"
                 decorations.limit((row, 1), verdict.limit, text, right=True, above=False)
                 break
@@ -491,7 +491,7 @@ def _cache_db_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
         _add_points(figure, phase.db_connections, name="connections", row=row, shape="hv")
         replicas = _service_replicas(phase)
         for verdict in run.verdicts:
-            if verdict.budget == "db_connections_per_replica" and verdict.limit is not None:
+            if metric_of(verdict) == "db.connections_per_replica" and verdict.limit is not None:
                 text = f"budget {verdict.limit:g} per replica x {replicas}"
                 decorations.limit((row, 1), verdict.limit * replicas, text)
                 break

@@ -31,6 +31,7 @@ from reports._document import (
     RunDocument,
     Verdict,
 )
+from reports._findings import metric_of
 from reports._format import format_delta
 
 __all__ = [
@@ -129,11 +130,11 @@ def compare_values(
 def _verdict_rule(verdict: Verdict) -> NoiseRule:
     lower = verdict.lower_is_better
     if verdict.unit == "bytes":
-        rule = ALLOCATED_MEMORY if verdict.budget.startswith("memray") else CONTAINER_MEMORY
+        rule = ALLOCATED_MEMORY if metric_of(verdict).startswith("memray.") else CONTAINER_MEMORY
     elif verdict.unit == "ms":
         rule = LATENCY
     elif verdict.unit == "ratio":
-        rule = HIT_RATE if "hit_rate" in verdict.budget else LATENCY
+        rule = HIT_RATE if metric_of(verdict).endswith("hit_rate") else LATENCY
     else:
         rule = COUNT
     return NoiseRule(relative=rule.relative, absolute=rule.absolute, lower_is_better=lower)

@@ -2,10 +2,10 @@
 failure, when it happened (peak, OOM kill, worst window) and where in the code
 (memray's largest allocation site).
 
-Verdicts carry a budget name, not the metric path, so the link follows the
-budget naming of ``benchmarks/budgets.toml``: ``<role>_..._working_set`` in bytes
-judges the containers of that role, ``<last path segment>_p95|_p99`` in ms
-judges the endpoints whose path ends in that segment.
+A verdict carries its budget's metric and the concrete paths that metric matched
+(``containers.<name>.peak_working_set_bytes``, ``endpoints.<name>.p95_ms``), so the
+link follows the paths, never the budget's name. Version-1 documents have neither:
+their verdicts link to nothing.
 """
 
 from __future__ import annotations
@@ -15,33 +15,50 @@ from collections.abc import Iterable
 from reports._document import ContainerFigures, Phase, RunDocument, Verdict
 from reports._format import format_value
 
-__all__ = ["budget_containers", "budget_endpoints", "is_memory_budget", "verdict_findings"]
+__all__ = [
+    "budget_containers",
+    "budget_endpoints",
+    "is_memory_budget",
+    "metric_of",
+    "verdict_findings",
+]
+
+
+def metric_of(verdict: Verdict) -> str:
+    """The budget's dotted metric path (empty for a version-1 verdict)."""
+    return verdict.metric or ""
+
+
+def _matched(verdict: Verdict, section: str) -> set[str]:
+    """The keys under ``section`` of every path the verdict matched (``section.<key>.field``)."""
+    prefix = section + "."
+    return {
+        path.removeprefix(prefix).rsplit(".", 1)[0]
+        for path in verdict.paths
+        if path.startswith(prefix) and "." in path.removeprefix(prefix)
+    }
 
 
 def is_memory_budget(verdict: Verdict) -> bool:
-    return verdict.unit == "bytes" and "working_set" in verdict.budget
+    return verdict.unit == "bytes" and metric_of(verdict).startswith("containers.")
 
 
 def budget_containers(
     verdict: Verdict, containers: Iterable[ContainerFigures]
 ) -> list[ContainerFigures]:
-    """The containers whose working set ``verdict`` judges (by role prefix)."""
+    """The containers whose working set ``verdict`` judges (those its paths matched)."""
     if not is_memory_budget(verdict):
         return []
-    return [c for c in containers if verdict.budget.startswith(c.role + "_")]
-
-
-def _slug(endpoint: str) -> str:
-    return endpoint.rstrip("/").rsplit("/", 1)[-1].replace("-", "_")
+    names = _matched(verdict, "containers")
+    return [c for c in containers if c.name in names]
 
 
 def budget_endpoints(verdict: Verdict, endpoints: Iterable[str]) -> list[str]:
-    """The endpoints whose percentile ``verdict`` judges (``<segment>_p95`` / ``_p99``)."""
+    """The endpoints whose percentile ``verdict`` judges (those its paths matched)."""
     if verdict.unit != "ms":
         return []
-    return [
-        name for name in endpoints if verdict.budget in (f"{_slug(name)}_p95", f"{_slug(name)}_p99")
-    ]
+    names = _matched(verdict, "endpoints")
+    return [name for name in endpoints if name in names]
 
 
 def _when(phase: Phase, t: float) -> str:
@@ -74,7 +91,7 @@ def _peak_findings(phase: Phase, verdict: Verdict) -> list[str]:
 
 def _latency_findings(phase: Phase, verdict: Verdict) -> list[str]:
     notes = []
-    key = "p99_ms" if verdict.budget.endswith("_p99") else "p95_ms"
+    key = "p99_ms" if metric_of(verdict).endswith(".p99_ms") else "p95_ms"
     for endpoint in budget_endpoints(verdict, phase.requests):
         windows = [w for w in phase.requests[endpoint] if getattr(w, key) is not None]
         if windows:
@@ -86,16 +103,23 @@ def _latency_findings(phase: Phase, verdict: Verdict) -> list[str]:
     return notes
 
 
+def _containers(run: RunDocument) -> list[ContainerFigures]:
+    return [c for phase in run.phases for c in phase.containers.values()]
+
+
 def verdict_findings(run: RunDocument, verdict: Verdict) -> list[str]:
     """Short notes locating a verdict's figure in time and in the code (may be empty)."""
     notes: list[str] = []
     phase = run.phase(verdict.phase)
     if phase is not None:
-        if verdict.unit == "bytes" or "oom" in verdict.budget:
+        if verdict.unit == "bytes" or "oom_killed" in metric_of(verdict):
             notes += _oom_findings(phase)
         notes += _peak_findings(phase, verdict)
         notes += _latency_findings(phase, verdict)
-    memory_related = verdict.budget.startswith(("memray", "service")) and verdict.unit == "bytes"
+    memory_related = verdict.unit == "bytes" and (
+        metric_of(verdict).startswith("memray.")
+        or any(c.role == "service" for c in budget_containers(verdict, _containers(run)))
+    )
     if memory_related and run.memray is not None and run.memray.top_allocations:
         site = max(run.memray.top_allocations, key=lambda a: a.bytes or 0.0)
         notes.append(

@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from reports._charts import RunCharts
 from reports._compare import NOISE_RULE, RunComparison
-from reports._document import RunDocument, Verdict
+from reports._document import RunDocument, Verdict, label
 from reports._findings import verdict_findings
 from reports._format import format_value, headroom, margin
 from reports._summary import headline, limit_text
@@ -81,6 +81,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     environment.filters["value"] = format_value
+    environment.filters["label"] = label
     environment.filters["epoch"] = _epoch
     environment.globals["margin"] = margin
     environment.globals["limit"] = limit_text

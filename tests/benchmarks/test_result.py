@@ -25,7 +25,13 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
             "service-0": {
                 "peak_working_set_bytes": 150 * MiB,
                 "oom_killed": False,
-                "growth": {"ci95_low_bytes_per_10k_requests": 2 * MiB},
+                "growth": {
+                    "bytes_per_10k_requests": 2 * MiB + MiB,
+                    "ci95_low_bytes_per_10k_requests": 2 * MiB,
+                    "ci95_high_bytes_per_10k_requests": 2 * MiB + 2 * MiB,
+                    "bins": 12,
+                    "requests": 6000,
+                },
             },
             "postgres": {"peak_working_set_bytes": 200 * MiB, "oom_killed": False},
             "redis": {"peak_working_set_bytes": 10 * MiB, "oom_killed": False},
@@ -77,7 +83,13 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
         "memray": {
             "peak_heap_bytes": 90 * MiB,
             "per_request_bytes": 4 * MiB,
-            "heap_growth": {"ci95_low_bytes_per_10k_requests": -5 * MiB},
+            "heap_growth": {
+                "bytes_per_10k_requests": -5 * MiB + MiB,
+                "ci95_low_bytes_per_10k_requests": -5 * MiB,
+                "ci95_high_bytes_per_10k_requests": -5 * MiB + 2 * MiB,
+                "bins": 12,
+                "requests": 6000,
+            },
         },
         "comparison": {"ratio": 0.3},
         "microbenchmarks_status": {"failed": False, "error": None},

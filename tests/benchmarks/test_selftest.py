@@ -38,7 +38,13 @@ def _passing_phase() -> dict[str, Any]:
             "service-0": {
                 "peak_working_set_bytes": 150 * MIB,
                 "oom_killed": False,
-                "growth": {"ci95_low_bytes_per_10k_requests": 2 * MIB},
+                "growth": {
+                    "bytes_per_10k_requests": 2 * MIB + MIB,
+                    "ci95_low_bytes_per_10k_requests": 2 * MIB,
+                    "ci95_high_bytes_per_10k_requests": 2 * MIB + 2 * MIB,
+                    "bins": 12,
+                    "requests": 6000,
+                },
             },
             "postgres": {"peak_working_set_bytes": 150 * MIB, "oom_killed": False},
             "redis": {"peak_working_set_bytes": 5 * MIB, "oom_killed": False},

@@ -1,4 +1,4 @@
-"""Test inputs for the report: synthetic result documents in the gate's schema_version 1.
+"""Test inputs for the report: synthetic result documents in the gate's schema_version 2.
 
 These are TEST FIXTURES, not measurements: every document says so in its run id,
 its commit and its hostname. They are generated (seeded, so deterministic) to be
@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+import results
+from benchmarks.budgets import load_budgets, resolve
 
 MIB = 1024**2
 GIB = 1024**3
@@ -386,6 +389,10 @@ BUDGETS: tuple[tuple[str, str, str, float, Callable[[Document, Document], Any]],
 RUN_BUDGETS = ("memray_peak_heap", "memray_request_allocation", "optimized_vs_baseline_p95")
 
 
+#: Each budget's metric, as ``budgets.toml`` writes it (verdicts carry it and its matches).
+METRICS = {budget.name: budget.metric for budget in load_budgets()}
+
+
 def _verdicts(document: Document) -> list[Document]:
     gated = [phase for phase in document["phases"] if phase["gated"]]
     verdicts = []
@@ -420,6 +427,8 @@ def _verdicts(document: Document) -> list[Document]:
                     "explanation": explanation,
                     "unstable": spread is not None and spread >= 0.1,
                     "spread": None if spread is None else round(spread, 4),
+                    "metric": METRICS[budget],
+                    "paths": [path for path, _ in resolve(phase or document, METRICS[budget])],
                 }
             )
     return verdicts
@@ -439,7 +448,8 @@ def make_run(kind: str = "passing") -> Document:
     opt_p95 = phases[1]["endpoints"]["GET /api/recommendations"]["p95_ms"]
     base_p95 = phases[2]["endpoints"]["GET /api/recommendations"]["p95_ms"]
     document: Document = {
-        "schema_version": 1,
+        "schema_version": results.SCHEMA_VERSION,
+        "kind": "gate",
         "run_id": f"TEST-FIXTURE-{kind}",
         "created_at": "2026-11-29T05:01:02Z",
         "environment": {
@@ -490,7 +500,7 @@ def make_run(kind: str = "passing") -> Document:
                 "rounds": 5000,
             },
         ],
-        "microbenchmarks_error": None,
+        "microbenchmarks_status": {"failed": False, "error": None},
         "comparison": {
             "scenario": "comparison",
             "endpoint": "GET /api/recommendations",
@@ -504,6 +514,13 @@ def make_run(kind: str = "passing") -> Document:
     }
     document["verdicts"] = _verdicts(document)
     document["passed"] = all(v["passed"] for v in document["verdicts"])
+    return checked(document)
+
+
+def checked(document: Document) -> Document:
+    """``document`` after checking it against the result models: no key they do not know."""
+    model = results.validate(document, "report test fixture")
+    assert results.unknown_keys(model) == [], "the fixture drifted from the result schema"
     return document
 
 
@@ -530,13 +547,18 @@ def make_hostile_run() -> Document:
     for verdict in document["verdicts"]:
         if verdict["phase"] == "optimized":
             verdict["phase"] = phase["name"]
+    for verdict in document["verdicts"]:
+        verdict["paths"] = [
+            path.replace("service-0", f"service-{XSS_SCRIPT}").replace("GET /api/orders", endpoint)
+            for path in verdict["paths"]
+        ]
     document["verdicts"][0]["budget"] = f"service_peak_working_set {XSS_SCRIPT}"
     document["verdicts"][1]["explanation"] = XSS_IMG
     document["verdicts"][2]["passed"] = False  # so names also appear in the banner
     document["passed"] = False
     document["run_id"] = f"TEST-FIXTURE-hostile {XSS_SCRIPT}"
     document["environment"]["branch"] = XSS_IMG
-    return document
+    return checked(document)
 
 
 def write_run(folder: Path, document: Document) -> Path:

@@ -1,0 +1,115 @@
+"""The documents of the commands beside the gate: ``selftest.json`` and ``capacity.json``.
+
+Their format history is that of every result document (see :mod:`results._schema`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from results._base import Flag, Items, Members, Model, Number
+from results._phase import Phase
+from results._schema import Environment, Memray, Verdict
+
+__all__ = [
+    "CapacityCurve",
+    "CapacityDocument",
+    "CapacityStep",
+    "SelftestCase",
+    "SelftestCaseDocument",
+    "SelftestDocument",
+    "SelftestLoad",
+]
+
+
+class SelftestLoad(Model):
+    scenario: str
+    users: int
+    warmup_s: Number
+    measure_s: Number
+
+
+class SelftestCaseDocument(Model):
+    """What one self-test case judged: its phase and, for some cases, memray's figures."""
+
+    phases: list[Phase]
+    memray: Memray | None = None
+
+
+class SelftestCase(Model):
+    """One case of the self-test: which budgets it expected to fail, and which did."""
+
+    case: str
+    description: str
+    regressions: list[str]
+    replicas: int
+    expected: list[str]
+    failed: list[str]
+    unmeasured: list[str]
+    caught: list[str]
+    contract_failures: list[str]
+    ok: Flag
+    not_measured: list[str]
+    error: str | None
+    duration_s: Number | None
+    verdicts: list[Verdict]
+    document: SelftestCaseDocument
+
+
+class SelftestDocument(Model):
+    """``selftest.json``: each regression alone must fail its budget; the control must pass."""
+
+    schema_version: int
+    kind: Literal["selftest"]
+    run_id: str
+    created_at: str | None = None
+    environment: Environment
+    load: SelftestLoad
+    cases: list[SelftestCase]
+    caught: int
+    regressions: int
+    optimized_passed: Flag
+    passed: Flag
+    duration_s: Number | None = None
+
+
+class CapacityStep(Model):
+    """One step of a ramp: its users and what the service did meanwhile."""
+
+    name: str
+    users: int
+    start_t: Number
+    end_t: Number
+    requests: int
+    failures: int
+    p95_ms: Number | None
+    peak_working_set_bytes: int | None
+    oom_killed: Flag
+
+
+class CapacityCurve(Model):
+    """A profile's steps and the capacity they show."""
+
+    profile: str
+    steps: Items[CapacityStep] = Field(default_factory=list)
+    p95_limit_ms: Number
+    cap_bytes: int | None = None
+    saturated: Flag | None = None
+    error: str | None = None
+    limit_step: str | None = None
+    summary: str
+
+
+class CapacityDocument(Model):
+    """``capacity.json``: both profiles step-ramped on one stack (version 1 had no version)."""
+
+    schema_version: int = 1
+    kind: Literal["capacity"]
+    run_id: str
+    created_at: str | None = None
+    environment: Environment
+    curves: list[CapacityCurve]
+    phases: Members[Phase] = Field(default_factory=dict)
+    duration_s: Number | None = None

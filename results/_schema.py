@@ -1,0 +1,251 @@
+"""The result documents as typed models: one schema for every command that writes one.
+
+A gate run writes ``result.json``; ``make oom`` writes the same shape with an
+``oom`` block; ``make selftest`` writes ``selftest.json`` and ``make capacity``
+``capacity.json``. Budgets are judged and reports rendered from these documents
+alone, so this module is the one place their shape is written down. Readers check
+a document against these models and name the first field that does not fit.
+
+Format history (``schema_version``):
+
+1. First version: ``environment``, ``phases`` (per load run: ``stages`` with
+   ``measured``, exact per-endpoint figures of the measured window with
+   ``p95_ms_windows``/``p99_ms_windows`` (the percentile in each third of the
+   window, for the stability warning), ``timeline``, ``containers``, ``cache``,
+   ``sql_per_request``, ``sql_probe`` (statement counts of single requests sent
+   with no other traffic), ``db``, ``http_contract``, ``load_generator``,
+   ``failures``, ``gated`` (held to the per-phase budgets), ``error`` (why it
+   produced no figures, or ``null``), ``locust``, ``metrics_scrape_errors``),
+   ``memray`` (with ``errors``), ``microbenchmarks`` and ``microbenchmarks_status``
+   (``failed``, ``error``: whether every micro-benchmark ran, and why not),
+   ``comparison`` (with ``endpoint``, ``errors``), ``verdicts``, ``passed``,
+   ``duration_s``. A verdict's ``spread`` is relative: (max - min) / median of its
+   sub-window figures. The OOM run adds ``oom``; the self-test document has
+   ``kind: "selftest"``; the capacity document (``kind: "capacity"``) had no
+   ``schema_version``. (The report of version 1 read ``microbenchmarks_error``,
+   a key the gate never wrote: version-1 documents are read through
+   ``microbenchmarks_status``.)
+2. Every document carries ``kind`` (``gate``, ``oom``, ``selftest``, ``capacity``)
+   and ``schema_version``. Each verdict carries ``metric`` (the budget's dotted
+   path) and ``paths`` (every concrete path it matched, relative to the phase, or
+   to the document for a run-wide budget), so a reader links a verdict to its
+   containers and endpoints without parsing budget names. A phase carries
+   ``work_probe`` (Redis commands, Postgres rows and page bytes of single requests,
+   the miss ones on an emptied cache); the service containers of a gated phase, and
+   ``memray``, carry ``growth`` / ``heap_growth`` (memory fitted against requests
+   served after the warm-up, with the 95 % confidence interval of the slope).
+
+Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
+``oom`` block is present, else ``gate``) and their verdicts have no ``metric``
+(``null``) and no ``paths`` (empty).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import JsonValue
+
+from results._base import (
+    FalseIfNull,
+    Flag,
+    Items,
+    Members,
+    Model,
+    Number,
+    Scalar,
+    Text,
+    unknown_keys,
+)
+from results._phase import (
+    CacheFigures,
+    ContainerFigures,
+    Db,
+    EndpointFigures,
+    Failure,
+    Growth,
+    HttpCheck,
+    MemorySample,
+    Phase,
+    RequestWindow,
+    SqlFigures,
+    Stage,
+    Timeline,
+    WorkFigures,
+    WorkSummary,
+    stage_at,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SUPPORTED_SCHEMA_VERSIONS",
+    "Allocation",
+    "CacheFigures",
+    "Comparison",
+    "ContainerFigures",
+    "Db",
+    "EndpointFigures",
+    "Environment",
+    "Failure",
+    "Growth",
+    "HttpCheck",
+    "Items",
+    "Kind",
+    "Members",
+    "MemorySample",
+    "Memray",
+    "Microbenchmark",
+    "MicrobenchmarksStatus",
+    "Model",
+    "Phase",
+    "RequestWindow",
+    "RunDocument",
+    "Scalar",
+    "SqlFigures",
+    "Stage",
+    "Text",
+    "Timeline",
+    "Verdict",
+    "WorkFigures",
+    "WorkSummary",
+    "stage_at",
+    "unknown_keys",
+]
+
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+
+Kind = Literal["gate", "oom", "selftest", "capacity"]
+
+
+class Verdict(Model):
+    """One budget judged on one phase (``phase`` is ``None`` for a run-wide budget)."""
+
+    budget: str
+    measured: Number | None
+    limit: Number | None
+    unit: str
+    comparison: Literal["<=", ">="]
+    passed: Flag
+    description: Text = ""
+    phase: str | None = None
+    explanation: Text = ""
+    unstable: FalseIfNull = False
+    spread: Number | None = None
+    #: The budget's dotted metric path (``None`` in version-1 documents).
+    metric: str | None = None
+    #: Every concrete path the metric matched, relative to the phase (or the document).
+    paths: tuple[str, ...] = ()
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.comparison != ">="
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class Allocation(Model):
+    location: str
+    bytes: Number | None = None
+    count: int | None = None
+
+
+class Memray(Model):
+    """The service's heap under load (peak, top sites at the peak) and one request's allocation."""
+
+    peak_heap_bytes: Number | None = None
+    per_request_bytes: Number | None = None
+    total_allocations: int | None = None
+    #: Heap against requests served after the load's warm-up (the leak test).
+    heap_growth: Growth | None = None
+    top_allocations: Items[Allocation] = []
+    per_request_top_allocations: Items[Allocation] = []
+    #: The OOM run: memray's innermost frames at the peak (``top_allocations`` are the
+    #: service's own call sites there).
+    innermost_allocations: Items[Allocation] = []
+    request: str | None = None
+    flamegraph: str | None = None
+    oom_killed: Flag | None = None
+    load: Members[Scalar] = {}
+    errors: Items[Scalar] = []
+
+
+class Microbenchmark(Model):
+    name: str
+    group: Text = ""
+    description: Text = ""
+    mean_s: Number | None = None
+    median_s: Number | None = None
+    stddev_s: Number | None = None
+    min_s: Number | None = None
+    max_s: Number | None = None
+    rounds: int | None = None
+
+    @property
+    def spread(self) -> float | None:
+        """Standard deviation over mean: pyperf warns at 10 % and more."""
+        if self.stddev_s is None or not self.mean_s:
+            return None
+        return self.stddev_s / self.mean_s
+
+
+class MicrobenchmarksStatus(Model):
+    """Whether every micro-benchmark ran (``None``: not measured), and why not."""
+
+    failed: Flag | None = None
+    error: str | None = None
+
+
+class Comparison(Model):
+    """Optimised over baseline p95 of one endpoint, both measured in the same run."""
+
+    scenario: str | None = None
+    endpoint: str | None = None
+    users: int | None = None
+    optimized_p95_ms: Number | None = None
+    baseline_p95_ms: Number | None = None
+    ratio: Number | None = None
+    errors: Members[Scalar] = {}
+
+
+class Environment(Model):
+    """Where and on what the run happened, and the command that runs it again."""
+
+    commit: str | None = None
+    dirty: Flag | None = None
+    branch: str | None = None
+    machine: Members[Scalar] = {}
+    images: Members[Scalar] = {}
+    caps_bytes: Members[Number | None] = {}
+    dataset: Members[Scalar] = {}
+    reproduce: str | None = None
+
+
+class RunDocument(Model):
+    """A gate run's ``result.json`` (``kind`` ``gate``), or an OOM run's (``oom``)."""
+
+    schema_version: int
+    kind: Literal["gate", "oom"] = "gate"
+    run_id: str
+    created_at: str | None = None
+    environment: Environment
+    phases: list[Phase]
+    verdicts: list[Verdict]
+    memray: Memray | None = None
+    microbenchmarks: Items[Microbenchmark] = []
+    microbenchmarks_status: MicrobenchmarksStatus | None = None
+    comparison: Comparison | None = None
+    passed: Flag | None = None
+    duration_s: Number | None = None
+    #: Where the OOM run's kill landed and how to run it again (``kind`` ``oom`` only).
+    oom: Members[JsonValue] | None = None
+
+    @property
+    def microbenchmarks_error(self) -> str | None:
+        """Why the micro-benchmarks did not all run (``None`` when they did)."""
+        status = self.microbenchmarks_status
+        return None if status is None else status.error
+
+    def phase(self, name: str | None) -> Phase | None:
+        return next((phase for phase in self.phases if phase.name == name), None)
