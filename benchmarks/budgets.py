@@ -32,7 +32,8 @@ __all__ = [
 
 DEFAULT_BUDGETS = Path(__file__).with_name("budgets.toml")
 
-#: A repeated measurement whose (max - min) / median reaches this is flagged unstable.
+#: Version-1 documents (no confidence intervals): a repeated measurement whose
+#: (max - min) / median reaches this is flagged unstable.
 UNSTABLE_SPREAD = 0.10
 
 Comparison = Literal["<=", ">="]
@@ -140,7 +141,7 @@ class Budget:
         matches = resolve(node, self.metric)
         measured, deciding_path, offenders = self._measure(matches)
         limit_text = format_quantity(self.limit, self.unit)
-        unstable, value_spread = False, None
+        unstable, value_spread, ci95 = False, None, None
         if measured is None:
             because = f" ({context})" if context else ""
             explanation = f"no measurement at {self.metric}{because}: a budget without one fails"
@@ -151,7 +152,24 @@ class Budget:
             relation = self.comparison if passed else {"<=": ">", ">=": "<"}[self.comparison]
             value_text = format_quantity(measured, self.unit)
             explanation = f"{value_text} {relation} limit {limit_text}{where}"
-            if deciding_path is not None:
+            interval = (
+                None
+                if deciding_path is None
+                else dict(resolve(node, f"{deciding_path}_ci95")).get(f"{deciding_path}_ci95")
+            )
+            if isinstance(interval, list | tuple) and len(interval) == 2:
+                # Unstable: another run of the same load could land on the other side.
+                ci95 = (float(interval[0]), float(interval[1]))
+                unstable = ci95[0] <= self.limit <= ci95[1]
+                if measured:
+                    value_spread = (ci95[1] - ci95[0]) / abs(measured)
+                if unstable:
+                    explanation += (
+                        "; uncertain: the limit lies inside the 95 % confidence interval "
+                        f"{format_quantity(ci95[0], self.unit)}-"
+                        f"{format_quantity(ci95[1], self.unit)}"
+                    )
+            elif deciding_path is not None:
                 windows = dict(resolve(node, f"{deciding_path}_windows")).get(
                     f"{deciding_path}_windows"
                 )
@@ -174,6 +192,7 @@ class Budget:
             explanation=explanation,
             unstable=unstable,
             spread=None if value_spread is None else round(value_spread, 4),
+            ci95=ci95,
             metric=self.metric,
             paths=tuple(path for path, _ in matches),
         )

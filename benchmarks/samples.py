@@ -63,6 +63,30 @@ def read_samples(directory: Path) -> Samples:
     )
 
 
+#: Bootstrap resamples behind a percentile's confidence interval, and the fewest samples
+#: for which one is computed.
+BOOTSTRAP_RESAMPLES = 1000
+_BOOTSTRAP_MIN_SAMPLES = 20
+_BOOTSTRAP_BATCH = 100
+
+
+def percentile_ci95(
+    values: npt.NDArray[np.float64], q: float, *, seed: int = 0
+) -> list[float] | None:
+    """``[low, high]``: the 95 % bootstrap (percentile method) confidence interval of the
+    ``q``-th percentile of ``values``; ``None`` below 20 values. Seeded: the same samples
+    give the same interval."""
+    if len(values) < _BOOTSTRAP_MIN_SAMPLES:
+        return None
+    rng = np.random.default_rng(seed)
+    estimates: list[npt.NDArray[np.float64]] = []
+    for _ in range(BOOTSTRAP_RESAMPLES // _BOOTSTRAP_BATCH):  # bounded memory per batch
+        picks = rng.integers(0, len(values), size=(_BOOTSTRAP_BATCH, len(values)))
+        estimates.append(np.percentile(values[picks], q, axis=1))
+    low, high = np.percentile(np.concatenate(estimates), [2.5, 97.5])
+    return [round(float(low), 3), round(float(high), 3)]
+
+
 def _percentiles(values: npt.NDArray[np.float64]) -> dict[str, float | None]:
     if len(values) == 0:
         return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
@@ -78,9 +102,10 @@ def _percentiles(values: npt.NDArray[np.float64]) -> dict[str, float | None]:
 def endpoint_figures(samples: Samples, *, start: float, end: float) -> dict[str, dict[str, object]]:
     """Per endpoint over ``[start, end)``: count, failures, exact percentiles, rps.
 
-    ``p95_ms_windows`` / ``p99_ms_windows`` hold the percentile of each of
-    :data:`STABILITY_WINDOWS` equal sub-windows, so the spread of a repeated
-    measurement can be judged within one run.
+    ``p95_ms_ci95`` / ``p99_ms_ci95`` are the percentiles' 95 % bootstrap confidence
+    intervals: how far the same load could have moved them. ``p95_ms_windows`` /
+    ``p99_ms_windows`` hold the percentile of each of :data:`STABILITY_WINDOWS` equal
+    sub-windows, for the report's charts.
     """
     window = samples.between(start, end)
     duration = end - start
@@ -97,6 +122,8 @@ def endpoint_figures(samples: Samples, *, start: float, end: float) -> dict[str,
             "rps": round(int(mask.sum()) / duration, 3) if duration > 0 else None,
             "p95_ms_windows": [_percentiles(part)["p95_ms"] for part in windows],
             "p99_ms_windows": [_percentiles(part)["p99_ms"] for part in windows],
+            "p95_ms_ci95": percentile_ci95(values, 95),
+            "p99_ms_ci95": percentile_ci95(values, 99),
         }
     return figures
 

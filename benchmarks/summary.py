@@ -50,14 +50,27 @@ def failure_lines(verdicts: Iterable[Verdict]) -> list[str]:
 
 
 def unstable_lines(verdicts: Iterable[Verdict]) -> list[str]:
-    """A warning per verdict whose repeated measurements spread >= 10 % of their median."""
-    return [
-        f"WARNING {verdict.budget}{f' [{verdict.phase}]' if verdict.phase else ''}: unstable, "
-        f"sub-window values spread {verdict.spread:.0%} of their median "
-        f"({'passed' if verdict.passed else 'failed'} on the whole window)"
-        for verdict in verdicts
-        if verdict.unstable and verdict.spread is not None
-    ]
+    """A warning per verdict that another run could decide the other way: its limit lies
+    inside the figure's 95 % confidence interval (version 1: sub-windows spread >= 10 %)."""
+    lines = []
+    for verdict in verdicts:
+        if not verdict.unstable:
+            continue
+        head = f"WARNING {verdict.budget}{f' [{verdict.phase}]' if verdict.phase else ''}"
+        outcome = f"({'passed' if verdict.passed else 'failed'} on the whole window)"
+        if verdict.ci95 is not None:
+            low, high = (format_quantity(value, verdict.unit) for value in verdict.ci95)
+            limit = format_quantity(verdict.limit, verdict.unit)
+            lines.append(
+                f"{head}: uncertain, the limit {limit} lies inside the 95 % confidence "
+                f"interval {low}-{high} {outcome}"
+            )
+        elif verdict.spread is not None:
+            lines.append(
+                f"{head}: unstable, sub-window values spread {verdict.spread:.0%} of their "
+                f"median {outcome}"
+            )
+    return lines
 
 
 def spread_lines(runs: Sequence[Sequence[Verdict]]) -> list[str]:

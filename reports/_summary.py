@@ -109,7 +109,11 @@ def summary_markdown(run: RunDocument, comparison: RunComparison | None) -> str:
             lines += [f"  - {_md(note)}" for note in verdict_findings(run, verdict)]
     unstable = [v for v in run.verdicts if v.unstable]
     if unstable:
-        lines += ["", "⚠️ Unstable (spread of sub-windows ≥ 10 % of their median): "]
+        lines += [
+            "",
+            "⚠️ Uncertain (the limit lies inside the figure's 95 % confidence interval; "
+            "version-1 runs: sub-windows spread ≥ 10 %): ",
+        ]
         lines[-1] += ", ".join(_md(v.budget) for v in unstable)
     lines += ["", "The full report with charts is `index.html` beside this file.", ""]
     return "\n".join(lines)
@@ -172,7 +176,12 @@ def junit_xml(run: RunDocument) -> str:
             details = [verdict.explanation, verdict.description, *verdict_findings(run, verdict)]
             failure.text = _xml_text("\n".join(line for line in details if line))
         notes = [verdict.description, figures]
-        if verdict.unstable:
+        if verdict.unstable and verdict.ci95 is not None:
+            low, high = verdict.ci95
+            notes.append(
+                f"uncertain: the limit lies inside the 95 % confidence interval {low}-{high}"
+            )
+        elif verdict.unstable:
             notes.append(f"unstable: spread {verdict.spread or 0:.0%} of the median")
         ET.SubElement(case, "system-out").text = _xml_text("\n".join(n for n in notes if n))
     ET.indent(suites)

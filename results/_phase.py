@@ -56,6 +56,9 @@ class EndpointFigures(Model):
     rps: Number | None = None
     p95_ms_windows: Items[Number | None] = []
     p99_ms_windows: Items[Number | None] = []
+    #: 95 % bootstrap confidence intervals of the percentiles (``[low, high]``).
+    p95_ms_ci95: tuple[Number, Number] | None = None
+    p99_ms_ci95: tuple[Number, Number] | None = None
 
 
 class RequestWindow(Model):

@@ -34,6 +34,11 @@ Format history (``schema_version``):
    the miss ones on an emptied cache); the service containers of a gated phase, and
    ``memray``, carry ``growth`` / ``heap_growth`` (memory fitted against requests
    served after the warm-up, with the 95 % confidence interval of the slope).
+   Endpoint percentiles carry ``p95_ms_ci95`` / ``p99_ms_ci95`` (bootstrap 95 %
+   confidence intervals); a verdict on one carries ``ci95`` and is ``unstable`` when
+   its limit lies inside it (``spread`` is then the interval's width relative to the
+   figure). Version-1 verdicts kept the sub-window rule: ``unstable`` when the
+   sub-window figures spread 10 % or more of their median.
 
 Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
 ``oom`` block is present, else ``gate``) and their verdicts have no ``metric``
@@ -132,6 +137,9 @@ class Verdict(Model):
     explanation: Text = ""
     unstable: FalseIfNull = False
     spread: Number | None = None
+    #: The measured figure's 95 % confidence interval, where it has one; ``unstable``
+    #: then means the limit lies inside it.
+    ci95: tuple[Number, Number] | None = None
     #: The budget's dotted metric path (``None`` in version-1 documents).
     metric: str | None = None
     #: Every concrete path the metric matched, relative to the phase (or the document).

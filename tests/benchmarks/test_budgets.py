@@ -131,6 +131,26 @@ def test_unstable_windows_are_flagged() -> None:
     assert "unstable" in verdict.explanation
 
 
+def test_a_limit_inside_the_confidence_interval_is_uncertain_and_only_then() -> None:
+    budget = _budget("endpoints.GET /api/recommendations.p95_ms", 150, "ms")
+    clear = _phase()
+    clear["endpoints"]["GET /api/recommendations"]["p95_ms_ci95"] = [60.0, 140.0]
+    verdict = budget.judge(clear, phase="p")
+    # Sub-windows may spread, the interval decides: 150 lies outside it.
+    clear["endpoints"]["GET /api/recommendations"]["p95_ms_windows"] = [60.0, 100.0, 140.0]
+    assert budget.judge(clear, phase="p").unstable is False
+    assert verdict.ci95 == (60.0, 140.0)
+    assert verdict.spread == pytest.approx(0.8)
+    close = _phase()
+    close["endpoints"]["GET /api/recommendations"]["p95_ms_ci95"] = [90.0, 160.0]
+    uncertain = budget.judge(close, phase="p")
+    assert uncertain.passed
+    assert uncertain.unstable
+    assert "uncertain: the limit lies inside the 95 % confidence interval" in (
+        uncertain.explanation
+    )
+
+
 def test_spread() -> None:
     assert spread([90.0, 100.0, 110.0]) == pytest.approx(0.2)
     assert spread([100.0]) is None

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.samples import endpoint_figures, failure_summary, read_samples, request_timeline
+from benchmarks.samples import (
+    endpoint_figures,
+    failure_summary,
+    percentile_ci95,
+    read_samples,
+    request_timeline,
+)
 
 T0 = 1_800_000_000.0
 
@@ -68,3 +74,21 @@ def test_no_samples_gives_no_figures(tmp_path: Path) -> None:
     assert len(samples) == 0
     assert endpoint_figures(samples, start=T0, end=T0 + 1) == {}
     assert request_timeline(samples, started_at=T0) == []
+
+
+def test_the_percentile_interval_covers_the_true_percentile_and_narrows_with_samples() -> None:
+    rng = np.random.default_rng(7)
+    true_p95 = float(np.percentile(rng.lognormal(2.5, 0.6, 2_000_000), 95))
+    small = percentile_ci95(rng.lognormal(2.5, 0.6, 500), 95)
+    large = percentile_ci95(rng.lognormal(2.5, 0.6, 20_000), 95)
+    assert small is not None
+    assert large is not None
+    assert small[0] <= true_p95 <= small[1]
+    assert large[0] <= true_p95 <= large[1]
+    assert large[1] - large[0] < (small[1] - small[0]) / 3
+
+
+def test_the_percentile_interval_is_repeatable_and_needs_enough_samples() -> None:
+    values = np.random.default_rng(3).lognormal(2.5, 0.6, 1000)
+    assert percentile_ci95(values, 99) == percentile_ci95(values, 99)
+    assert percentile_ci95(values[:19], 95) is None
