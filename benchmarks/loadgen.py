@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,12 +157,14 @@ def run_scenario(
     processes: int = 0,
     grace_s: float = 45.0,
     replica_urls: Sequence[str] = (),
+    on_tick: Callable[[float], None] | None = None,
 ) -> LoadRun:
     """Run ``scenario`` against ``host`` headless; samples and logs go to ``out_dir``.
 
     ``processes`` > 0 forks that many Locust worker processes (Locust's own
     distributed mode) under one master. With ``replica_urls``, every request
-    goes to one of them chosen at random (no sticky sessions).
+    goes to one of them chosen at random (no sticky sessions). ``on_tick`` is called
+    about once a second with the seconds since Locust started (live progress).
     """
     stages = scenario.stages()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -199,8 +201,15 @@ def run_scenario(
         sampler = _CpuSampler(process.pid)
         sampler.start()
         timed_out = False
+        deadline = time.monotonic() + total_duration(stages) + grace_s
         try:
-            process.wait(timeout=total_duration(stages) + grace_s)
+            while process.poll() is None:
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(command, total_duration(stages) + grace_s)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=1.0)
+                if on_tick is not None:
+                    on_tick(time.time() - launched_at)
         except subprocess.TimeoutExpired:
             timed_out = True
             _stop_process_tree(process, wait_s=10)

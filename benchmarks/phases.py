@@ -33,11 +33,13 @@ from benchmarks.probes import (
     sql_probe,
     work_probe,
 )
+from benchmarks.progress import PhaseProgress
 from benchmarks.samples import endpoint_figures, failure_summary, request_timeline
 from containers.memory import MemorySampler
 from containers.stack import Stack
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.registry import Scenario
+from scenarios.stages import total_duration
 
 __all__ = ["PhasePlan", "PhaseRecord", "failed_phase", "phase_entry", "run_phase"]
 
@@ -246,6 +248,12 @@ def run_phase(
     sampler.start()
     connections.start()
     metrics.start()
+    progress = PhaseProgress(
+        plan.name,
+        total_duration(plan.scenario.stages()),
+        work_dir / "samples",
+        sampler.latest_working_set,
+    )
     try:
         load = run_scenario(
             plan.scenario,
@@ -253,8 +261,10 @@ def run_phase(
             out_dir=work_dir,
             processes=processes,
             replica_urls=stack.service_urls if len(stack.service_urls) > 1 else (),
+            on_tick=progress,
         )
     finally:
+        progress.close()
         metrics.stop()
         connections.stop()
         sampler.stop()

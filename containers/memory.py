@@ -387,6 +387,15 @@ class MemorySampler:
         for track in self._tracks.values():
             self._read_state(track)
 
+    def latest_working_set(self) -> dict[str, int]:
+        """The newest working set of each container sampled so far (for live progress)."""
+        with self._lock:
+            return {
+                name: int(value)
+                for name, track in self._tracks.items()
+                if track.samples and (value := track.samples[-1].get("working_set_bytes"))
+            }
+
     def result(self) -> dict[str, dict[str, Any]]:
         """Per container: samples, peaks, cap and OOM state (JSON-ready, bytes and seconds)."""
         with self._lock:
