@@ -11,6 +11,7 @@ import pytest
 from benchmarks.budgets import evaluate, load_budgets
 from benchmarks.evaluate import main as evaluate_main
 from benchmarks.result import ResultError, load_result, parse_result, write_result
+from tests.benchmarks.healthy import WORK_PROBE, growth
 
 MiB = 1024**2
 
@@ -25,13 +26,7 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
             "service-0": {
                 "peak_working_set_bytes": 150 * MiB,
                 "oom_killed": False,
-                "growth": {
-                    "bytes_per_10k_requests": 2 * MiB + MiB,
-                    "ci95_low_bytes_per_10k_requests": 2 * MiB,
-                    "ci95_high_bytes_per_10k_requests": 2 * MiB + 2 * MiB,
-                    "bins": 12,
-                    "requests": 6000,
-                },
+                "growth": growth(2),
             },
             "postgres": {"peak_working_set_bytes": 200 * MiB, "oom_killed": False},
             "redis": {"peak_working_set_bytes": 10 * MiB, "oom_killed": False},
@@ -56,20 +51,7 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
             "GET /api/recommendations uncached": {"max": 4},
             "GET /api/recommendations repeated": {"max": 0},
         },
-        "work_probe": {
-            "GET /api/recommendations repeated": {"redis_commands": {"max": 1}},
-            "GET /api/recommendations uncached": {
-                "redis_commands": {"max": 19},
-                "pg_rows": {"median": 13},
-                "pg_buffer_bytes": {"median": 376 * 1024},
-            },
-            "GET /api/restaurants repeated": {"redis_commands": {"max": 1}},
-            "GET /api/restaurants uncached": {
-                "redis_commands": {"max": 5},
-                "pg_rows": {"median": 20},
-                "pg_buffer_bytes": {"median": 20_480_000},
-            },
-        },
+        "work_probe": WORK_PROBE,
         "http_contract": [{"check": "Cache-Control", "passed": True}],
         "load_generator": {"saturated": False},
     }
@@ -83,13 +65,7 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
         "memray": {
             "peak_heap_bytes": 90 * MiB,
             "per_request_bytes": 4 * MiB,
-            "heap_growth": {
-                "bytes_per_10k_requests": -5 * MiB + MiB,
-                "ci95_low_bytes_per_10k_requests": -5 * MiB,
-                "ci95_high_bytes_per_10k_requests": -5 * MiB + 2 * MiB,
-                "bins": 12,
-                "requests": 6000,
-            },
+            "heap_growth": growth(-5),
         },
         "comparison": {"ratio": 0.3},
         "microbenchmarks_status": {"failed": False, "error": None},

@@ -22,6 +22,7 @@ from benchmarks.selftest import (
     tally,
 )
 from benchmarks.selftest import main as selftest_main
+from tests.benchmarks.healthy import WORK_PROBE, growth
 
 MIB = 2**20
 BUDGETS = load_budgets()
@@ -38,13 +39,7 @@ def _passing_phase() -> dict[str, Any]:
             "service-0": {
                 "peak_working_set_bytes": 150 * MIB,
                 "oom_killed": False,
-                "growth": {
-                    "bytes_per_10k_requests": 2 * MIB + MIB,
-                    "ci95_low_bytes_per_10k_requests": 2 * MIB,
-                    "ci95_high_bytes_per_10k_requests": 2 * MIB + 2 * MIB,
-                    "bins": 12,
-                    "requests": 6000,
-                },
+                "growth": growth(2),
             },
             "postgres": {"peak_working_set_bytes": 150 * MIB, "oom_killed": False},
             "redis": {"peak_working_set_bytes": 5 * MIB, "oom_killed": False},
@@ -60,20 +55,7 @@ def _passing_phase() -> dict[str, Any]:
             "GET /api/recommendations uncached": {"max": 4},
             "GET /api/orders": {"max": 2},
         },
-        "work_probe": {
-            "GET /api/recommendations repeated": {"redis_commands": {"max": 1}},
-            "GET /api/recommendations uncached": {
-                "redis_commands": {"max": 19},
-                "pg_rows": {"median": 13},
-                "pg_buffer_bytes": {"median": 376 * 1024},
-            },
-            "GET /api/restaurants repeated": {"redis_commands": {"max": 1}},
-            "GET /api/restaurants uncached": {
-                "redis_commands": {"max": 5},
-                "pg_rows": {"median": 20},
-                "pg_buffer_bytes": {"median": 20_480_000},
-            },
-        },
+        "work_probe": WORK_PROBE,
         "http_contract": [{"check": "Cache-Control on /api/restaurants", "passed": True}],
         "load_generator": {"saturated": False},
     }

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.scripts import run_script
+
 ENGINE_SH = Path(__file__).resolve().parents[2] / "containers" / "engine.sh"
 
 
@@ -23,14 +25,7 @@ def _dockerd_pids() -> set[int]:
 
 
 def _engine_sh(env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(ENGINE_SH)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    return run_script(ENGINE_SH, {**os.environ, **(env or {})})
 
 
 def test_engine_script_is_valid_bash() -> None:
@@ -69,21 +64,8 @@ def test_without_an_engine_and_without_root_it_says_how_to_get_one(tmp_path: Pat
         "DOCKER_HOST": "unix:///nonexistent/docker.sock",
         "DOCKER_PIDFILE": str(tmp_path / "docker.pid"),
     }
-    # As root, drop to an unprivileged user: this branch is about not being root. (Python's
-    # own setuid/setgid, not setpriv, which a minimal Debian lacks.)
-    drop = os.geteuid() == 0
-    nobody = 65534
-    result = subprocess.run(
-        ["bash", str(ENGINE_SH)],
-        user=nobody if drop else None,
-        group=nobody if drop else None,
-        extra_groups=[] if drop else None,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    # As root, drop to an unprivileged user: this branch is about not being root.
+    result = run_script(ENGINE_SH, env, as_nobody=True, timeout_s=60)
     assert result.returncode == 1
     assert "cannot start one here" in result.stderr
     assert "make engine" in result.stderr

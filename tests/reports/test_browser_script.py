@@ -8,26 +8,15 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests.scripts import run_script
+
 BROWSER_SH = Path(__file__).resolve().parents[2] / "reports" / "browser.sh"
-NOBODY = 65534
 
 
 def _browser_sh(
     env: dict[str, str], *, as_nobody: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    # As root, drop to an unprivileged user where a branch is about not being root.
-    drop = as_nobody and os.geteuid() == 0
-    return subprocess.run(
-        ["/bin/bash", str(BROWSER_SH)],
-        user=NOBODY if drop else None,
-        group=NOBODY if drop else None,
-        extra_groups=[] if drop else None,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    return run_script(BROWSER_SH, env, as_nobody=as_nobody, timeout_s=60)
 
 
 def test_browser_script_is_valid_bash() -> None:

@@ -1,0 +1,34 @@
+"""Figures of a healthy run that the newer budgets read, for hand-built test documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MIB = 1024**2
+
+#: The work probe of a clean gate run (2026-12-03): every work budget holds.
+WORK_PROBE: dict[str, Any] = {
+    "GET /api/recommendations repeated": {"redis_commands": {"max": 1}},
+    "GET /api/recommendations uncached": {
+        "redis_commands": {"max": 19},
+        "pg_rows": {"median": 13},
+        "pg_buffer_bytes": {"median": 376 * 1024},
+    },
+    "GET /api/restaurants repeated": {"redis_commands": {"max": 1}},
+    "GET /api/restaurants uncached": {
+        "redis_commands": {"max": 5},
+        "pg_rows": {"median": 20},
+        "pg_buffer_bytes": {"median": 20_480_000},
+    },
+}
+
+
+def growth(ci95_low_mib: float) -> dict[str, Any]:
+    """A growth fit (benchmarks/growth.py) whose slope's lower bound is ``ci95_low_mib``."""
+    return {
+        "bytes_per_10k_requests": (ci95_low_mib + 1) * MIB,
+        "ci95_low_bytes_per_10k_requests": ci95_low_mib * MIB,
+        "ci95_high_bytes_per_10k_requests": (ci95_low_mib + 2) * MIB,
+        "bins": 12,
+        "requests": 6000,
+    }
