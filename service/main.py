@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
-from service.api import auth, health, orders, recommendations, restaurants, users
+from service.api import auth, health, onboarding, orders, recommendations, restaurants, users
 from service.config import Settings, get_settings
 from service.context import AppContext
 
@@ -137,6 +137,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         OperationalError,
         _answer_503("database unreachable", "database unavailable, retry shortly"),
     )
-    for module in (auth, users, restaurants, orders, recommendations, health):
+    for module in (auth, users, restaurants, orders, recommendations, onboarding, health):
         app.include_router(module.router)
     return app
