@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
 from service.api import auth, health, onboarding, orders, recommendations, restaurants, users
+from service.conditional import ConditionalGetMiddleware
 from service.config import Settings, get_settings
 from service.context import AppContext
 
@@ -125,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = chosen
+    # Added first, so it runs inside the metrics middleware: HEAD is measured as HEAD.
+    app.add_middleware(ConditionalGetMiddleware)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_exception_handler(
         PoolTimeoutError,
