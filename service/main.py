@@ -20,6 +20,7 @@ from service.api import auth, health, onboarding, orders, recommendations, resta
 from service.conditional import ConditionalGetMiddleware
 from service.config import Settings, get_settings
 from service.context import AppContext
+from service.openapi import complete_openapi
 
 __all__ = ["create_app"]
 
@@ -142,4 +143,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in (auth, users, restaurants, orders, recommendations, onboarding, health):
         app.include_router(module.router)
+    complete_openapi(app, chosen)
     return app

@@ -119,3 +119,71 @@ def test_no_etag_without_cache_control_under_r8(app_factory: Any) -> None:
 )
 def test_if_none_match_parsing(header: str, matches: bool) -> None:
     assert etag_matches(header, '"a"') is matches
+
+
+def test_openapi_states_every_status_and_bound(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    paths = document["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            if operation.get("security"):
+                assert "401" in codes, (method, path)
+            if path != "/metrics":
+                assert "503" in codes, (method, path)
+            if operation.get("parameters") or "requestBody" in operation:
+                assert "422" in codes, (method, path)
+            assert not {"413", "429"} & codes, "no body cap or rate limiter exists"
+    assert "404" in paths["/api/recommendations/{restaurant_id}/insight"]["get"]["responses"]
+    assert "304" in paths["/api/restaurants"]["get"]["responses"]
+    assert "400" in paths["/auth/register"]["post"]["responses"]
+    assert "401" in paths["/auth/login"]["post"]["responses"]
+    onboarding = paths["/api/onboarding/complete"]["post"]
+    assert set(onboarding["responses"]) >= {"200", "401", "422", "503"}
+    reset = paths["/api/orders/simulation"]["delete"]
+    assert set(reset["responses"]) >= {"200", "401", "503"}
+    limits = {
+        path: parameter["schema"]
+        for path, operations in paths.items()
+        for parameter in operations.get("get", {}).get("parameters", [])
+        if parameter["name"] == "limit"
+    }
+    assert set(limits) == {"/api/restaurants", "/api/orders", "/api/recommendations"}
+    assert all(schema["minimum"] == 1 and schema["maximum"] == 50 for schema in limits.values())
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "bound"),
+    [
+        ("/api/restaurants", "limit", "maximum"),
+        ("/api/restaurants", "page", "maximum"),
+        ("/api/orders", "offset", "maximum"),
+        ("/api/recommendations", "limit", "maximum"),
+        ("/api/restaurants", "limit", "minimum"),
+    ],
+)
+def test_one_past_each_documented_bound_is_422(
+    client: TestClient, user0: dict[str, str], path: str, name: str, bound: str
+) -> None:
+    document = client.get("/openapi.json").json()
+    (schema,) = [
+        p["schema"] for p in document["paths"][path]["get"]["parameters"] if p["name"] == name
+    ]
+    edge = schema[bound]
+    past = edge + 1 if bound == "maximum" else edge - 1
+    inside = client.get(path, params={name: edge}, headers=user0)
+    assert inside.status_code == 200, inside.text
+    outside = client.get(path, params={name: past}, headers=user0)
+    assert outside.status_code == 422
+    assert outside.json()["detail"][0]["loc"] == ["query", name]
+
+
+def test_r5_documents_its_own_cap(app_factory: Any) -> None:
+    with app_factory(regressions="R5") as old:
+        document = old.get("/openapi.json").json()
+    (schema,) = [
+        p["schema"]
+        for p in document["paths"]["/api/restaurants"]["get"]["parameters"]
+        if p["name"] == "limit"
+    ]
+    assert schema["maximum"] == 10_000
