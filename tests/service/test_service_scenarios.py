@@ -1,0 +1,69 @@
+"""The standard mix's clients against the real service: every call they make succeeds."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from benchmarks.loadgen import run_scenario
+from benchmarks.samples import failure_summary
+from scenarios.registry import get_scenario
+from service.config import Settings
+from service.main import create_app
+from service.seed import seed
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def live_service(database_url: str, make_settings: Callable[..., Settings]) -> Iterator[str]:
+    """Base URL of the service on 127.0.0.1, served by uvicorn in a thread."""
+    seed(database_url, restaurants=200, users=20, orders=200, seed=3)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(make_settings()), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "service did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_standard_mix_makes_every_new_call_without_a_failure(
+    live_service: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("TASTEMATCH_ACCOUNTS", "20")
+    # Two of each class at least: 12 users split 8/2/1/1 by weight would leave one each.
+    scenario = get_scenario("standard").with_overrides(users=12, warmup_s=2, measure_s=8)
+
+    run = run_scenario(scenario, host=live_service, out_dir=tmp_path, grace_s=30)
+
+    assert run.exit_code == 0, run.log_path.read_text()
+    endpoints = set(run.samples.endpoint.tolist())
+    for call in (
+        "POST /auth/register",
+        "POST /api/onboarding/complete",
+        "DELETE /api/orders/simulation",
+        "GET /api/recommendations/chef-choice?refresh=true",
+        "GET /api/restaurants?limit=1",
+        "GET /api/orders",
+    ):
+        assert call in endpoints, (call, sorted(endpoints))
+    assert failure_summary(run.samples) == []
