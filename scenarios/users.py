@@ -34,6 +34,8 @@ PAGE_SIZE = 20
 DASHBOARD_ORDERS = 50
 #: The demo simulator resets after this many simulated orders.
 SIMULATED_ORDERS_PER_RUN = 5
+#: Seconds between two simulated orders.
+SIMULATOR_PAUSE_S = (2.0, 5.0)
 LOGIN_ATTEMPTS = 3
 
 #: Base URLs of every service replica (comma list); empty: every request goes to ``--host``.
@@ -261,6 +263,9 @@ class SimulatorUser(TasteMatchUser):
     @task
     def simulate(self) -> None:
         for _ in range(SIMULATED_ORDERS_PER_RUN):
+            # The simulator paces itself like a diner; each refreshed chef's choice is a
+            # deliberate cache miss, so an unpaced loop would swamp the hit rate.
+            gevent.sleep(random.uniform(*SIMULATOR_PAUSE_S))
             self.place_order(simulated=True)
             self.get_json(
                 "/api/recommendations/chef-choice?refresh=true",

@@ -50,8 +50,9 @@ def test_standard_mix_makes_every_new_call_without_a_failure(
     live_service: str, tmp_path: Path, monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("TASTEMATCH_ACCOUNTS", "20")
-    # Two of each class at least: 12 users split 8/2/1/1 by weight would leave one each.
-    scenario = get_scenario("standard").with_overrides(users=12, warmup_s=2, measure_s=8)
+    # 12 users split 8/2/1/1 by weight: one of each new class. One simulator run (5 paced
+    # orders, then the reset) takes at most 25 s.
+    scenario = get_scenario("standard").with_overrides(users=12, warmup_s=2, measure_s=28)
 
     run = run_scenario(scenario, host=live_service, out_dir=tmp_path, grace_s=30)
 
