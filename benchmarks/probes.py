@@ -4,6 +4,7 @@ settings, the HTTP contract, and the statements one request costs in isolation."
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from benchmarks.polling import Poller
 __all__ = [
     "POSTGRES_SETTINGS",
     "PostgresProbe",
+    "ProbeRequest",
     "http_contract",
     "invalidation_across_replicas",
     "login",
@@ -174,10 +176,21 @@ def invalidation_across_replicas(
 #: How long a probe waits for the service to record the request it just answered.
 _RECORD_WAIT_S = 2.0
 
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    """A probed request other than a plain GET of a path."""
+
+    method: str
+    path: str
+    json: dict[str, Any] | None = field(default=None)
+
+
 #: Requests whose statement counts the probe measures one at a time, in this order:
 #: an uncached recommendation (``refresh=true``) is followed by the same one again,
-#: which the cache should then answer.
-SQL_PROBES = (
+#: which the cache should then answer; likewise a restaurant's insight. The writes come
+#: last (onboarding replaces the account's taste vector, then its simulated orders go).
+SQL_PROBES: tuple[tuple[str, str, str | ProbeRequest], ...] = (
     ("GET /api/orders", "/api/orders", "/api/orders"),
     (
         "GET /api/recommendations uncached",
@@ -185,7 +198,45 @@ SQL_PROBES = (
         "/api/recommendations?limit=12&refresh=true",
     ),
     ("GET /api/recommendations repeated", "/api/recommendations", "/api/recommendations?limit=12"),
+    (
+        "GET /api/recommendations/{restaurant_id}/insight uncached",
+        "/api/recommendations/{restaurant_id}/insight",
+        "/api/recommendations/1/insight",
+    ),
+    (
+        "GET /api/recommendations/{restaurant_id}/insight repeated",
+        "/api/recommendations/{restaurant_id}/insight",
+        "/api/recommendations/1/insight",
+    ),
+    (
+        "POST /api/onboarding/complete",
+        "/api/onboarding/complete",
+        ProbeRequest(
+            "POST",
+            "/api/onboarding/complete",
+            {"selected_cuisines": ["Italian", "Japanese"], "price_preference": "medium"},
+        ),
+    ),
+    (
+        "DELETE /api/orders/simulation",
+        "/api/orders/simulation",
+        ProbeRequest("DELETE", "/api/orders/simulation"),
+    ),
 )
+
+
+def _send(
+    client: httpx.Client, base_url: str, request: str | ProbeRequest, headers: dict[str, str]
+) -> httpx.Response | str:
+    """``_fetch`` of a GET path, or the request described by a ``ProbeRequest``."""
+    if isinstance(request, str):
+        return _fetch(client, f"{base_url}{request}", headers)
+    try:
+        return client.request(
+            request.method, f"{base_url}{request.path}", json=request.json, headers=headers
+        )
+    except httpx.HTTPError as error:
+        return f"request failed: {type(error).__name__}: {error}"
 
 
 def _route_total(snapshot: Snapshot, suffix: str, route: str) -> float:
@@ -232,7 +283,7 @@ def sql_probe(
     for account_headers in headers:
         for name, route, path in SQL_PROBES:
             before = scrape(client, service_urls)
-            response = _fetch(client, f"{service_urls[0]}{path}", account_headers)
+            response = _send(client, service_urls[0], path, account_headers)
             after = _scrape_after(client, service_urls, before, route)
             recorded = _route_total(after, "_count", route) - _route_total(before, "_count", route)
             if isinstance(response, str) or not response.is_success or recorded != 1:

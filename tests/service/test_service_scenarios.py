@@ -1,4 +1,4 @@
-"""The standard mix's clients against the real service: every call they make succeeds."""
+"""The standard mix's clients and the gate's SQL probe against the real service (uvicorn)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
+from benchmarks.budgets import load_budgets
 from benchmarks.loadgen import run_scenario
+from benchmarks.probes import login, sql_probe
 from benchmarks.samples import failure_summary
 from scenarios.registry import get_scenario
 from service.config import Settings
 from service.main import create_app
-from service.seed import seed
+from service.seed import LOAD_TEST_PASSWORD, seed, user_email
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -68,3 +71,24 @@ def test_standard_mix_makes_every_new_call_without_a_failure(
     ):
         assert call in endpoints, (call, sorted(endpoints))
     assert failure_summary(run.samples) == []
+
+
+def test_sql_probe_of_the_new_calls_holds_their_budgets(live_service: str) -> None:
+    """The gate's isolated statement counts, against the real service (no other traffic)."""
+    budgets = {budget.name: budget for budget in load_budgets()}
+    with httpx.Client(timeout=10) as client:
+        headers = [
+            login(client, live_service, user_email(index), LOAD_TEST_PASSWORD) for index in (3, 4)
+        ]
+        figures = sql_probe(client, [live_service], headers)
+    for name, probe in (
+        ("sql_per_insight_miss", "GET /api/recommendations/{restaurant_id}/insight uncached"),
+        ("sql_per_insight_hit", "GET /api/recommendations/{restaurant_id}/insight repeated"),
+        ("sql_per_onboarding", "POST /api/onboarding/complete"),
+        ("sql_per_simulation_reset", "DELETE /api/orders/simulation"),
+    ):
+        measured = figures[probe]
+        assert measured["count"] == 2, (probe, measured)
+        assert measured["failed"] == 0, (probe, measured)
+        assert measured["max"] is not None
+        assert measured["max"] <= float(budgets[name].limit), (name, measured)
