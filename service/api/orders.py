@@ -161,13 +161,26 @@ def place_order(body: OrderIn, ctx: CtxDep, session: SessionDep, user_id: UserId
     return _out(order, restaurant.name)
 
 
-def _uncount_simulations(session: Session, user_id: int) -> int:
+def _delete_one_by_one(session: Session, user_id: int) -> list[tuple[str, Decimal]]:
+    """Before the fix (R4): every simulated order loaded, its restaurant fetched lazily,
+    then each deleted in its own statement."""
+    orders = session.scalars(
+        select(Order).where(Order.user_id == user_id, Order.is_simulation.is_(True))
+    ).all()
+    gone = [(order.restaurant.cuisine_type, order.total_amount) for order in orders]
+    for order in orders:
+        session.delete(order)
+        session.flush()
+    return gone
+
+
+def _uncount_simulations(session: Session, user_id: int, *, n_plus_one: bool) -> int:
     """Delete the user's simulated orders and take them out of their counters; the count.
 
     The preference row is locked first (``SELECT ... FOR UPDATE``): an order placed
     meanwhile waits for this transaction, so neither its counting nor this subtraction is
-    lost. The pre-fix code loaded every simulated order as an object and deleted them one
-    by one; here one ``DELETE ... RETURNING`` does it.
+    lost. One ``DELETE ... RETURNING`` removes the orders; under R4 they are loaded and
+    deleted one by one, as the pre-fix code did.
     """
     prefs = session.execute(
         select(
@@ -176,15 +189,20 @@ def _uncount_simulations(session: Session, user_id: int) -> int:
         .where(UserPreference.user_id == user_id)
         .with_for_update()
     ).one_or_none()
-    gone = session.execute(
-        delete(Order)
-        .where(
-            Order.user_id == user_id,
-            Order.is_simulation.is_(True),
-            Restaurant.id == Order.restaurant_id,
-        )
-        .returning(Restaurant.cuisine_type, Order.total_amount)
-    ).all()
+    gone: list[tuple[str, Decimal]]
+    if n_plus_one:
+        gone = _delete_one_by_one(session, user_id)
+    else:
+        rows = session.execute(
+            delete(Order)
+            .where(
+                Order.user_id == user_id,
+                Order.is_simulation.is_(True),
+                Restaurant.id == Order.restaurant_id,
+            )
+            .returning(Restaurant.cuisine_type, Order.total_amount)
+        ).all()
+        gone = [(cuisine, amount) for cuisine, amount in rows]
     if prefs is not None and gone:
         counts = dict(prefs.cuisine_counts)
         for cuisine, _ in gone:
@@ -215,7 +233,7 @@ def reset_simulation(ctx: CtxDep, session: SessionDep, user_id: UserIdDep) -> Si
     The counters and taste vector no longer count them, and the cached recommendations
     are dropped when any was deleted.
     """
-    deleted = _uncount_simulations(session, user_id)
+    deleted = _uncount_simulations(session, user_id, n_plus_one=ctx.settings.has(Regression.R4))
     session.commit()
     if deleted:
         _invalidate(ctx, user_id)

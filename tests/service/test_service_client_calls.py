@@ -252,3 +252,27 @@ def test_r1_onboarding_and_insight_load_full_rows(app_factory: Any, sql: Any, me
         insight = old.get("/api/recommendations/5/insight", headers=headers)
         assert insight.status_code == 200
         assert metric(rows_metric) - loaded >= every
+
+
+def test_r4_simulation_reset_deletes_one_by_one_with_the_same_outcome(
+    app_factory: Any, sql: Any, metric: Any
+) -> None:
+    with app_factory(regressions="R4") as old:
+        headers, user_id = _new_user(old, "r4-simulator")
+        for restaurant_id in (4, 5, 6):
+            placed = old.post(
+                "/api/orders",
+                json={"restaurant_id": restaurant_id, "total_amount": 7, "is_simulation": True},
+                headers=headers,
+            )
+            assert placed.status_code == 201
+        responses: list[Any] = []
+        statements = _statements(
+            metric, SIMULATION, lambda: responses.append(old.delete(SIMULATION, headers=headers))
+        )
+    assert responses[-1].json()["deleted"] == 3
+    assert statements > 3  # one load, a lazy restaurant and a DELETE per order
+    assert sql("SELECT count(*) FROM orders WHERE user_id = %s", (user_id,)) == [(0,)]
+    assert sql(
+        "SELECT total_orders, cuisine_counts FROM user_preferences WHERE user_id = %s", (user_id,)
+    ) == [(0, {})]
