@@ -7,7 +7,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ __all__ = [
     "POSTGRES_SETTINGS",
     "PostgresProbe",
     "PostgresWork",
+    "ProbeRequest",
     "WorkCounters",
     "http_contract",
     "invalidation_across_replicas",
@@ -182,10 +183,22 @@ def invalidation_across_replicas(
 #: How long a probe waits for the service to record the request it just answered.
 _RECORD_WAIT_S = 2.0
 
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    """A probed request other than a plain GET of a path."""
+
+    method: str
+    path: str
+    json: dict[str, Any] | None = field(default=None)
+
+
 #: Requests whose statement counts the probe measures one at a time, in this order:
 #: an uncached request (``refresh=true``, or a page nobody asked for) is followed by
-#: the same one again, which the cache should then answer.
-SQL_PROBES = (
+#: the same one again, which the cache should then answer; likewise a restaurant's
+#: insight. The writes come last (onboarding replaces the account's taste vector, then
+#: its simulated orders go).
+SQL_PROBES: tuple[tuple[str, str, str | ProbeRequest], ...] = (
     ("GET /api/orders", "/api/orders", "/api/orders"),
     (
         "GET /api/recommendations uncached",
@@ -197,12 +210,58 @@ SQL_PROBES = (
     # pages, so the first request is a cache miss and the second a hit.
     ("GET /api/restaurants uncached", "/api/restaurants", "/api/restaurants?limit=20&page={page}"),
     ("GET /api/restaurants repeated", "/api/restaurants", "/api/restaurants?limit=20&page={page}"),
+    (
+        "GET /api/recommendations/{restaurant_id}/insight uncached",
+        "/api/recommendations/{restaurant_id}/insight",
+        "/api/recommendations/1/insight",
+    ),
+    (
+        "GET /api/recommendations/{restaurant_id}/insight repeated",
+        "/api/recommendations/{restaurant_id}/insight",
+        "/api/recommendations/1/insight",
+    ),
+    (
+        "POST /api/onboarding/complete",
+        "/api/onboarding/complete",
+        ProbeRequest(
+            "POST",
+            "/api/onboarding/complete",
+            {"selected_cuisines": ["Italian", "Japanese"], "price_preference": "medium"},
+        ),
+    ),
+    (
+        "DELETE /api/orders/simulation",
+        "/api/orders/simulation",
+        ProbeRequest("DELETE", "/api/orders/simulation"),
+    ),
 )
 
 #: ``{page}`` of the probe paths: the probe's first page plus the account's position among
 #: the probe accounts. Each probe has pages of its own, so each sees its own misses.
 SQL_PROBE_FIRST_PAGE = 100
 WORK_PROBE_FIRST_PAGE = 200
+
+
+def _send(
+    client: httpx.Client,
+    base_url: str,
+    request: str | ProbeRequest,
+    headers: dict[str, str],
+    page: int,
+) -> httpx.Response | str:
+    """``_fetch`` of a GET path, or the request described by a ``ProbeRequest``; ``{page}``
+    in a path is ``page``."""
+    if isinstance(request, str):
+        return _fetch(client, f"{base_url}{request.format(page=page)}", headers)
+    try:
+        return client.request(
+            request.method,
+            f"{base_url}{request.path.format(page=page)}",
+            json=request.json,
+            headers=headers,
+        )
+    except httpx.HTTPError as error:
+        return f"request failed: {type(error).__name__}: {error}"
 
 
 def _route_total(snapshot: Snapshot, suffix: str, route: str) -> float:
@@ -249,8 +308,9 @@ def sql_probe(
     for position, account_headers in enumerate(headers):
         for name, route, path in SQL_PROBES:
             before = scrape(client, service_urls)
-            url = f"{service_urls[0]}{path.format(page=SQL_PROBE_FIRST_PAGE + position)}"
-            response = _fetch(client, url, account_headers)
+            response = _send(
+                client, service_urls[0], path, account_headers, SQL_PROBE_FIRST_PAGE + position
+            )
             after = _scrape_after(client, service_urls, before, route)
             recorded = _route_total(after, "_count", route) - _route_total(before, "_count", route)
             if isinstance(response, str) or not response.is_success or recorded != 1:
@@ -384,8 +444,9 @@ def work_probe(
             before = scrape(client, service_urls)
             commands_before = counters.redis_commands()
             postgres_before = counters.postgres_work()
-            url = f"{service_urls[0]}{path.format(page=WORK_PROBE_FIRST_PAGE + position)}"
-            response = _fetch(client, url, account_headers)
+            response = _send(
+                client, service_urls[0], path, account_headers, WORK_PROBE_FIRST_PAGE + position
+            )
             after = _scrape_after(client, service_urls, before, route)
             commands = counters.redis_commands() - commands_before
             postgres_after = counters.postgres_work()

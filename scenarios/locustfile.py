@@ -17,9 +17,21 @@ from scenarios import recording  # noqa: F401  (registers the sample and exit-co
 from scenarios.registry import get_scenario
 from scenarios.shapes import StagedShape
 from scenarios.stages import Stage
-from scenarios.users import DinerUser, OrderingDinerUser, RecommendationsUser
+from scenarios.users import (
+    DinerUser,
+    NewDinerUser,
+    OrderingDinerUser,
+    RecommendationsUser,
+    SimulatorUser,
+)
 
-__all__ = ["DinerUser", "OrderingDinerUser", "RecommendationsUser"]
+__all__ = [
+    "DinerUser",
+    "NewDinerUser",
+    "OrderingDinerUser",
+    "RecommendationsUser",
+    "SimulatorUser",
+]
 
 
 def _optional_float(variable: str) -> float | None:

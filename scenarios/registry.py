@@ -52,7 +52,9 @@ class Scenario:
         return self.shape(self.users, self.warmup_s, self.measure_s)
 
 
-_MIXED = ("DinerUser", "OrderingDinerUser")
+#: The standard mix; per 12 simulated users about 8 browse, 2 order, 1 is new (registers and
+#: onboards) and 1 runs the demo simulator (see each class's ``weight``).
+_MIXED = ("DinerUser", "OrderingDinerUser", "NewDinerUser", "SimulatorUser")
 
 SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
     {

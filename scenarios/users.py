@@ -1,14 +1,17 @@
-"""Simulated TasteMatch clients.
+"""Simulated TasteMatch clients, making the original dashboard's calls.
 
 Each diner logs in once (as a seeded account drawn with Zipf-like skew), then
 loads its dashboard, browses restaurants with filters and pages, and — for the
 ordering diners — places orders, which invalidates its cached recommendations.
+New diners register and go through onboarding; a few run the dashboard's demo
+simulator (simulated orders, a refreshed chef's choice, then a reset).
 """
 
 from __future__ import annotations
 
 import os
 import random
+import uuid
 from typing import Any
 
 import gevent
@@ -16,10 +19,23 @@ from locust import FastHttpUser, between, task
 
 from scenarios.accounts import LOAD_TEST_PASSWORD, AccountPicker, user_email
 
-__all__ = ["DinerUser", "OrderingDinerUser", "RecommendationsUser", "TasteMatchUser"]
+__all__ = [
+    "DinerUser",
+    "NewDinerUser",
+    "OrderingDinerUser",
+    "RecommendationsUser",
+    "SimulatorUser",
+    "TasteMatchUser",
+]
 
 CUISINES = ("Italian", "Japanese", "Mexican", "Indian", "Chinese", "Thai", "French", "Korean")
 PAGE_SIZE = 20
+#: The dashboard asks for 100 orders in the original client; this service caps pages at 50.
+DASHBOARD_ORDERS = 50
+#: The demo simulator resets after this many simulated orders.
+SIMULATED_ORDERS_PER_RUN = 5
+#: Seconds between two simulated orders.
+SIMULATOR_PAUSE_S = (2.0, 5.0)
 LOGIN_ATTEMPTS = 3
 
 #: Base URLs of every service replica (comma list); empty: every request goes to ``--host``.
@@ -79,6 +95,13 @@ class TasteMatchUser(FastHttpUser):
         ) as response:
             return self._check(response)
 
+    def delete_json(self, path: str, *, name: str) -> Any:
+        """DELETE ``path``; the decoded body, or ``None`` after recording a failure."""
+        with self.client.delete(
+            _replica() + path, name=name, headers=self.headers, catch_response=True
+        ) as response:
+            return self._check(response)
+
     @staticmethod
     def _check(response: Any) -> Any:
         if not 200 <= (response.status_code or 0) < 300:
@@ -108,7 +131,26 @@ class TasteMatchUser(FastHttpUser):
             "recommendations",
         )
         self.get_json("/api/recommendations/chef-choice", name="/api/recommendations/chef-choice")
-        self.get_json("/api/orders", name="/api/orders")
+        self.get_json(f"/api/orders?limit={DASHBOARD_ORDERS}", name="/api/orders")
+
+    def place_order(self, *, simulated: bool = False) -> None:
+        """One order at a restaurant seen earlier (browsing first if none was)."""
+        if not self.restaurant_ids:
+            self.browse_restaurants()
+        if not self.restaurant_ids:
+            return
+        restaurant_id = random.choice(self.restaurant_ids)
+        price = round(random.uniform(8, 40), 2)
+        self.post_json(
+            "/api/orders",
+            {
+                "restaurant_id": restaurant_id,
+                "items": [{"name": "dish of the day", "quantity": 1, "price": price}],
+                "total_amount": price,
+                "is_simulation": simulated,
+            },
+            name="/api/orders",
+        )
 
     def browse_restaurants(self) -> None:
         """A filtered listing, then one more page of it."""
@@ -125,7 +167,7 @@ class TasteMatchUser(FastHttpUser):
 class DinerUser(TasteMatchUser):
     """Opens the app now and then and browses; does not order during the test."""
 
-    weight = 4
+    weight = 8
 
     @task(3)
     def dashboard(self) -> None:
@@ -139,7 +181,7 @@ class DinerUser(TasteMatchUser):
 class OrderingDinerUser(TasteMatchUser):
     """Browses, orders, and looks at the dashboard (whose recommendations the order changed)."""
 
-    weight = 1
+    weight = 2
 
     @task(3)
     def browse(self) -> None:
@@ -150,22 +192,8 @@ class OrderingDinerUser(TasteMatchUser):
         self.load_dashboard()
 
     @task(1)
-    def place_order(self) -> None:
-        if not self.restaurant_ids:
-            self.browse_restaurants()
-        if not self.restaurant_ids:
-            return
-        restaurant_id = random.choice(self.restaurant_ids)
-        price = round(random.uniform(8, 40), 2)
-        self.post_json(
-            "/api/orders",
-            {
-                "restaurant_id": restaurant_id,
-                "items": [{"name": "dish of the day", "quantity": 1, "price": price}],
-                "total_amount": price,
-            },
-            name="/api/orders",
-        )
+    def order(self) -> None:
+        self.place_order()
 
 
 class RecommendationsUser(TasteMatchUser):
@@ -176,3 +204,75 @@ class RecommendationsUser(TasteMatchUser):
     @task
     def recommendations(self) -> None:
         self.get_json("/api/recommendations?limit=12", name="/api/recommendations")
+
+
+class NewDinerUser(TasteMatchUser):
+    """Registers, completes onboarding (a few cuisines), then uses the app; now and then
+    another newcomer takes its place, so onboarding also happens after the warm-up."""
+
+    weight = 1
+
+    def on_start(self) -> None:
+        self.headers = {}
+        self.restaurant_ids = []
+        self.join()
+
+    def join(self) -> None:
+        """Register a fresh account and onboard it, as the original sign-up flow does."""
+        self.headers = {}
+        label = uuid.uuid4().hex[:16]
+        body = self.post_json(
+            "/auth/register",
+            {
+                "email": f"new-{label}@load.test",
+                "name": f"New {label}",
+                "password": "load-" + label,
+            },
+            name="/auth/register",
+        )
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str):
+            return
+        self.headers = {"Authorization": f"Bearer {token}"}
+        choice: dict[str, Any] = {
+            "selected_cuisines": random.sample(CUISINES, random.randint(1, 3)),
+            "price_preference": random.choice((None, "low", "medium", "high")),
+        }
+        self.post_json("/api/onboarding/complete", choice, name="/api/onboarding/complete")
+        self.load_dashboard()
+
+    @task(1)
+    def newcomer(self) -> None:
+        self.join()
+
+    @task(4)
+    def dashboard(self) -> None:
+        self.load_dashboard()
+
+    @task(4)
+    def browse(self) -> None:
+        self.browse_restaurants()
+
+
+class SimulatorUser(TasteMatchUser):
+    """Runs the dashboard's demo simulator: simulated orders each followed by a refreshed
+    chef's choice and a look-up of a restaurant of some cuisine, then a reset."""
+
+    weight = 1
+
+    @task
+    def simulate(self) -> None:
+        for _ in range(SIMULATED_ORDERS_PER_RUN):
+            # The simulator paces itself like a diner; each refreshed chef's choice is a
+            # deliberate cache miss, so an unpaced loop would swamp the hit rate.
+            gevent.sleep(random.uniform(*SIMULATOR_PAUSE_S))
+            self.place_order(simulated=True)
+            self.get_json(
+                "/api/recommendations/chef-choice?refresh=true",
+                name="/api/recommendations/chef-choice?refresh=true",
+            )
+            self.get_json(
+                f"/api/restaurants?cuisine_type={random.choice(CUISINES)}&limit=1",
+                name="/api/restaurants?limit=1",
+            )
+        self.delete_json("/api/orders/simulation", name="/api/orders/simulation")

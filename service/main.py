@@ -16,9 +16,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
-from service.api import auth, health, orders, recommendations, restaurants, users
+from service.api import auth, health, onboarding, orders, recommendations, restaurants, users
+from service.conditional import ConditionalGetMiddleware
 from service.config import Settings, get_settings
 from service.context import AppContext
+from service.openapi import complete_openapi
 
 __all__ = ["create_app"]
 
@@ -125,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = chosen
+    # Added first, so it runs inside the metrics middleware: HEAD is measured as HEAD.
+    app.add_middleware(ConditionalGetMiddleware)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_exception_handler(
         PoolTimeoutError,
@@ -137,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         OperationalError,
         _answer_503("database unreachable", "database unavailable, retry shortly"),
     )
-    for module in (auth, users, restaurants, orders, recommendations, health):
+    for module in (auth, users, restaurants, orders, recommendations, onboarding, health):
         app.include_router(module.router)
+    complete_openapi(app, chosen)
     return app

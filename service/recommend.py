@@ -38,6 +38,8 @@ __all__ = [
     "Ranked",
     "UnknownUserError",
     "chef_choice_entries",
+    "insight_entries",
+    "insight_field",
     "list_field",
     "recommendation_entries",
 ]
@@ -287,3 +289,102 @@ def recommendation_entries(
 def chef_choice_entries(ctx: AppContext, session: Session, user_id: int) -> dict[str, bytes]:
     """The body of ``GET /api/recommendations/chef-choice`` (empty: nothing to pick)."""
     return {CHEF_FIELD: _chef_body(_rank(ctx, session, user_id, 1))}
+
+
+# -- one restaurant's insight ---------------------------------------------------------------
+_INSIGHT_STATE_SQL = text(
+    """
+    SELECT p.preference_vector,
+           coalesce(p.cuisine_counts, '{}'::jsonb) AS cuisine_counts,
+           coalesce(p.total_orders, 0) AS total_orders
+    FROM users u LEFT JOIN user_preferences p ON p.user_id = u.id
+    WHERE u.id = :user_id
+    """
+)
+
+
+def insight_field(restaurant_id: int) -> str:
+    """Hash field of the cached insight of one restaurant."""
+    return f"insight:{restaurant_id}"
+
+
+def _score(
+    taste: npt.NDArray[np.float32] | None, embedding: npt.NDArray[np.float32], rating: float
+) -> float:
+    """Cosine similarity clipped to [0, 1], or rating / 5 without a taste vector."""
+    norm = float(np.linalg.norm(taste)) if taste is not None else 0.0
+    if taste is None or norm == 0.0:
+        return rating / 5.0
+    unit = float(np.linalg.norm(embedding)) or 1.0
+    return min(1.0, max(0.0, float(embedding @ taste) / (norm * unit)))
+
+
+def _insight_baseline(
+    session: Session, user_id: int, restaurant_id: int
+) -> tuple[dict[str, Any], float, TasteProfile] | None:
+    """The pre-fix work (R1): the restaurant, 100 orders with their restaurants and every
+    restaurant, all as full rows, parsed embeddings included."""
+    if session.get(User, user_id) is None:
+        raise UnknownUserError(user_id)
+    found = session.get(Restaurant, restaurant_id)
+    if found is None:
+        return None
+    session.scalars(
+        select(Order)
+        .where(Order.user_id == user_id)
+        .order_by(Order.order_date.desc(), Order.id.desc())
+        .limit(100)
+        .options(joinedload(Order.restaurant))
+    ).unique().all()
+    by_id = {row.id: json.loads(row.embedding) for row, _ in _parsed_restaurants(session)}
+    prefs = session.get(UserPreference, user_id)
+    taste = _vector_from_bytes(prefs.preference_vector if prefs else None)
+    embedding = np.asarray(by_id.get(restaurant_id, json.loads(found.embedding)), np.float32)
+    profile = TasteProfile(
+        total_orders=prefs.total_orders if prefs else 0,
+        cuisine_counts=dict(prefs.cuisine_counts) if prefs else {},
+    )
+    return card(found), _score(taste, embedding, found.rating), profile
+
+
+def _insight_optimised(
+    ctx: AppContext, session: Session, user_id: int, restaurant_id: int
+) -> tuple[dict[str, Any], float, TasteProfile] | None:
+    """The user's state in one statement, the restaurant's card from the cache (or one
+    statement), its vector from the process-wide index."""
+    state = session.execute(_INSIGHT_STATE_SQL, {"user_id": user_id}).one_or_none()
+    if state is None:
+        raise UnknownUserError(user_id)
+    found = cards_by_id(ctx, session, [restaurant_id]).get(restaurant_id)
+    release_connection(session)
+    if found is None:
+        return None
+    index = ctx.index.get()
+    rows = index.rows_of([restaurant_id])
+    taste = _vector_from_bytes(state.preference_vector)
+    rating = float(found["rating"])
+    score = rating / 5.0 if rows.size == 0 else _score(taste, index.embeddings[rows[0]], rating)
+    profile = TasteProfile(
+        total_orders=int(state.total_orders), cuisine_counts=dict(state.cuisine_counts)
+    )
+    return found, score, profile
+
+
+def insight_entries(
+    ctx: AppContext, session: Session, user_id: int, restaurant_id: int
+) -> dict[str, bytes]:
+    """The body of ``GET /api/recommendations/{restaurant_id}/insight`` (empty: no such
+    restaurant)."""
+    if ctx.settings.has(Regression.R1):
+        found = _insight_baseline(session, user_id, restaurant_id)
+    else:
+        found = _insight_optimised(ctx, session, user_id, restaurant_id)
+    if found is None:
+        return {insight_field(restaurant_id): b""}
+    restaurant, score, profile = found
+    body = {
+        "restaurant_id": restaurant_id,
+        "insight": insight(restaurant, score, profile),
+        "generated_at": datetime.now(UTC).isoformat(),
+    }
+    return {insight_field(restaurant_id): dumps(body)}

@@ -11,7 +11,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 __all__ = [
     "AuthOut",
     "ChefChoiceOut",
+    "InsightOut",
     "LoginIn",
+    "OnboardingIn",
+    "OnboardingOut",
     "OrderIn",
     "OrderItem",
     "OrderListOut",
@@ -22,6 +25,7 @@ __all__ = [
     "RegisterIn",
     "RestaurantListOut",
     "RestaurantOut",
+    "SimulationResetOut",
     "UserOut",
 ]
 
@@ -174,3 +178,39 @@ class ChefChoiceOut(BaseModel):
     reasoning: list[str]
     confidence: float = Field(ge=0, le=1)
     generated_at: datetime
+
+
+class InsightOut(BaseModel):
+    """``GET /api/recommendations/{restaurant_id}/insight``."""
+
+    restaurant_id: int
+    insight: str
+    generated_at: datetime
+
+
+Cuisine = Annotated[str, Field(min_length=1, max_length=64)]
+Restriction = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class OnboardingIn(BaseModel):
+    """``POST /api/onboarding/complete``: the tastes a new user picks."""
+
+    selected_cuisines: list[Cuisine] = Field(min_length=1, max_length=5)
+    price_preference: PriceRange | None = None
+    #: Accepted and not used, as in the original: the taste vector ignores them.
+    dietary_restrictions: list[Restriction] | None = Field(default=None, max_length=20)
+
+
+class OnboardingOut(BaseModel):
+    """Whether a taste vector could be made from the picks."""
+
+    success: bool
+    message: str
+    has_synthetic_vector: bool
+
+
+class SimulationResetOut(BaseModel):
+    """``DELETE /api/orders/simulation``."""
+
+    deleted: int
+    message: str

@@ -16,7 +16,11 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 _DUPLICATE = "Email already registered"
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses={400: {"description": "email already registered"}},
+)
 def register(body: RegisterIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Create an account and return it with a bearer token; 400 if the email is taken."""
     if session.scalar(select(User.id).where(User.email == body.email)) is not None:
@@ -36,7 +40,7 @@ def register(body: RegisterIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
     return _auth(ctx, user)
 
 
-@router.post("/login")
+@router.post("/login", responses={401: {"description": "email and password do not match"}})
 def login(body: LoginIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Exchange email and password for a bearer token; 401 if they do not match."""
     user = session.scalar(select(User).where(User.email == body.email.strip().lower()))

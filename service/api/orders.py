@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import Integer, func, literal, select
+from sqlalchemy import Integer, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from service.context import AppContext
 from service.database import fetch_page
 from service.deps import UNKNOWN_USER, CtxDep, ListLimitDep, SessionDep, UserIdDep, unauthorized
 from service.models import Order, Restaurant, UserPreference
-from service.schemas import OrderIn, OrderListOut, OrderOut
+from service.schemas import OrderIn, OrderListOut, OrderOut, SimulationResetOut
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
@@ -159,6 +159,85 @@ def place_order(body: OrderIn, ctx: CtxDep, session: SessionDep, user_id: UserId
         raise unauthorized(UNKNOWN_USER) from None
     _invalidate(ctx, user_id)
     return _out(order, restaurant.name)
+
+
+def _delete_one_by_one(session: Session, user_id: int) -> list[tuple[str, Decimal]]:
+    """Before the fix (R4): every simulated order loaded, its restaurant fetched lazily,
+    then each deleted in its own statement."""
+    orders = session.scalars(
+        select(Order).where(Order.user_id == user_id, Order.is_simulation.is_(True))
+    ).all()
+    gone = [(order.restaurant.cuisine_type, order.total_amount) for order in orders]
+    for order in orders:
+        session.delete(order)
+        session.flush()
+    return gone
+
+
+def _uncount_simulations(session: Session, user_id: int, *, n_plus_one: bool) -> int:
+    """Delete the user's simulated orders and take them out of their counters; the count.
+
+    The preference row is locked first (``SELECT ... FOR UPDATE``): an order placed
+    meanwhile waits for this transaction, so neither its counting nor this subtraction is
+    lost. One ``DELETE ... RETURNING`` removes the orders; under R4 they are loaded and
+    deleted one by one, as the pre-fix code did.
+    """
+    prefs = session.execute(
+        select(
+            UserPreference.cuisine_counts, UserPreference.total_orders, UserPreference.total_spent
+        )
+        .where(UserPreference.user_id == user_id)
+        .with_for_update()
+    ).one_or_none()
+    gone: list[tuple[str, Decimal]]
+    if n_plus_one:
+        gone = _delete_one_by_one(session, user_id)
+    else:
+        rows = session.execute(
+            delete(Order)
+            .where(
+                Order.user_id == user_id,
+                Order.is_simulation.is_(True),
+                Restaurant.id == Order.restaurant_id,
+            )
+            .returning(Restaurant.cuisine_type, Order.total_amount)
+        ).all()
+        gone = [(cuisine, amount) for cuisine, amount in rows]
+    if prefs is not None and gone:
+        counts = dict(prefs.cuisine_counts)
+        for cuisine, _ in gone:
+            remaining = counts.get(cuisine, 0) - 1
+            if remaining > 0:
+                counts[cuisine] = remaining
+            else:
+                counts.pop(cuisine, None)
+        spent = sum((amount for _, amount in gone), Decimal(0))
+        session.execute(
+            update(UserPreference)
+            .where(UserPreference.user_id == user_id)
+            .values(
+                cuisine_counts=counts,
+                total_orders=max(0, prefs.total_orders - len(gone)),
+                total_spent=max(Decimal(0), prefs.total_spent - spent),
+                vector_stale=True,
+                last_updated=func.clock_timestamp(),
+            )
+        )
+    return len(gone)
+
+
+@router.delete("/simulation")
+def reset_simulation(ctx: CtxDep, session: SessionDep, user_id: UserIdDep) -> SimulationResetOut:
+    """Delete the user's simulated orders (``is_simulation``), keep their real ones.
+
+    The counters and taste vector no longer count them, and the cached recommendations
+    are dropped when any was deleted.
+    """
+    deleted = _uncount_simulations(session, user_id, n_plus_one=ctx.settings.has(Regression.R4))
+    session.commit()
+    if deleted:
+        _invalidate(ctx, user_id)
+    return SimulationResetOut(deleted=deleted, message=f"{deleted} simulated order(s) deleted")
 
 
 def _invalidate(ctx: AppContext, user_id: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from service.context import AppContext
 from service.deps import (
@@ -21,10 +21,12 @@ from service.recommend import (
     CHEF_FIELD,
     UnknownUserError,
     chef_choice_entries,
+    insight_entries,
+    insight_field,
     list_field,
     recommendation_entries,
 )
-from service.schemas import ChefChoiceOut, RecommendationListOut
+from service.schemas import ChefChoiceOut, InsightOut, RecommendationListOut
 
 router = APIRouter(prefix="/api/recommendations", tags=["recommendations"])
 
@@ -93,4 +95,31 @@ def chef_choice(
     )
     if not body:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No restaurant to recommend")
+    return cacheable_json(ctx, body, CACHE_CONTROL)
+
+
+@router.get(
+    "/{restaurant_id}/insight",
+    response_model=InsightOut,
+    responses={404: {"description": "no such restaurant"}},
+)
+def restaurant_insight(
+    ctx: CtxDep,
+    session: SessionDep,
+    user_id: UserIdDep,
+    restaurant_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+) -> Response:
+    """Why one restaurant suits the user (or not): one sentence, cached with their
+    recommendations and dropped with them."""
+    body = _cached(
+        ctx,
+        user_id,
+        insight_field(restaurant_id),
+        lambda: insight_entries(ctx, session, user_id, restaurant_id),
+        refresh=False,
+    )
+    if not body:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"Restaurant {restaurant_id} not found"
+        )
     return cacheable_json(ctx, body, CACHE_CONTROL)

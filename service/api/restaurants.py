@@ -82,7 +82,7 @@ def list_restaurants(
     ctx: CtxDep,
     session: SessionDep,
     limit: ListLimitDep,
-    page: Annotated[int, Query(ge=1, description="page number, from 1")] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="page number, from 1")] = 1,
     cuisine_type: Annotated[str | None, Query(max_length=64)] = None,
     min_rating: Annotated[float | None, Query(ge=0, le=5)] = None,
     price_range: PriceRange | None = None,

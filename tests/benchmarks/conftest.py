@@ -42,10 +42,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
-        if urlsplit(self.path).path == "/auth/login":
+        if urlsplit(self.path).path in ("/auth/login", "/auth/register"):
             self._send(200, {"token": "token", "token_type": "bearer"})
         else:
             self._send(201, {"id": 1})
+
+    def do_DELETE(self) -> None:
+        if urlsplit(self.path).path == "/api/orders/simulation":
+            self._send(200, {"deleted": 0, "message": "0 simulated order(s) deleted"})
+        else:
+            self._send(404, {"detail": "not found"})
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging."""

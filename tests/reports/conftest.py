@@ -213,6 +213,18 @@ def _phase(rng: random.Random, name: str, kind: str, *, gated: bool) -> Document
             "GET /api/orders": {"count": 3, "mean": 2.0, "max": 2},
             "GET /api/recommendations repeated": {"count": 3, "mean": 1.0, "max": 1},
             "GET /api/recommendations uncached": {"count": 3, "mean": 3.0, "max": 4},
+            "GET /api/recommendations/{restaurant_id}/insight uncached": {
+                "count": 3,
+                "mean": 1.7,
+                "max": 2,
+            },
+            "GET /api/recommendations/{restaurant_id}/insight repeated": {
+                "count": 3,
+                "mean": 0.0,
+                "max": 0,
+            },
+            "POST /api/onboarding/complete": {"count": 3, "mean": 2.0, "max": 2},
+            "DELETE /api/orders/simulation": {"count": 3, "mean": 3.0, "max": 3},
         },
         "db": {
             "max_connections_in_use": 4 if kind == "optimized" else 14,

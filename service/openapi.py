@@ -1,0 +1,90 @@
+"""The OpenAPI document, completed with what FastAPI cannot see in the route signatures.
+
+Generated clients and fuzzers trust this document, so it states every status a route can
+really return and every bound the server enforces:
+
+- ``401`` on every operation that takes a bearer token;
+- ``503`` (with ``Retry-After``) on every operation that may need a database connection;
+- ``304`` on the cacheable reads (``If-None-Match`` against their ``ETag``);
+- the ``maximum`` of ``limit``, which the server checks against its settings (50, or
+  10,000 under R5) rather than in the signature.
+
+``413`` and ``429`` are not listed: the service has no body-size cap and no rate limiter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from service.config import Settings
+
+__all__ = ["complete_openapi"]
+
+#: Paths answered without the database.
+_NO_DATABASE = frozenset({"/metrics"})
+#: Paths whose GET answers carry Cache-Control, hence an ETag.
+_CACHEABLE_PREFIXES = ("/api/restaurants", "/api/recommendations")
+
+_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"detail": {"type": "string"}},
+                "required": ["detail"],
+            }
+        }
+    }
+}
+
+
+def _add(responses: dict[str, Any], code: int, description: str, **extra: Any) -> None:
+    responses.setdefault(str(code), {"description": description, **_ERROR, **extra})
+
+
+def _complete(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            if operation.get("security"):
+                _add(
+                    responses,
+                    401,
+                    "missing, invalid or expired bearer token, or its user no longer exists",
+                    headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
+                )
+            if path not in _NO_DATABASE:
+                _add(
+                    responses,
+                    503,
+                    "database unreachable or every connection busy: retry after the delay",
+                    headers={"Retry-After": {"schema": {"type": "integer"}}},
+                )
+            if method == "get" and path.startswith(_CACHEABLE_PREFIXES):
+                responses.setdefault(
+                    "304", {"description": "not modified: the If-None-Match ETag is current"}
+                )
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == "limit" and parameter.get("in") == "query":
+                    parameter.setdefault("schema", {})["maximum"] = settings.page_limit_max
+    return document
+
+
+def complete_openapi(app: FastAPI, settings: Settings) -> None:
+    """Make ``app.openapi()`` return the completed document (built once, then reused)."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = _complete(document, settings)
+        return app.openapi_schema
+
+    app.openapi = build  # type: ignore[method-assign]
