@@ -164,8 +164,9 @@ def _probe_http(stack: Stack) -> _Probed:
                 for index in _PROBE_ACCOUNTS
             ]
             contract = http_contract(client, stack.service_url, headers[0])
-            statements = sql_probe(client, stack.service_urls, headers)
+            # The work probe sends reads only; the statement probe's writes come last.
             work = work_probe(client, stack.service_urls, headers, counters)
+            statements = sql_probe(client, stack.service_urls, headers)
             if len(stack.service_urls) > 1:  # last: its order changes the account's data
                 contract.append(
                     invalidation_across_replicas(client, stack.service_urls, headers[1])
