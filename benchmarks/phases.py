@@ -45,6 +45,8 @@ __all__ = ["PhasePlan", "PhaseRecord", "failed_phase", "phase_entry", "run_phase
 
 #: Accounts the probes log in as: far down the Zipf ranking, so rarely used by the load.
 _PROBE_ACCOUNTS = (1997, 1998, 1999)
+#: Accounts the probes' writes change (onboarding, the simulation reset).
+_WRITE_PROBE_ACCOUNTS = (1994, 1995, 1996)
 
 
 @dataclass(frozen=True)
@@ -164,9 +166,14 @@ def _probe_http(stack: Stack) -> _Probed:
                 for index in _PROBE_ACCOUNTS
             ]
             contract = http_contract(client, stack.service_url, headers[0])
-            # The work probe sends reads only; the statement probe's writes come last.
+            # The work probe sends reads only; the statement probe's writes come last and
+            # change other accounts than the ones the reads measure.
+            writers = [
+                login(client, stack.service_url, user_email(index), LOAD_TEST_PASSWORD)
+                for index in _WRITE_PROBE_ACCOUNTS
+            ]
             work = work_probe(client, stack.service_urls, headers, counters)
-            statements = sql_probe(client, stack.service_urls, headers)
+            statements = sql_probe(client, stack.service_urls, headers, writers)
             if len(stack.service_urls) > 1:  # last: its order changes the account's data
                 contract.append(
                     invalidation_across_replicas(client, stack.service_urls, headers[1])

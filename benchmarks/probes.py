@@ -294,6 +294,7 @@ def sql_probe(
     client: httpx.Client,
     service_urls: list[str],
     headers: list[dict[str, str]],
+    write_headers: list[dict[str, str]] | None = None,
 ) -> dict[str, dict[str, float | None]]:
     """Statements per request, measured one request at a time with no other traffic.
 
@@ -301,12 +302,17 @@ def sql_probe(
     zero statements, and ``POST /api/orders`` shares the order list's route — so
     the budgets read these isolated, exact counts instead. Each account in
     ``headers`` sends each of :data:`SQL_PROBES` once; a request that fails is
-    counted in ``failed`` and measures nothing.
+    counted in ``failed`` and measures nothing. The writes (onboarding, the simulation
+    reset, which deletes the seeded orders) go as the accounts of ``write_headers``
+    instead, when given: the accounts the reads measure keep their seeded state for the
+    next phase (the self-test runs many on one database).
     """
     counts: dict[str, list[float]] = {name: [] for name, _, _ in SQL_PROBES}
     failed: dict[str, int] = dict.fromkeys(counts, 0)
-    for position, account_headers in enumerate(headers):
+    writers = write_headers or headers
+    for position, reader in enumerate(headers):
         for name, route, path in SQL_PROBES:
+            account_headers = reader if isinstance(path, str) else writers[position % len(writers)]
             before = scrape(client, service_urls)
             response = _send(
                 client, service_urls[0], path, account_headers, SQL_PROBE_FIRST_PAGE + position
