@@ -16,6 +16,7 @@ import redis
 
 from benchmarks.metrics import SQL_STATEMENTS, Snapshot, scrape
 from benchmarks.polling import Poller
+from service.config import ORDER_LIMIT_MAX, PAGE_LIMIT_MAX
 
 __all__ = [
     "POSTGRES_SETTINGS",
@@ -122,6 +123,14 @@ def _page_size(response: httpx.Response | str) -> str:
     return str(len(page)) if isinstance(page, list) else "no 'restaurants' list"
 
 
+#: The largest ``limit`` each list route accepts (the service's own settings).
+_PAGE_CAPS = {
+    "/api/restaurants": PAGE_LIMIT_MAX,
+    "/api/recommendations": PAGE_LIMIT_MAX,
+    "/api/orders": ORDER_LIMIT_MAX,
+}
+
+
 def http_contract(
     client: httpx.Client, base_url: str, headers: dict[str, str]
 ) -> list[dict[str, Any]]:
@@ -141,11 +150,12 @@ def http_contract(
         ),
         _check("default page size of /api/restaurants", "20", _page_size(restaurants)),
     ]
-    # 51 is one past the cap of 50: a cap merely raised would still reject 1000.
-    capped = ("/api/restaurants", "/api/recommendations")
-    for path in [f"{route}?limit={limit}" for route in capped for limit in (51, 1000)]:
-        response = _fetch(client, f"{base_url}{path}", headers)
-        checks.append(_check(f"page cap: {path} rejected", "HTTP 422", _status(response)))
+    # One past each cap, and 1000: a cap merely raised would still reject 1000.
+    for route, cap in _PAGE_CAPS.items():
+        for limit in (cap + 1, 1000):
+            path = f"{route}?limit={limit}"
+            response = _fetch(client, f"{base_url}{path}", headers)
+            checks.append(_check(f"page cap: {path} rejected", "HTTP 422", _status(response)))
     return checks
 
 

@@ -30,8 +30,8 @@ __all__ = [
 
 CUISINES = ("Italian", "Japanese", "Mexican", "Indian", "Chinese", "Thai", "French", "Korean")
 PAGE_SIZE = 20
-#: The dashboard asks for 100 orders in the original client; this service caps pages at 50.
-DASHBOARD_ORDERS = 50
+#: The dashboard asks for 100 orders in the original client (the order history's cap).
+DASHBOARD_ORDERS = 100
 #: The demo simulator resets after this many simulated orders.
 SIMULATED_ORDERS_PER_RUN = 5
 #: Seconds between two simulated orders.

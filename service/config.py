@@ -49,6 +49,8 @@ SERVICE_REGRESSIONS = frozenset(Regression) - {Regression.R6}
 #: Largest ``limit`` accepted by list endpoints, with and without R5.
 PAGE_LIMIT_MAX = 50
 UNCAPPED_LIMIT_MAX = 10_000
+#: Largest ``limit`` of a user's order history: the original dashboard asks for 100.
+ORDER_LIMIT_MAX = 100
 
 #: Shortest accepted token-signing key.
 JWT_SECRET_MIN_BYTES = 32
@@ -148,6 +150,15 @@ class Settings(BaseSettings):
     def page_limit_max(self) -> int:
         """Largest ``limit`` accepted by list endpoints."""
         return UNCAPPED_LIMIT_MAX if self.has(Regression.R5) else PAGE_LIMIT_MAX
+
+    @property
+    def order_limit_max(self) -> int:
+        """Largest ``limit`` of ``GET /api/orders`` (one user's history, not the catalogue)."""
+        return UNCAPPED_LIMIT_MAX if self.has(Regression.R5) else ORDER_LIMIT_MAX
+
+    def limit_max(self, path: str) -> int:
+        """Largest ``limit`` the route at ``path`` accepts."""
+        return self.order_limit_max if path == "/api/orders" else self.page_limit_max
 
     @property
     def cache_mode(self) -> Literal["redis", "local", "none"]:

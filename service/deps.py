@@ -96,8 +96,8 @@ def current_user(session: SessionDep, user_id: UserIdDep) -> User:
 CurrentUserDep = Annotated[User, Depends(current_user)]
 
 
-def _capped(ctx: AppContext, limit: int) -> int:
-    cap = ctx.settings.page_limit_max
+def _capped(ctx: AppContext, limit: int, cap: int | None = None) -> int:
+    cap = ctx.settings.page_limit_max if cap is None else cap
     if limit > cap:
         raise RequestValidationError(
             [
@@ -127,7 +127,15 @@ async def recommendation_limit(
     return _capped(ctx, limit)
 
 
+async def order_limit(
+    ctx: CtxDep, limit: Annotated[int, Query(ge=1, description="page size (max 100)")] = 20
+) -> int:
+    """``limit`` of the order history: default 20, at most 100 (10,000 under R5)."""
+    return _capped(ctx, limit, ctx.settings.order_limit_max)
+
+
 ListLimitDep = Annotated[int, Depends(list_limit)]
+OrderLimitDep = Annotated[int, Depends(order_limit)]
 RecommendationLimitDep = Annotated[int, Depends(recommendation_limit)]
 
 

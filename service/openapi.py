@@ -6,8 +6,8 @@ really return and every bound the server enforces:
 - ``401`` on every operation that takes a bearer token;
 - ``503`` (with ``Retry-After``) on every operation that may need a database connection;
 - ``304`` on the cacheable reads (``If-None-Match`` against their ``ETag``);
-- the ``maximum`` of ``limit``, which the server checks against its settings (50, or
-  10,000 under R5) rather than in the signature.
+- the ``maximum`` of ``limit``, which the server checks against its settings (50, 100 for
+  the order history, or 10,000 under R5) rather than in the signature.
 
 ``413`` and ``429`` are not listed: the service has no body-size cap and no rate limiter.
 """
@@ -69,7 +69,7 @@ def _complete(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
                 )
             for parameter in operation.get("parameters", []):
                 if parameter.get("name") == "limit" and parameter.get("in") == "query":
-                    parameter.setdefault("schema", {})["maximum"] = settings.page_limit_max
+                    parameter.setdefault("schema", {})["maximum"] = settings.limit_max(path)
     return document
 
 

@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 from service.config import Regression
 from service.context import AppContext
 from service.database import fetch_page
-from service.deps import UNKNOWN_USER, CtxDep, ListLimitDep, SessionDep, UserIdDep, unauthorized
+from service.deps import (
+    UNKNOWN_USER,
+    CtxDep,
+    OrderLimitDep,
+    SessionDep,
+    UserIdDep,
+    unauthorized,
+)
 from service.models import Order, Restaurant, UserPreference
 from service.schemas import OrderIn, OrderListOut, OrderOut, SimulationResetOut
 
@@ -69,7 +76,7 @@ def list_orders(
     ctx: CtxDep,
     session: SessionDep,
     user_id: UserIdDep,
-    limit: ListLimitDep,
+    limit: OrderLimitDep,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> OrderListOut:
     """The user's orders, most recent first, with each restaurant's name."""

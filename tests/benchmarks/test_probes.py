@@ -28,7 +28,8 @@ def test_contract_reports_what_the_api_does(fake_service: str) -> None:
     assert checks["page cap: /api/restaurants?limit=1000 rejected"]["actual"] == "HTTP 200"
     assert checks["page cap: /api/restaurants?limit=51 rejected"]["actual"] == "HTTP 200"
     assert checks["page cap: /api/recommendations?limit=51 rejected"]["expected"] == "HTTP 422"
-    assert [check["passed"] for check in checks.values()].count(False) == 6
+    assert checks["page cap: /api/orders?limit=101 rejected"]["expected"] == "HTTP 422"
+    assert [check["passed"] for check in checks.values()].count(False) == 8
 
 
 def test_contract_names_an_unreachable_service() -> None:

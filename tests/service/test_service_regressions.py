@@ -131,6 +131,9 @@ def test_r4_fetches_each_orders_restaurant_lazily(
 
 def test_r5_lifts_the_pagination_cap(optimised: TestClient, app_factory: Any, login: Login) -> None:
     assert optimised.get("/api/restaurants?limit=51").status_code == 422
+    mine = _user(optimised, login)
+    assert optimised.get("/api/orders?limit=100", headers=mine).status_code == 200
+    assert optimised.get("/api/orders?limit=101", headers=mine).status_code == 422
     with app_factory(regressions="R5") as before_fix:
         everything = before_fix.get("/api/restaurants?limit=10000")
         assert everything.status_code == 200
