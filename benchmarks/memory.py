@@ -17,6 +17,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,8 @@ __all__ = ["MEMRAY_LOAD", "memory_phase", "request_allocation", "top_allocations
 #: The load the service carries while memray traces it (light: tracing slows it down).
 MEMRAY_LOAD = get_scenario("standard").with_overrides(users=10, warmup_s=3, measure_s=12)
 FLAMEGRAPH = "memray-flamegraph.html"
-#: Accounts for the in-process request: one warms the process, the other is measured.
-_WARM_ACCOUNT, _MEASURED_ACCOUNT = 1990, 1991
+#: The account whose request warms the in-process app before any request is traced.
+_WARM_ACCOUNT = 1990
 _TIMEOUT_S = 300
 
 
@@ -135,10 +136,42 @@ def service_heap(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One request traced alone: ``account`` signs it in, after ``prepare`` ran."""
+
+    name: str
+    method: str
+    path: str
+    account: int
+    body: dict[str, Any] | None = None
+
+
+#: The requests whose allocation is budgeted, each as costly as it gets: an uncached
+#: recommendation (the first, reported as ``per_request_bytes``), the insight of a
+#: restaurant the account has no cached entry for, and onboarding with five cuisines (the
+#: pre-fix path reads every restaurant of them as a full row).
+_TRACED = (
+    _Request("recommendations", "GET", "/api/recommendations?limit=12&refresh=true", 1991),
+    _Request("insight", "GET", "/api/recommendations/4242/insight", 1992),
+    _Request(
+        "onboarding",
+        "POST",
+        "/api/onboarding/complete",
+        1993,
+        {"selected_cuisines": ["Italian", "Japanese", "Mexican", "Indian", "Thai"]},
+    ),
+)
+
+
 def request_allocation(
     database_url: str, redis_url: str, *, profile: str, regressions: frozenset[str]
 ) -> dict[str, Any]:
-    """Peak bytes allocated by one uncached ``GET /api/recommendations`` in a warmed app."""
+    """Peak bytes allocated by each request of ``_TRACED``, alone, in a warmed app.
+
+    The recommendation's figure is ``per_request_bytes`` (and its sites
+    ``per_request_top_allocations``); every request's is in ``per_endpoint_bytes``.
+    """
     with warnings.catch_warnings():
         # Starlette's TestClient prefers httpx2; httpx (what the suite uses) still works.
         warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
@@ -153,26 +186,41 @@ def request_allocation(
         regressions=",".join(sorted(regressions)),
         jwt_secret=one_process_jwt_secret(),
     )
-    path = "/api/recommendations?limit=12&refresh=true"
+    block: dict[str, Any] = {"per_endpoint_bytes": {}, "request": _TRACED[0].path}
     with TestClient(create_app(settings)) as client, tempfile.TemporaryDirectory() as scratch:
-        tokens = []
-        for account in (_WARM_ACCOUNT, _MEASURED_ACCOUNT):
+
+        def sign_in(account: int) -> tuple[dict[str, str], int]:
             response = client.post(
                 "/auth/login", json={"email": user_email(account), "password": LOAD_TEST_PASSWORD}
             )
             response.raise_for_status()
-            tokens.append({"Authorization": f"Bearer {response.json()['token']}"})
+            answer = response.json()
+            return {"Authorization": f"Bearer {answer['token']}"}, int(answer["user"]["id"])
+
         # The first recommendation of a process loads its shared restaurant index: that
         # belongs to the process, not to a request, so another account warms it first.
-        client.get(path, headers=tokens[0]).raise_for_status()
-        capture = Path(scratch) / "request.bin"
-        with memray.Tracker(str(capture)):
-            response = client.get(path, headers=tokens[1])
-        response.raise_for_status()
-        with memray.FileReader(str(capture)) as reader:
-            peak = int(reader.metadata.peak_memory)
-            top = top_allocations(capture, count=5)
-    return {"per_request_bytes": peak, "per_request_top_allocations": top, "request": path}
+        client.get(_TRACED[0].path, headers=sign_in(_WARM_ACCOUNT)[0]).raise_for_status()
+        ctx = client.app.state.ctx  # type: ignore[attr-defined]
+        for request in _TRACED:
+            headers, user_id = sign_in(request.account)
+            # The load may have cached this account's entries: drop them, so the miss is
+            # measured.
+            ctx.cache.invalidate_user(
+                ctx.user_cache_key(user_id), settings.recommendation_cache_ttl_s
+            )
+            capture = Path(scratch) / f"{request.name}.bin"
+            with memray.Tracker(str(capture)):
+                response = client.request(
+                    request.method, request.path, headers=headers, json=request.body
+                )
+            response.raise_for_status()
+            with memray.FileReader(str(capture)) as reader:
+                peak = int(reader.metadata.peak_memory)
+            block["per_endpoint_bytes"][request.name] = peak
+            if request is _TRACED[0]:
+                block["per_request_bytes"] = peak
+                block["per_request_top_allocations"] = top_allocations(capture, count=5)
+    return block
 
 
 def memory_phase(

@@ -66,6 +66,10 @@ SELFTEST_LOAD = get_scenario("standard").with_overrides(users=15, warmup_s=8, me
 
 #: Run-scope budget that the self-test measures for the cases that ask for it.
 REQUEST_ALLOCATION = "memray_request_allocation"
+#: The budgets of the in-process memray measurement, judged where a case asks for it.
+REQUEST_ALLOCATIONS = frozenset(
+    {REQUEST_ALLOCATION, "memray_insight_allocation", "memray_onboarding_allocation"}
+)
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,8 @@ CASES: tuple[Case, ...] = (
     Case("optimized", frozenset(), (), request_allocation=True, description="the fixed service"),
     _case(
         1,
-        ("service_peak_working_set", REQUEST_ALLOCATION),
-        "full-row load of every restaurant per recommendation",
+        ("service_peak_working_set", *sorted(REQUEST_ALLOCATIONS)),
+        "full rows of the catalogue per recommendation, insight and onboarding",
         request_allocation=True,
     ),
     _case(2, ("db_connections_per_replica",), "default pool (5 + 10) and 2 workers"),
@@ -198,7 +202,7 @@ def judged_budgets(budgets: Iterable[Budget], case: Case) -> tuple[list[Budget],
     skipped: list[str] = []
     for budget in budgets:
         measured = budget.scope == "phase" or (
-            budget.name == REQUEST_ALLOCATION and case.request_allocation
+            budget.name in REQUEST_ALLOCATIONS and case.request_allocation
         )
         if measured:
             judged.append(budget)

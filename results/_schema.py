@@ -164,6 +164,8 @@ class Memray(Model):
 
     peak_heap_bytes: Number | None = None
     per_request_bytes: Number | None = None
+    #: Peak bytes of each traced request, alone (``recommendations``, ``insight``, ...).
+    per_endpoint_bytes: Members[Number] = {}
     total_allocations: int | None = None
     #: Heap against requests served after the load's warm-up (the leak test).
     heap_growth: Growth | None = None

@@ -5,7 +5,8 @@ service-side historical regression at once; each one can also be switched on alo
 ``TASTEMATCH_REGRESSIONS=R1,R4``:
 
 R1  recommendations load every restaurant as a full ORM row with its JSON embedding,
-    several times per request (list endpoints load full rows too)
+    several times per request (list endpoints load full rows too); an insight parses
+    every restaurant's embedding; onboarding loads every restaurant of the picked cuisines
 R2  default connection pool (5 + 10 overflow, 30 s timeout) and 2 uvicorn workers
 R3  no cache at all
 R4  N+1: orders loaded first, then each restaurant lazily

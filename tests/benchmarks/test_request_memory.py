@@ -23,7 +23,13 @@ from service.seed import seed
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-BUDGET = {budget.name: budget for budget in load_budgets()}["memray_request_allocation"]
+BUDGETS = {budget.name: budget for budget in load_budgets()}
+BUDGET = BUDGETS["memray_request_allocation"]
+#: Each traced endpoint's budget (``memray.per_endpoint_bytes.<name>``).
+ENDPOINT_BUDGETS = {
+    "insight": BUDGETS["memray_insight_allocation"],
+    "onboarding": BUDGETS["memray_onboarding_allocation"],
+}
 RECOMMENDATIONS = "/api/recommendations?limit=12&refresh=true"
 
 
@@ -49,6 +55,8 @@ def test_uncached_request_stays_within_the_budget(seeded_postgres_url: str, redi
         seeded_postgres_url, redis_url, profile="optimized", regressions=frozenset()
     )
     assert 0 < measured["per_request_bytes"] <= BUDGET.limit, measured
+    for name, budget in ENDPOINT_BUDGETS.items():
+        assert 0 < measured["per_endpoint_bytes"][name] <= budget.limit, measured
 
 
 @pytest.mark.usefixtures("tracing_myself")
@@ -57,6 +65,8 @@ def test_full_row_regression_breaks_the_budget(seeded_postgres_url: str, redis_u
         seeded_postgres_url, redis_url, profile="optimized", regressions=frozenset({"R1"})
     )
     assert measured["per_request_bytes"] > BUDGET.limit, measured
+    for name, budget in ENDPOINT_BUDGETS.items():
+        assert measured["per_endpoint_bytes"][name] > budget.limit, measured
 
 
 def _warmed_client(

@@ -69,6 +69,7 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
         "memray": {
             "peak_heap_bytes": 90 * MiB,
             "per_request_bytes": 4 * MiB,
+            "per_endpoint_bytes": {"insight": 64 * 1024, "onboarding": 256 * 1024},
             "heap_growth": growth(-5),
         },
         "comparison": {"ratio": 0.3},

@@ -13,6 +13,7 @@ from benchmarks.budgets import load_budgets
 from benchmarks.selftest import (
     CASES,
     REQUEST_ALLOCATION,
+    REQUEST_ALLOCATIONS,
     judge_case,
     matrix_html,
     matrix_markdown,
@@ -65,8 +66,18 @@ def _passing_phase() -> dict[str, Any]:
     }
 
 
-def _document(phase: dict[str, Any], per_request_bytes: float | None = 200_000) -> dict[str, Any]:
-    return {"phases": [phase], "memray": {"per_request_bytes": per_request_bytes}}
+#: The endpoints the in-process memray measurement traces besides the recommendation.
+_TRACED = ("insight", "onboarding")
+
+
+def _document(
+    phase: dict[str, Any],
+    per_request_bytes: float | None = 200_000,
+    per_endpoint_bytes: float | None = 60_000,
+) -> dict[str, Any]:
+    endpoints = {} if per_endpoint_bytes is None else dict.fromkeys(_TRACED, per_endpoint_bytes)
+    memray = {"per_request_bytes": per_request_bytes, "per_endpoint_bytes": endpoints}
+    return {"phases": [phase], "memray": memray}
 
 
 def test_every_regression_has_a_case_whose_expected_budgets_exist() -> None:
@@ -116,15 +127,22 @@ def test_another_budget_failing_does_not_count_as_caught() -> None:
 def test_an_unmeasured_expected_budget_is_not_caught() -> None:
     phase = copy.deepcopy(_passing_phase())
     phase["containers"]["service-0"]["peak_working_set_bytes"] = None
-    result = judge_case(CASE["R1"], _document(phase, per_request_bytes=None), BUDGETS)
+    result = judge_case(CASE["R1"], _document(phase, None, None), BUDGETS)
     assert not result.ok
     assert "service_peak_working_set" in result.unmeasured_failures
-    assert REQUEST_ALLOCATION in result.unmeasured_failures
+    assert set(result.unmeasured_failures) >= REQUEST_ALLOCATIONS
 
 
 def test_r1_is_caught_by_request_allocation_alone() -> None:
-    result = judge_case(CASE["R1"], _document(_passing_phase(), 130 * MIB), BUDGETS)
-    assert result.caught == (REQUEST_ALLOCATION,)
+    result = judge_case(CASE["R1"], _document(_passing_phase(), 130 * MIB, 40 * MIB), BUDGETS)
+    assert set(result.caught) == REQUEST_ALLOCATIONS
+
+
+def test_r1_onboarding_alone_is_caught_by_its_own_budget() -> None:
+    document = _document(_passing_phase())
+    document["memray"]["per_endpoint_bytes"]["onboarding"] = 40 * MIB
+    result = judge_case(CASE["R1"], document, BUDGETS)
+    assert result.caught == ("memray_onboarding_allocation",)
 
 
 def test_the_table_and_tally_name_each_case() -> None:

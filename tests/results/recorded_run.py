@@ -102,6 +102,11 @@ def recorded_document(micro_problem: str | None = None) -> dict[str, Any]:
     document["memray"] = {
         "peak_heap_bytes": 96 * 1024**2,
         "per_request_bytes": 3 * 1024**2,
+        "per_endpoint_bytes": {
+            "recommendations": 3 * 1024**2,
+            "insight": 59 * 1024,
+            "onboarding": 239 * 1024,
+        },
         "per_request_top_allocations": [
             {"location": "service/recommend.py:57 score", "bytes": 1024**2, "count": 12}
         ],
