@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, Verdict
 from benchmarks.gate import GateOptions, run_gate
-from benchmarks.summary import failure_lines, unstable_lines, verdict_table
+from benchmarks.summary import failure_lines, unstable_lines, verdict_table, versus_base_lines
 from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import PROFILES, parse_regressions
 from scenarios.registry import SCENARIOS
@@ -78,6 +78,18 @@ def _parser() -> argparse.ArgumentParser:
         "--processes", type=int, default=0, help="Locust worker processes (0: one process)"
     )
     run.add_argument("--replicas", type=_positive_int, default=1)
+    run.add_argument(
+        "--base",
+        metavar="REF",
+        help="also run this git ref's service against the working tree's in interleaved "
+        "rounds, and judge head against it (the [[relative]] limits of the budgets file)",
+    )
+    run.add_argument(
+        "--base-rounds",
+        type=_positive_int,
+        default=GateOptions.base_rounds,
+        help="rounds of each side with --base (default: %(default)s)",
+    )
     run.add_argument("--out", type=Path, default=GateOptions().out, help="reports folder")
     run.add_argument("--budgets", type=Path, default=DEFAULT_BUDGETS)
     return parser
@@ -101,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         skip_micro=options.skip_micro,
         processes=options.processes,
         replicas=options.replicas,
+        base=options.base,
+        base_rounds=options.base_rounds,
         out=options.out,
         budgets=options.budgets,
     )
@@ -112,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = [Verdict.model_validate(item) for item in document["verdicts"]]
     print(verdict_table(verdicts))
     for line in unstable_lines(verdicts) + failure_lines(verdicts):
+        print(line)
+    for line in versus_base_lines(document.get("versus_base")):
         print(line)
     print(f"result: {run_dir / 'result.json'}")
     try:

@@ -20,6 +20,9 @@ from benchmarks.environment import ROOT, Dataset, document_head, environment, gi
 from benchmarks.memory import memory_phase
 from benchmarks.micro import run_microbenchmarks
 from benchmarks.phases import PhasePlan, failed_phase, run_phase
+from benchmarks.relative import RelativeLimit, judge_versus_base, load_relative_limits
+from benchmarks.revisions import Revision, base_revision
+from benchmarks.versus_base import VersusBasePlan, run_versus_base
 from containers.stack import Stack, StackError
 from results import write
 from scenarios.registry import Scenario, get_scenario
@@ -57,6 +60,9 @@ class GateOptions:
     skip_micro: bool = False
     processes: int = 0
     replicas: int = 1
+    #: A git ref: its service runs against the working tree's in interleaved rounds.
+    base: str | None = None
+    base_rounds: int = 3
     out: Path = ROOT / "reports" / "out"
     budgets: Path = DEFAULT_BUDGETS
     dataset: Dataset = field(default_factory=Dataset)
@@ -76,8 +82,8 @@ class GateOptions:
 
 def reproduce(options: GateOptions) -> str:
     """The shortest command that runs the gate again with ``options``."""
-    if options == GateOptions(out=options.out):
-        return "make bench"
+    if options == GateOptions(out=options.out, base=options.base):
+        return "make bench" + (f" BASE={options.base}" if options.base else "")
     words = ["python -m benchmarks run", f"--profile {options.profile}"]
     if options.regressions:
         words.append(f"--regressions {','.join(sorted(options.regressions))}")
@@ -97,6 +103,10 @@ def reproduce(options: GateOptions) -> str:
     ):
         if skipped:
             words.append(flag)
+    if options.base:
+        words.append(f"--base {options.base}")
+        if options.base_rounds != GateOptions.base_rounds:
+            words.append(f"--base-rounds {options.base_rounds}")
     return " ".join(words)
 
 
@@ -151,11 +161,25 @@ def microbenchmarks_block(entries: list[dict[str, Any]], problem: str | None) ->
     }
 
 
-def judge(document: dict[str, Any], budgets: Sequence[Budget], *, duration_s: float) -> None:
-    """Judge ``document`` against ``budgets`` in place: its verdicts, ``passed`` and duration."""
+def judge(
+    document: dict[str, Any],
+    budgets: Sequence[Budget],
+    *,
+    duration_s: float,
+    relative: Sequence[RelativeLimit] = (),
+) -> None:
+    """Judge ``document`` against ``budgets`` (and, when it compared a base revision,
+    ``relative``) in place: its verdicts, ``passed`` and duration."""
     verdicts = evaluate(document, budgets)
     document["verdicts"] = [verdict.to_json() for verdict in verdicts]
     document["passed"] = all(verdict.passed for verdict in verdicts)
+    versus = document.get("versus_base")
+    if isinstance(versus, dict):
+        versus["verdicts"] = judge_versus_base(versus, relative)
+        versus["passed"] = not versus.get("errors") and all(
+            verdict["passed"] for verdict in versus["verdicts"]
+        )
+        document["passed"] = document["passed"] and versus["passed"]
     document["duration_s"] = duration_s
 
 
@@ -173,9 +197,16 @@ Log = Callable[[str], None]
 def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Path]:
     """Run every phase and return the judged result document and its run folder."""
     budgets = load_budgets(options.budgets)  # a malformed budget file fails before any boot
+    relative = load_relative_limits(options.budgets)
+    if options.base_rounds < 1:
+        raise ValueError(f"--base-rounds must be >= 1, got {options.base_rounds}")
     primary, compared = options.primary(), options.comparison()
     primary.stages()  # validate overrides before booting anything
     compared.stages()
+    base: Revision | None = None
+    if options.base:  # an unknown ref or a base that does not build: before any boot
+        log(f"versus base: building the service of {options.base}")
+        base = base_revision(options.base, log)
     now = datetime.now(UTC)
     run_dir = options.out / run_id(now, git("rev-parse", "HEAD") or None)
     work_dir = run_dir / "work"
@@ -210,6 +241,17 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
                 log(f"phase {plan.name}: {phase['error']}")
         if not options.skip_baseline:
             document["comparison"] = comparison(document["phases"], compared)
+        if base is not None:
+            head = Revision(_working_tree(), git("rev-parse", "HEAD") or None, stack.images.service)
+            document["versus_base"] = run_versus_base(
+                stack,
+                VersusBasePlan(
+                    base, head, options.profile, options.regressions, rounds=options.base_rounds
+                ),
+                work_dir=work_dir / "versus-base",
+                processes=options.processes,
+                log=log,
+            )
         if not options.skip_memray:
             log("memray: the service under memray run, and one uncached request in-process")
             document["memray"] = memory_phase(
@@ -224,10 +266,16 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
             document.update(microbenchmarks_block(entries, problem))
             if problem:
                 log(f"micro-benchmarks: {problem}")
-    judge(document, budgets, duration_s=round(time.monotonic() - started, 1))
+    judge(document, budgets, duration_s=round(time.monotonic() - started, 1), relative=relative)
     write(run_dir / "result.json", document)
     _point_latest(options.out, run_dir)
     return document, run_dir
+
+
+def _working_tree() -> str:
+    """Head's name: the working tree, saying whether it differs from its commit."""
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return "working tree" + (" (uncommitted changes)" if dirty else "")
 
 
 def seed_dataset(stack: Stack, dataset: Dataset, log: Log) -> None:

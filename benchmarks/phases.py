@@ -242,10 +242,18 @@ class PhaseRecord:
 
 
 def run_phase(
-    stack: Stack, plan: PhasePlan, *, work_dir: Path, processes: int = 0
+    stack: Stack,
+    plan: PhasePlan,
+    *,
+    work_dir: Path,
+    processes: int = 0,
+    service_image: str | None = None,
 ) -> dict[str, Any]:
-    """Run ``plan`` on ``stack`` and return its phase entry for the result document."""
-    stack.restart_services(profile=plan.profile, regressions=sorted(plan.regressions))
+    """Run ``plan`` on ``stack`` (its service from ``service_image`` when given) and return
+    its phase entry for the result document."""
+    stack.restart_services(
+        profile=plan.profile, regressions=sorted(plan.regressions), service_image=service_image
+    )
     # Entries cached by an earlier phase would flatter this one's hit rate.
     with redis.Redis.from_url(stack.redis_url) as client:
         client.flushdb()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from benchmarks.budgets import UNSTABLE_SPREAD, Verdict, spread
 from benchmarks.units import format_quantity
 
-__all__ = ["failure_lines", "spread_lines", "unstable_lines", "verdict_table"]
+__all__ = [
+    "failure_lines",
+    "spread_lines",
+    "unstable_lines",
+    "verdict_table",
+    "versus_base_lines",
+]
 
 
 def verdict_table(verdicts: Sequence[Verdict]) -> str:
@@ -88,4 +95,22 @@ def spread_lines(runs: Sequence[Sequence[Verdict]]) -> list[str]:
         values = ", ".join(format_quantity(verdict.measured, unit) for verdict in verdicts)
         flag = "  UNSTABLE" if value_spread >= UNSTABLE_SPREAD else ""
         lines.append(f"{budget} [{phase or '-'}]: {values}  spread {value_spread:.1%}{flag}")
+    return lines
+
+
+def versus_base_lines(block: Mapping[str, Any] | None) -> list[str]:
+    """The relative verdicts of a base-vs-head run, one line each, failures explained."""
+    if not isinstance(block, Mapping):
+        return []
+    base, head = block.get("base") or {}, block.get("head") or {}
+    lines = [
+        f"versus base {base.get('ref')} ({str(base.get('commit') or '')[:12]}): "
+        f"head = {head.get('ref')}; rounds {', '.join(block.get('order') or [])}"
+    ]
+    lines += [f"  round error: {error}" for error in block.get("errors") or []]
+    for verdict in block.get("verdicts") or []:
+        status = "PASS" if verdict.get("passed") else "FAIL"
+        lines.append(f"{status}  {verdict.get('name')}: {verdict.get('explanation')}")
+    held = sum(1 for verdict in block.get("verdicts") or [] if verdict.get("passed"))
+    lines.append(f"{held}/{len(block.get('verdicts') or [])} relative limits held")
     return lines

@@ -57,6 +57,10 @@ class StackError(RuntimeError):
     """The stack could not be started or used (bad settings, a container that failed)."""
 
 
+#: The copy of the seeded database that ``Stack.restore_database`` starts again from.
+SNAPSHOT_DATABASE = "tastematch_snapshot"
+
+
 def parse_regressions(value: str | Iterable[str]) -> frozenset[str]:
     """`"R1,R3"` (or an iterable of ids) as a set of regression ids; ValueError names a bad id."""
     items = value.split(",") if isinstance(value, str) else list(value)
@@ -138,6 +142,8 @@ class Stack:
         self.redis_password = secrets.token_hex(16)
         self.stack_id = secrets.token_hex(4)
         self._images = images
+        #: A service image other than the stack's own (``restart_services(service_image=)``).
+        self.service_image: str | None = None
         self._network: Network | None = None
         self.postgres: PostgresContainer | None = None
         self.redis: RedisContainer | None = None
@@ -245,7 +251,7 @@ class Stack:
             command += ["-m", "service"]
         self.services = [
             ServiceContainer(
-                self._images.service,
+                self.service_image or self._images.service,
                 env=self.service_environment(),
                 command=command,
                 **self._container_kwargs(f"service-{index}", "service"),
@@ -274,10 +280,22 @@ class Stack:
         if problems:
             raise StackError("could not remove: " + "; ".join(problems))
 
+    def stop_services(self) -> None:
+        """Remove the service replicas (Postgres, Redis and PgBouncer keep running)."""
+        problems = [p for service in self.services if (p := _remove(service)) is not None]
+        self.services = []
+        if problems:
+            raise StackError("could not remove: " + "; ".join(problems))
+
     def restart_services(
-        self, profile: str | None = None, regressions: Iterable[str] | None = None
+        self,
+        profile: str | None = None,
+        regressions: Iterable[str] | None = None,
+        *,
+        service_image: str | None = None,
     ) -> None:
-        """Replace the service replicas with ones running `profile`/`regressions`.
+        """Replace the service replicas with ones running `profile`/`regressions`, from
+        `service_image` when given (another revision's build), else the stack's own.
 
         Postgres keeps its data; it is restarted (with a new host port: re-read
         `postgres_url`) only when the tuned/untuned choice changes. Containers from
@@ -288,10 +306,8 @@ class Stack:
         new_regressions = (
             parse_regressions(regressions) if regressions is not None else self.regressions
         )
-        problems = [p for service in self.services if (p := _remove(service)) is not None]
-        self.services = []
-        if problems:
-            raise StackError("could not remove: " + "; ".join(problems))
+        self.stop_services()
+        self.service_image = service_image
         tuned = postgres_is_tuned(new_profile, new_regressions)
         if tuned != postgres.tuned:
             _retune_postgres(postgres, tuned)
@@ -304,6 +320,39 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+
+    def snapshot_database(self) -> None:
+        """Keep a copy of the service's database as it is now (the seeded dataset), for
+        :meth:`restore_database`. Stops the service replicas: a template must be idle."""
+        self.stop_services()
+        self._superuser_sql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{POSTGRES_DB}' AND pid <> pg_backend_pid()",
+            f"DROP DATABASE IF EXISTS {SNAPSHOT_DATABASE}",
+            f"CREATE DATABASE {SNAPSHOT_DATABASE} TEMPLATE {POSTGRES_DB} STRATEGY FILE_COPY",
+        )
+
+    def restore_database(self) -> None:
+        """Replace the service's database by the copy :meth:`snapshot_database` kept, so the
+        next phase starts from the same rows. Stops the service replicas."""
+        self.stop_services()
+        self._superuser_sql(
+            f"DROP DATABASE IF EXISTS {POSTGRES_DB} WITH (FORCE)",
+            f"CREATE DATABASE {POSTGRES_DB} TEMPLATE {SNAPSHOT_DATABASE} "
+            f"OWNER {POSTGRES_USER} STRATEGY FILE_COPY",
+        )
+
+    def _superuser_sql(self, *statements: str) -> None:
+        """Run each statement alone (``CREATE DATABASE`` refuses a transaction) as the
+        ``postgres`` superuser, through the container's local socket."""
+        postgres = self._require(self.postgres, "postgres")
+        command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"]
+        for statement in statements:
+            command += ["-c", statement]
+        result = postgres.get_wrapped_container().exec_run(command, user="postgres")
+        if result.exit_code != 0:
+            output = result.output.decode(errors="replace").strip()
+            raise StackError(f"psql as postgres failed (exit {result.exit_code}): {output}")
 
     # -- what callers use ---------------------------------------------------------------
 

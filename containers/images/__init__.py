@@ -305,10 +305,11 @@ def _pip(*args: str, interpreter: str | None = None) -> list[str]:
     return [sys.executable, "-m", "pip", "--disable-pip-version-check", *target, *args]
 
 
-def _build_wheelhouse(context: Path, progress: Progress) -> None:
-    """Fill `context/wheels/{deps,project}` for the service image's Dockerfile."""
+def _build_wheelhouse(context: Path, progress: Progress, root: Path = PROJECT_ROOT) -> None:
+    """Fill `context/wheels/{deps,project}` for the service image's Dockerfile, from the
+    project at `root`."""
     interpreter = _image_matching_python()
-    key = _hash_inputs([PROJECT_ROOT / "pyproject.toml"], [IMAGE_PYTHON_VERSION, IMAGE_MACHINE])
+    key = _hash_inputs([root / "pyproject.toml"], [IMAGE_PYTHON_VERSION, IMAGE_MACHINE], root)
     deps_cache = WHEELHOUSE_DIR / key
     if not any(deps_cache.glob("*.whl")):
         with _step(
@@ -323,7 +324,7 @@ def _build_wheelhouse(context: Path, progress: Progress) -> None:
                     "--quiet",
                     "--wheel-dir",
                     str(partial),
-                    str(PROJECT_ROOT),
+                    str(root),
                     interpreter=interpreter,
                 ),
                 "pip wheel",
@@ -346,7 +347,7 @@ def _build_wheelhouse(context: Path, progress: Progress) -> None:
                 "--no-deps",
                 "--wheel-dir",
                 str(context / "wheels" / "project"),
-                str(PROJECT_ROOT),
+                str(root),
             ),
             "pip wheel (project)",
         )
@@ -382,15 +383,42 @@ def _docker_build(
 
 
 def _build_role(
-    client: docker.DockerClient, role: str, tag: str, content_hash: str, progress: Progress
+    client: docker.DockerClient,
+    role: str,
+    tag: str,
+    content_hash: str,
+    progress: Progress,
+    root: Path = PROJECT_ROOT,
 ) -> None:
     labels = {"org.tastematch.role": role, "org.tastematch.input-hash": content_hash}
     with tempfile.TemporaryDirectory(prefix=f"tastematch-{role}-") as work:
         context = Path(work) / "context"
-        shutil.copytree(IMAGES_DIR / role, context)
+        shutil.copytree(root / "containers" / "images" / role, context)
         if role == "service":
-            _build_wheelhouse(context, progress)
+            _build_wheelhouse(context, progress, root)
         _docker_build(client, context, tag, labels, progress)
+
+
+def ensure_service_image(
+    root: Path,
+    *,
+    client: docker.DockerClient | None = None,
+    progress: Progress = _print_progress,
+) -> str:
+    """The tag of the service image built from the project at `root` (another revision's
+    source tree), built if missing. Tags are content hashes: a revision whose service
+    sources equal the working tree's gets the very same image."""
+    if not (root / "containers" / "images" / "service" / "Dockerfile").is_file():
+        raise ImageBuildError(f"{root} has no containers/images/service/Dockerfile to build")
+    client = client or docker.from_env()
+    content_hash = input_hash("service", ensure_base_image(client, progress), root)
+    tag = f"{IMAGE_REPOSITORY}/service:{content_hash}"
+    if _image_id(client, tag):
+        progress(f"service: {tag} is up to date")
+        return tag
+    with _step(progress, f"service: building {tag} from {root}"):
+        _build_role(client, "service", tag, content_hash, progress, root)
+    return tag
 
 
 def image_tags(client: docker.DockerClient, base_image_id: str) -> ImageSet:
@@ -453,6 +481,7 @@ __all__ = [
     "ImageSet",
     "ensure_base_image",
     "ensure_images",
+    "ensure_service_image",
     "image_tags",
     "input_hash",
 ]

@@ -84,3 +84,21 @@ def test_bad_budget_file_stops_before_booting_anything(
     assert main(["run", "--budgets", str(budgets), "--out", str(tmp_path / "out")]) == 2
     assert "'description' must be a non-empty string" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_base_ref_is_refused_before_anything_boots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--base", "no-such-ref-anywhere", "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "git ref 'no-such-ref-anywhere' names no commit" in error
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_base_ref_is_part_of_the_reproduce_command() -> None:
+    from benchmarks.gate import reproduce
+
+    assert reproduce(GateOptions(base="main")) == "make bench BASE=main"
+    assert reproduce(GateOptions(base="main", base_rounds=5, users=9)).endswith(
+        "--base main --base-rounds 5"
+    )

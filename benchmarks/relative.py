@@ -1,0 +1,317 @@
+"""Relative limits: head judged against base, both measured in the same run.
+
+``budgets.toml`` holds them as ``[[relative]]`` tables beside the absolute budgets:
+
+- ``kind = "latency"``: the requests of each endpoint matching ``metric`` (a glob), pooled
+  over every round of a side. Head fails when its ``quantile`` exceeds base's by more than
+  ``ratio`` *and* a one-sided Mann-Whitney U test says head's latencies are larger with
+  ``p < alpha`` (the asv and Pinpoint way: an effect big enough to matter, and unlikely to
+  be noise). Endpoints with fewer than ``min_samples`` requests on a side are listed, not
+  judged.
+- ``kind = "value"``: a figure of each round (a dotted path, as in budgets, into the
+  round's entry), the median over a side's rounds. With ``comparison = "<="`` head fails
+  above ``base * ratio + slack``; with ``">="`` below ``base / ratio - slack``.
+
+Every verdict carries one row per endpoint or concrete path, with base, head, their
+ratio and (latency) the ratio's 95 % bootstrap confidence interval and the p-value.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import statistics
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import mannwhitneyu
+
+from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, resolve
+from benchmarks.units import UNITS, format_quantity, parse_quantity
+
+__all__ = ["RelativeLimit", "judge_versus_base", "load_relative_limits"]
+
+Side = Literal["base", "head"]
+_FIELDS = frozenset(
+    (
+        "name",
+        "description",
+        "kind",
+        "metric",
+        "unit",
+        "ratio",
+        "slack",
+        "comparison",
+        "quantile",
+        "alpha",
+        "min_samples",
+    )
+)
+_BOOTSTRAP_RESAMPLES = 1000
+_BOOTSTRAP_BATCH = 50
+
+
+@dataclass(frozen=True)
+class RelativeLimit:
+    """How much worse than base head may be on one kind of figure, with the reason."""
+
+    name: str
+    description: str
+    kind: Literal["latency", "value"]
+    metric: str
+    unit: str
+    ratio: float
+    slack: float = 0.0
+    comparison: Literal["<=", ">="] = "<="
+    quantile: float = 95.0
+    alpha: float = 0.01
+    min_samples: int = 100
+
+    def judge(self, block: Mapping[str, Any]) -> dict[str, Any]:
+        """This limit's verdict on a ``versus_base`` block."""
+        rows = self._latency_rows(block) if self.kind == "latency" else self._value_rows(block)
+        judged = [row for row in rows if row["passed"] is not None]
+        failed = [row for row in judged if not row["passed"]]
+        if not judged:
+            explanation = f"nothing to compare at {self.metric}: a limit without figures fails"
+        elif failed:
+            explanation = "; ".join(row["explanation"] for row in failed[:5])
+        else:
+            worst = max(judged, key=lambda row: row["ratio"] if row["ratio"] is not None else 0)
+            explanation = f"held on {len(judged)} figure(s); largest: {worst['explanation']}"
+        return {
+            "name": self.name,
+            "description": self.description,
+            "kind": self.kind,
+            "metric": self.metric,
+            "unit": self.unit,
+            "ratio_limit": self.ratio,
+            "passed": bool(judged) and not failed,
+            "explanation": explanation,
+            "rows": rows,
+        }
+
+    # -- latency -------------------------------------------------------------------------
+
+    def _latency_rows(self, block: Mapping[str, Any]) -> list[dict[str, Any]]:
+        samples = block.get("samples") or {}
+        base, head = samples.get("base") or {}, samples.get("head") or {}
+        rows = []
+        for endpoint in sorted(set(base) | set(head)):
+            if not fnmatch.fnmatchcase(endpoint, self.metric):
+                continue
+            rows.append(
+                self._latency_row(endpoint, _array(base.get(endpoint)), _array(head.get(endpoint)))
+            )
+        return rows
+
+    def _latency_row(
+        self, endpoint: str, base: npt.NDArray[np.float64], head: npt.NDArray[np.float64]
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "figure": f"{endpoint} p{self.quantile:g}",
+            "n_base": len(base),
+            "n_head": len(head),
+            "base": None,
+            "head": None,
+            "ratio": None,
+            "ci95": None,
+            "p_value": None,
+            "passed": None,
+        }
+        if min(len(base), len(head)) < self.min_samples:
+            row["explanation"] = (
+                f"{row['figure']}: not judged, {len(base)} base / {len(head)} head requests "
+                f"(fewer than {self.min_samples})"
+            )
+            return row
+        base_q = float(np.percentile(base, self.quantile))
+        head_q = float(np.percentile(head, self.quantile))
+        ratio = head_q / base_q if base_q > 0 else None
+        p_value = float(mannwhitneyu(head, base, alternative="greater").pvalue)
+        larger = ratio is None or ratio > self.ratio  # a zero base: any latency is larger
+        passed = not (larger and p_value < self.alpha)
+        row.update(
+            base=round(base_q, 3),
+            head=round(head_q, 3),
+            ratio=None if ratio is None else round(ratio, 4),
+            ci95=_ratio_ci95(base, head, self.quantile),
+            p_value=p_value,
+            passed=passed,
+        )
+        verdict = "slower" if not passed else "within"
+        row["explanation"] = (
+            f"{row['figure']}: head {format_quantity(head_q, self.unit)} vs base "
+            f"{format_quantity(base_q, self.unit)} = {_times(ratio)} ({verdict} x{self.ratio:g}; "
+            f"Mann-Whitney p = {p_value:.2g}, fails below {self.alpha:g})"
+        )
+        return row
+
+    # -- values --------------------------------------------------------------------------
+
+    def _value_rows(self, block: Mapping[str, Any]) -> list[dict[str, Any]]:
+        per_side: dict[Side, dict[str, list[float]]] = {"base": {}, "head": {}}
+        for entry in block.get("rounds") or []:
+            side = entry.get("side")
+            if side not in per_side:
+                continue
+            for path, value in resolve(entry, self.metric):
+                try:
+                    number = parse_quantity(value, self.unit)
+                except (TypeError, ValueError):
+                    continue
+                per_side[side].setdefault(path, []).append(number)
+        rows = []
+        for path in sorted(set(per_side["base"]) | set(per_side["head"])):
+            rows.append(
+                self._value_row(
+                    path, per_side["base"].get(path, []), per_side["head"].get(path, [])
+                )
+            )
+        return rows
+
+    def _value_row(self, path: str, base: Sequence[float], head: Sequence[float]) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "figure": path,
+            "n_base": len(base),
+            "n_head": len(head),
+            "base_values": list(base),
+            "head_values": list(head),
+            "base": None,
+            "head": None,
+            "ratio": None,
+            "ci95": None,
+            "p_value": None,
+            "passed": None,
+        }
+        if not base or not head:
+            missing = "base" if not base else "head"
+            row["passed"] = False
+            row["explanation"] = f"{path}: measured on one side only (no {missing} figure)"
+            return row
+        base_m, head_m = statistics.median(base), statistics.median(head)
+        if self.comparison == "<=":
+            allowed = base_m * self.ratio + self.slack
+            passed = head_m <= allowed
+        else:
+            allowed = base_m / self.ratio - self.slack
+            passed = head_m >= allowed
+        ratio = head_m / base_m if base_m else (1.0 if head_m == base_m else None)
+        row.update(
+            base=base_m,
+            head=head_m,
+            ratio=None if ratio is None else round(ratio, 4),
+            passed=passed,
+        )
+        relation = self.comparison if passed else {"<=": ">", ">=": "<"}[self.comparison]
+        row["explanation"] = (
+            f"{path}: head {format_quantity(head_m, self.unit)} {relation} "
+            f"{format_quantity(allowed, self.unit)} allowed (base "
+            f"{format_quantity(base_m, self.unit)})"
+        )
+        return row
+
+
+def _times(ratio: float | None) -> str:
+    return "x?" if ratio is None else f"x{ratio:.3f}"
+
+
+def _array(values: Iterable[float] | None) -> npt.NDArray[np.float64]:
+    return np.asarray(list(values or []), dtype=np.float64)
+
+
+def _ratio_ci95(
+    base: npt.NDArray[np.float64], head: npt.NDArray[np.float64], quantile: float
+) -> list[float]:
+    """95 % bootstrap interval of ``quantile(head) / quantile(base)`` (seeded)."""
+    rng = np.random.default_rng(0)
+    ratios: list[npt.NDArray[np.float64]] = []
+    for _ in range(_BOOTSTRAP_RESAMPLES // _BOOTSTRAP_BATCH):  # bounded memory per batch
+        picks_b = rng.integers(0, len(base), size=(_BOOTSTRAP_BATCH, len(base)))
+        picks_h = rng.integers(0, len(head), size=(_BOOTSTRAP_BATCH, len(head)))
+        base_q = np.percentile(base[picks_b], quantile, axis=1)
+        head_q = np.percentile(head[picks_h], quantile, axis=1)
+        ratios.append(head_q / np.where(base_q > 0, base_q, np.nan))
+    low, high = np.nanpercentile(np.concatenate(ratios), [2.5, 97.5])
+    return [round(float(low), 4), round(float(high), 4)]
+
+
+def _number(table: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BudgetError(f"{where}: '{key}' must be a number, got {value!r}")
+    return float(value)
+
+
+def _limit_from_table(table: Mapping[str, Any], index: int) -> RelativeLimit:
+    name = table.get("name")
+    where = f"relative limit #{index + 1}" + (f" ({name})" if isinstance(name, str) else "")
+    for key in ("name", "description", "metric", "unit", "kind"):
+        if not isinstance(table.get(key), str) or not table[key].strip():
+            raise BudgetError(f"{where}: '{key}' must be a non-empty string")
+    unknown = set(table) - _FIELDS
+    if unknown:
+        raise BudgetError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    kind = table["kind"]
+    if kind not in ("latency", "value"):
+        raise BudgetError(f"{where}: kind must be 'latency' or 'value', got {kind!r}")
+    if table["unit"] not in UNITS:
+        raise BudgetError(f"{where}: unit {table['unit']!r} is not one of {', '.join(UNITS)}")
+    comparison = table.get("comparison", "<=")
+    if comparison not in ("<=", ">="):
+        raise BudgetError(f"{where}: comparison must be '<=' or '>=', got {comparison!r}")
+    ratio = _number(table, "ratio", where, float("nan"))
+    if not ratio >= 1.0:
+        raise BudgetError(f"{where}: 'ratio' must be a number >= 1 (head/base tolerated)")
+    try:
+        slack = parse_quantity(table.get("slack", 0), table["unit"])
+    except (TypeError, ValueError) as error:
+        raise BudgetError(f"{where}: slack: {error}") from None
+    quantile = _number(table, "quantile", where, 95.0)
+    alpha = _number(table, "alpha", where, 0.01)
+    min_samples = _number(table, "min_samples", where, 100)
+    if not 0 < quantile < 100 or not 0 < alpha < 1 or min_samples < 2:
+        raise BudgetError(f"{where}: need 0 < quantile < 100, 0 < alpha < 1, min_samples >= 2")
+    return RelativeLimit(
+        name=table["name"],
+        description=table["description"],
+        kind=kind,
+        metric=table["metric"],
+        unit=table["unit"],
+        ratio=ratio,
+        slack=slack,
+        comparison=comparison,
+        quantile=quantile,
+        alpha=alpha,
+        min_samples=int(min_samples),
+    )
+
+
+def load_relative_limits(path: Path = DEFAULT_BUDGETS) -> tuple[RelativeLimit, ...]:
+    """The ``[[relative]]`` tables of ``path``; :class:`BudgetError` names a problem."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise BudgetError(f"{path}: cannot read ({error.strerror or error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BudgetError(f"{path}: not valid TOML ({error})") from None
+    tables = data.get("relative", [])
+    if not isinstance(tables, list):
+        raise BudgetError(f"{path}: 'relative' must be an array of tables ([[relative]])")
+    limits = tuple(_limit_from_table(table, index) for index, table in enumerate(tables))
+    names = [limit.name for limit in limits]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise BudgetError(f"{path}: duplicate relative limit name(s) {', '.join(duplicates)}")
+    return limits
+
+
+def judge_versus_base(
+    block: Mapping[str, Any], limits: Iterable[RelativeLimit]
+) -> list[dict[str, Any]]:
+    """Every relative limit judged on a ``versus_base`` block."""
+    return [limit.judge(block) for limit in limits]

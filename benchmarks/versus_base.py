@@ -1,0 +1,157 @@
+"""Base vs head in one run: interleaved rounds of one load, each from the same rows.
+
+Why this design: both revisions run on the same stack (the same Postgres and Redis
+containers, the same machine, minutes apart), so the machine's drift and noise reach
+both. Rounds alternate in pairs whose order flips (base head, head base, base head, ...),
+so a slow trend favours neither side. Before every round the database is restored from a
+snapshot of the seeded dataset and Redis is emptied: no round inherits the orders,
+accounts or cache entries of another. Each round is a gated phase (load, memory
+sampling, probes), so every figure the absolute budgets read exists per round; the
+requests' latencies are kept raw, pooled per side, for the significance tests in
+:mod:`benchmarks.relative`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.phases import PhasePlan, failed_phase, run_phase
+from benchmarks.revisions import Revision
+from benchmarks.samples import read_samples
+from containers.stack import Stack, StackError
+from scenarios.registry import Scenario, get_scenario
+
+__all__ = ["ROUND_SCENARIO", "VersusBasePlan", "round_order", "run_versus_base"]
+
+#: Each round's load: the standard mix, shorter than the gated phase (rounds add up).
+#: 15 s of warm-up as in the gated phase: the first seconds are the diners' logins.
+ROUND_SCENARIO = get_scenario("standard").with_overrides(warmup_s=15, measure_s=20)
+#: The figures of a round's phase entry kept in the document (what relative limits read).
+_KEPT = ("endpoints", "containers", "cache", "sql_probe", "work_probe", "load_generator")
+
+
+@dataclass(frozen=True)
+class VersusBasePlan:
+    """What a base-vs-head run compares, and how long."""
+
+    base: Revision
+    head: Revision
+    profile: str
+    regressions: frozenset[str]
+    rounds: int = 3
+    scenario: Scenario = ROUND_SCENARIO
+
+
+def round_order(rounds: int) -> list[str]:
+    """``rounds`` runs of each side in pairs of alternating order: base head head base ..."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    order: list[str] = []
+    for index in range(rounds):
+        order += ["base", "head"] if index % 2 == 0 else ["head", "base"]
+    return order
+
+
+def _measured_latencies(phase: dict[str, Any], samples_dir: Path) -> dict[str, list[float]]:
+    """Per endpoint, every response time (ms) of the round's measured window."""
+    started = phase.get("started_at")
+    if started is None or not samples_dir.is_dir():
+        return {}
+    start = float(started) + float(phase["warmup_s"])
+    window = read_samples(samples_dir).between(start, start + float(phase["measure_s"]))
+    return {
+        endpoint: np.round(window.response_ms[window.endpoint == endpoint], 3).tolist()
+        for endpoint in sorted(set(window.endpoint.tolist()))
+    }
+
+
+def _round_entry(phase: dict[str, Any], side: str, revision: Revision) -> dict[str, Any]:
+    entry = {
+        "name": phase["name"],
+        "side": side,
+        "commit": revision.commit,
+        "service_image": revision.service_image,
+        "error": phase.get("error"),
+        **{key: phase.get(key) or {} for key in _KEPT},
+    }
+    for figures in entry["endpoints"].values():  # the report does not chart per round
+        for key in ("p95_ms_windows", "p99_ms_windows"):
+            figures.pop(key, None)
+    return entry
+
+
+def run_versus_base(
+    stack: Stack,
+    plan: VersusBasePlan,
+    *,
+    work_dir: Path,
+    processes: int = 0,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the interleaved rounds; the document's ``versus_base`` block (not yet judged)."""
+    sides = {"base": plan.base, "head": plan.head}
+    latencies: dict[str, dict[str, list[float]]] = {"base": {}, "head": {}}
+    rounds: list[dict[str, Any]] = []
+    errors: list[str] = []
+    stack.snapshot_database()
+    count = {"base": 0, "head": 0}
+    order = round_order(plan.rounds)
+    for position, side in enumerate(order, start=1):
+        count[side] += 1
+        revision = sides[side]
+        name = f"{side}-{count[side]}"
+        phase_plan = PhasePlan(name, plan.profile, plan.regressions, plan.scenario, gated=True)
+        log(
+            f"versus base: round {position}/{len(order)}, {name} "
+            f"({revision.ref}, {revision.service_image})"
+        )
+        began = time.monotonic()
+        try:
+            stack.restore_database()
+            phase = run_phase(
+                stack,
+                phase_plan,
+                work_dir=work_dir / name,
+                processes=processes,
+                service_image=revision.service_image,
+            )
+        except StackError as error:
+            phase = failed_phase(phase_plan, f"the stack could not run this round: {error}")
+        log(f"versus base: {name} done in {time.monotonic() - began:.0f} s")
+        if phase.get("error"):
+            errors.append(f"{name}: {phase['error']}")
+            log(f"versus base: {name}: {phase['error']}")
+        rounds.append(_round_entry(phase, side, revision))
+        for endpoint, values in _measured_latencies(phase, work_dir / name / "samples").items():
+            latencies[side].setdefault(endpoint, []).extend(values)
+    # The phases after this one find the seeded rows, not the last round's.
+    stack.restore_database()
+    return {
+        "base": {
+            "ref": plan.base.ref,
+            "commit": plan.base.commit,
+            "image": plan.base.service_image,
+        },
+        "head": {
+            "ref": plan.head.ref,
+            "commit": plan.head.commit,
+            "image": plan.head.service_image,
+        },
+        "same_image": plan.base.service_image == plan.head.service_image,
+        "scenario": plan.scenario.name,
+        "users": plan.scenario.users,
+        "warmup_s": plan.scenario.warmup_s,
+        "measure_s": plan.scenario.measure_s,
+        "order": [entry["name"] for entry in rounds],
+        "rounds": rounds,
+        "samples": latencies,
+        "errors": errors,
+        "verdicts": [],
+        "passed": None,
+    }

@@ -1,0 +1,150 @@
+"""Relative limits: head against base, from the raw latencies and the per-round figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benchmarks.budgets import BudgetError
+from benchmarks.relative import RelativeLimit, judge_versus_base, load_relative_limits
+from benchmarks.versus_base import round_order
+
+P95 = RelativeLimit("p95", "why", "latency", "*", "ms", ratio=1.10, quantile=95, alpha=0.01)
+SQL = RelativeLimit("sql", "why", "value", "sql_probe.*.max", "count", ratio=1.0)
+MEMORY = RelativeLimit(
+    "memory", "why", "value", "containers.service-*.peak", "bytes", ratio=1.10, slack=8 * 2**20
+)
+HIT_RATE = RelativeLimit(
+    "hits", "why", "value", "cache.*.hit_rate", "ratio", ratio=1.0, slack=0.03, comparison=">="
+)
+
+
+def _latencies(scale: float, *, n: int = 1500, seed: int) -> list[float]:
+    rng = np.random.default_rng(seed)
+    values: list[float] = (rng.lognormal(mean=2.5, sigma=0.5, size=n) * scale).round(3).tolist()
+    return values
+
+
+def _block(base: list[float], head: list[float], rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    endpoint = "GET /api/recommendations"
+    return {"samples": {"base": {endpoint: base}, "head": {endpoint: head}}, "rounds": rounds}
+
+
+def _round(side: str, sql: float, peak: float, hit_rate: float) -> dict[str, Any]:
+    return {
+        "side": side,
+        "sql_probe": {"GET /api/orders": {"max": sql}},
+        "containers": {"service-0": {"peak": peak}},
+        "cache": {"recommendations": {"hit_rate": hit_rate}},
+    }
+
+
+def test_same_distribution_passes_and_reports_ratio_interval_and_p() -> None:
+    (verdict,) = judge_versus_base(
+        _block(_latencies(1.0, seed=1), _latencies(1.0, seed=2), []), [P95]
+    )
+    assert verdict["passed"] is True
+    (row,) = verdict["rows"]
+    assert 0.9 < row["ratio"] < 1.1
+    assert row["ci95"][0] < row["ratio"] < row["ci95"][1]
+    assert row["p_value"] > 0.01
+
+
+def test_a_handler_thrice_as_slow_fails() -> None:
+    (verdict,) = judge_versus_base(
+        _block(_latencies(1.0, seed=1), _latencies(3.0, seed=2), []), [P95]
+    )
+    assert verdict["passed"] is False
+    (row,) = verdict["rows"]
+    assert row["ratio"] > 2.5
+    assert row["p_value"] < 1e-6
+    assert "GET /api/recommendations p95" in verdict["explanation"]
+
+
+def test_a_large_but_insignificant_ratio_passes() -> None:
+    # Few, wildly spread samples: the p95 ratio is large, the test cannot tell them apart.
+    rng = np.random.default_rng(5)
+    base = rng.exponential(10, 120).tolist()
+    head = (rng.exponential(10, 120) * 1.02).tolist()
+    head[-8:] = [400.0] * 8
+    (verdict,) = judge_versus_base(_block(base, head, []), [P95])
+    (row,) = verdict["rows"]
+    assert row["ratio"] > 1.1
+    assert row["p_value"] >= 0.01
+    assert verdict["passed"] is True
+
+
+def test_too_few_samples_are_listed_not_judged_and_nothing_judged_fails() -> None:
+    (verdict,) = judge_versus_base(_block([1.0] * 10, [9.0] * 10, []), [P95])
+    assert verdict["rows"][0]["passed"] is None
+    assert "not judged" in verdict["rows"][0]["explanation"]
+    assert verdict["passed"] is False
+    assert "nothing to compare" in verdict["explanation"]
+
+
+def test_one_more_statement_fails_the_exact_limit() -> None:
+    rounds = [_round("base", 2, 100e6, 0.9), _round("head", 3, 100e6, 0.9)]
+    (verdict,) = judge_versus_base(_block([], [], rounds), [SQL])
+    assert verdict["passed"] is False
+    assert verdict["rows"][0]["base"] == 2
+    assert verdict["rows"][0]["head"] == 3
+
+
+def test_values_are_the_median_of_each_side_and_slack_applies() -> None:
+    mib = 2**20
+    rounds = [
+        _round("base", 2, 100 * mib, 0.90),
+        _round("base", 2, 104 * mib, 0.90),
+        _round("base", 2, 300 * mib, 0.91),  # one outlier round: the median ignores it
+        _round("head", 2, 118 * mib, 0.88),
+        _round("head", 2, 117 * mib, 0.88),
+        _round("head", 2, 119 * mib, 0.88),
+    ]
+    memory, hits = judge_versus_base(_block([], [], rounds), [MEMORY, HIT_RATE])
+    assert memory["rows"][0]["base"] == 104 * mib
+    assert memory["passed"] is True  # 118 MiB <= 104 * 1.1 + 8 = 122.4 MiB
+    assert hits["passed"] is True  # 0.88 >= 0.90 - 0.03
+    rounds[3]["cache"]["recommendations"]["hit_rate"] = 0.80
+    rounds[4]["cache"]["recommendations"]["hit_rate"] = 0.80
+    (hits,) = judge_versus_base(_block([], [], rounds), [HIT_RATE])
+    assert hits["passed"] is False
+
+
+def test_a_figure_on_one_side_only_fails() -> None:
+    rounds = [_round("base", 2, 1.0, 0.9), {"side": "head", "sql_probe": {}}]
+    (verdict,) = judge_versus_base(_block([], [], rounds), [SQL])
+    assert verdict["passed"] is False
+    assert "no head figure" in verdict["explanation"]
+
+
+def test_the_shipped_relative_limits_load() -> None:
+    names = {limit.name for limit in load_relative_limits()}
+    assert {"p95_vs_base", "sql_vs_base", "redis_vs_base", "pg_bytes_vs_base"} <= names
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('kind = "latency"\nratio = 0.9', "'ratio' must be a number >= 1"),
+        ('kind = "speed"\nratio = 1.1', "kind must be"),
+        ('kind = "value"\nratio = 1.1\nlimt = 3', "unknown field"),
+        ('kind = "latency"\nratio = 1.1\nalpha = 2', "0 < alpha < 1"),
+    ],
+)
+def test_a_malformed_relative_limit_is_named(tmp_path: Path, table: str, message: str) -> None:
+    path = tmp_path / "budgets.toml"
+    path.write_text(
+        f'[[relative]]\nname = "x"\ndescription = "d"\nmetric = "*"\nunit = "ms"\n{table}\n'
+    )
+    with pytest.raises(BudgetError, match=message):
+        load_relative_limits(path)
+
+
+def test_rounds_alternate_in_pairs_of_flipped_order() -> None:
+    assert round_order(3) == ["base", "head", "head", "base", "base", "head"]
+    assert round_order(1) == ["base", "head"]
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        round_order(0)
