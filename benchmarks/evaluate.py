@@ -13,8 +13,15 @@ import argparse
 from pathlib import Path
 
 from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, Verdict, evaluate, load_budgets
+from benchmarks.relative import judge_versus_base, load_relative_limits
 from benchmarks.result import ResultError, load_result
-from benchmarks.summary import failure_lines, spread_lines, unstable_lines, verdict_table
+from benchmarks.summary import (
+    failure_lines,
+    spread_lines,
+    unstable_lines,
+    verdict_table,
+    versus_base_lines,
+)
 
 __all__ = ["main"]
 
@@ -45,11 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     try:
         budgets = load_budgets(options.budgets)
+        relative = load_relative_limits(options.budgets)
         documents = [(path, load_result(path)) for path in options.results]
     except (BudgetError, ResultError) as error:
         print(f"error: {error}")
         return 2
     runs: list[list[Verdict]] = []
+    failed_relative = False
     for path, document in documents:
         verdicts = evaluate(document, budgets)
         runs.append(verdicts)
@@ -57,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         print(verdict_table(verdicts))
         for line in unstable_lines(verdicts) + failure_lines(verdicts):
             print(line)
+        versus = document.get("versus_base")
+        if isinstance(versus, dict):  # a base-vs-head run: its relative limits, judged anew
+            verdicts_vs = judge_versus_base(versus, relative)
+            for line in versus_base_lines({**versus, "verdicts": verdicts_vs}):
+                print(line)
+            relative_failed = not all(verdict["passed"] for verdict in verdicts_vs)
+            failed_relative = failed_relative or relative_failed or bool(versus.get("errors"))
         changed = _stored_differences(document.get("verdicts"), verdicts)
         if changed:
             print("verdicts differ from those stored in the document:")
@@ -66,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print("== spread across runs ((max - min) / median)")
         for line in spread_lines(runs):
             print(line)
-    return 0 if all(verdict.passed for verdicts in runs for verdict in verdicts) else 1
+    held = all(verdict.passed for verdicts in runs for verdict in verdicts)
+    return 0 if held and not failed_relative else 1
 
 
 if __name__ == "__main__":

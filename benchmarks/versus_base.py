@@ -58,6 +58,16 @@ def round_order(rounds: int) -> list[str]:
     return order
 
 
+def _pairs(rounds: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """``[{"base": name, "head": name}, ...]`` of the rounds taken two by two."""
+    pairs = []
+    for first, second in zip(rounds[::2], rounds[1::2], strict=False):
+        named = dict([first, second])
+        if set(named) == {"base", "head"}:
+            pairs.append(named)
+    return pairs
+
+
 def _measured_latencies(phase: dict[str, Any], samples_dir: Path) -> dict[str, list[float]]:
     """Per endpoint, every response time (ms) of the round's measured window."""
     started = phase.get("started_at")
@@ -96,7 +106,8 @@ def run_versus_base(
 ) -> dict[str, Any]:
     """Run the interleaved rounds; the document's ``versus_base`` block (not yet judged)."""
     sides = {"base": plan.base, "head": plan.head}
-    latencies: dict[str, dict[str, list[float]]] = {"base": {}, "head": {}}
+    #: Per round, per endpoint: the measured window's response times (ms).
+    latencies: dict[str, dict[str, list[float]]] = {}
     rounds: list[dict[str, Any]] = []
     errors: list[str] = []
     stack.snapshot_database()
@@ -128,8 +139,7 @@ def run_versus_base(
             errors.append(f"{name}: {phase['error']}")
             log(f"versus base: {name}: {phase['error']}")
         rounds.append(_round_entry(phase, side, revision))
-        for endpoint, values in _measured_latencies(phase, work_dir / name / "samples").items():
-            latencies[side].setdefault(endpoint, []).extend(values)
+        latencies[name] = _measured_latencies(phase, work_dir / name / "samples")
     # The phases after this one find the seeded rows, not the last round's.
     stack.restore_database()
     return {
@@ -149,6 +159,8 @@ def run_versus_base(
         "warmup_s": plan.scenario.warmup_s,
         "measure_s": plan.scenario.measure_s,
         "order": [entry["name"] for entry in rounds],
+        # Consecutive base/head rounds: each pair's ratio says whether the rounds agree.
+        "pairs": _pairs([(entry["side"], entry["name"]) for entry in rounds]),
         "rounds": rounds,
         "samples": latencies,
         "errors": errors,

@@ -621,6 +621,60 @@ def _memray_chart(memray: MemrayFigures | None) -> Chart | None:
     )
 
 
+#: The distributions of base and head drawn for at most this many endpoints (the busiest).
+_VERSUS_ENDPOINTS = 4
+
+
+def _versus_base_chart(run: RunDocument) -> Chart | None:
+    """Base and head response times of the busiest endpoints, as cumulative distributions."""
+    versus = run.versus_base
+    if versus is None or not versus.samples:
+        return None
+    pooled: dict[str, dict[str, list[float]]] = {"base": {}, "head": {}}
+    for pair in versus.pairs:
+        for side in ("base", "head"):
+            for endpoint, values in versus.samples.get(pair.get(side, ""), {}).items():
+                pooled[side].setdefault(endpoint, []).extend(values)
+    busiest = sorted(
+        set(pooled["base"]) & set(pooled["head"]),
+        key=lambda endpoint: -min(len(pooled["base"][endpoint]), len(pooled["head"][endpoint])),
+    )[:_VERSUS_ENDPOINTS]
+    if not busiest:
+        return None
+    figure = make_subplots(rows=1, cols=len(busiest), subplot_titles=[_text(e) for e in busiest])
+    for column, endpoint in enumerate(busiest, start=1):
+        for side, color in (("base", _PALETTE[0]), ("head", _PALETTE[3])):
+            values = sorted(pooled[side][endpoint])
+            # The cumulative share at each response time, thinned to MAX_POINTS steps.
+            step = max(1, math.ceil(len(values) / MAX_POINTS))
+            xs = [*values[::step], values[-1]]
+            ys = [min(1.0, (index * step + 1) / len(values)) for index in range(len(xs) - 1)]
+            figure.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=[*ys, 1.0],
+                    mode="lines",
+                    line={"color": color, "shape": "hv"},
+                    name=side,
+                    legendgroup=side,
+                    showlegend=column == 1,
+                    hovertemplate="%{x:.1f} ms: %{y:.1%} of requests",
+                ),
+                row=1,
+                col=column,
+            )
+        figure.update_xaxes(type="log", title_text="ms", row=1, col=column)
+    figure.update_yaxes(title_text="share of requests", row=1, col=1)
+    figure.update_layout(**_base_layout(340, hovermode="closest"))
+    return Chart(
+        dom_id="chart-versus-base",
+        title="Response times, base against head",
+        caption="Every request of every round, pooled per side: the share of requests "
+        "answered within each time (log scale). Head's curve to the right of base's is slower.",
+        figure=_finish(figure),
+    )
+
+
 @dataclass(frozen=True)
 class RunCharts:
     """Charts of a run: per phase (in phase order) and run-wide."""
@@ -628,10 +682,12 @@ class RunCharts:
     per_phase: tuple[tuple[Chart, ...], ...]
     phases_p95: Chart | None
     memray: Chart | None
+    versus_base: Chart | None = None
 
     def all(self) -> list[Chart]:
         charts = [chart for charts in self.per_phase for chart in charts]
-        charts += [chart for chart in (self.phases_p95, self.memray) if chart is not None]
+        run_wide = (self.phases_p95, self.memray, self.versus_base)
+        charts += [chart for chart in run_wide if chart is not None]
         return charts
 
 
@@ -650,4 +706,5 @@ def run_charts(run: RunDocument) -> RunCharts:
         per_phase=tuple(per_phase),
         phases_p95=_phases_p95_chart(run),
         memray=_memray_chart(run.memray),
+        versus_base=_versus_base_chart(run),
     )

@@ -252,6 +252,8 @@ class RunDocument:
     comparison: OptimizedVsBaseline | None
     verdicts: tuple[Verdict, ...]
     duration_s: float | None
+    #: A run with ``--base REF``: base against head, round by round.
+    versus_base: results.VersusBase | None = None
     failed: tuple[Verdict, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -259,8 +261,15 @@ class RunDocument:
 
     @property
     def passed(self) -> bool:
-        """True only when the gate said so, verdicts exist and every one of them holds."""
-        return self.document_passed is not False and bool(self.verdicts) and not self.failed
+        """True only when the gate said so, verdicts exist and every one of them holds
+        (and, against a base revision, every relative limit too)."""
+        versus_ok = self.versus_base is None or self.versus_base.passed is not False
+        return (
+            self.document_passed is not False
+            and bool(self.verdicts)
+            and not self.failed
+            and versus_ok
+        )
 
     def phase(self, name: str | None) -> Phase | None:
         return next((phase for phase in self.phases if phase.name == name), None)
@@ -326,6 +335,7 @@ def run_document(document: results.RunDocument, source: Path) -> RunDocument:
         comparison=_comparison(document.comparison),
         verdicts=tuple(document.verdicts),
         duration_s=document.duration_s,
+        versus_base=document.versus_base,
     )
 
 

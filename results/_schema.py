@@ -38,7 +38,13 @@ Format history (``schema_version``):
    confidence intervals); a verdict on one carries ``ci95`` and is ``unstable`` when
    its limit lies inside it (``spread`` is then the interval's width relative to the
    figure). Version-1 verdicts kept the sub-window rule: ``unstable`` when the
-   sub-window figures spread 10 % or more of their median.
+   sub-window figures spread 10 % or more of their median. Added later within version 2
+   (optional, so older version-2 documents still read): ``memray.per_endpoint_bytes``
+   (each traced request's peak), and ``versus_base``, the block of a run with
+   ``--base REF``: both revisions, the interleaved ``rounds`` (each with the figures the
+   relative limits read), ``pairs`` of consecutive base/head rounds, raw ``samples``
+   (response times per round and endpoint) and the relative ``verdicts`` with one row
+   per figure (base, head, ratio, ``ci95`` of the ratio, ``p_value``, ``pair_ratios``).
 
 Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
 ``oom`` block is present, else ``gate``) and their verdicts have no ``metric``
@@ -219,6 +225,74 @@ class Comparison(Model):
     errors: Members[Scalar] = {}
 
 
+class RelativeRow(Model):
+    """One figure of a relative verdict: base, head and how they compare."""
+
+    figure: str
+    n_base: int
+    n_head: int
+    base: Number | None = None
+    head: Number | None = None
+    ratio: Number | None = None
+    ci95: tuple[Number, Number] | None = None
+    p_value: Number | None = None
+    #: ``None``: not judged (too few samples).
+    passed: bool | None = None
+    explanation: Text = ""
+    pair_ratios: Items[Number | None] = []
+    base_values: Items[Number] = []
+    head_values: Items[Number] = []
+
+
+class RelativeVerdict(Model):
+    """One ``[[relative]]`` limit judged on a base-vs-head run."""
+
+    name: str
+    description: Text = ""
+    kind: Literal["latency", "value"]
+    metric: str
+    unit: str
+    ratio_limit: Number
+    passed: Flag
+    explanation: Text = ""
+    rows: Items[RelativeRow] = []
+
+
+class VersusRound(Model):
+    """One round of a base-vs-head run: which side, and the figures it measured."""
+
+    name: str
+    side: Literal["base", "head"]
+    commit: str | None = None
+    service_image: str
+    error: str | None = None
+    endpoints: Members[JsonValue] = {}
+    containers: Members[JsonValue] = {}
+    cache: Members[JsonValue] = {}
+    sql_probe: Members[JsonValue] = {}
+    work_probe: Members[JsonValue] = {}
+    load_generator: Members[JsonValue] = {}
+
+
+class VersusBase(Model):
+    """``--base REF``: the ref's service against the working tree's, round by round."""
+
+    base: Members[Scalar]
+    head: Members[Scalar]
+    same_image: Flag
+    scenario: str
+    users: int
+    warmup_s: Number
+    measure_s: Number
+    order: Items[str] = []
+    pairs: Items[dict[str, str]] = []
+    rounds: Items[VersusRound] = []
+    samples: Members[dict[str, list[Number]]] = {}
+    errors: Items[Text] = []
+    verdicts: Items[RelativeVerdict] = []
+    passed: Flag | None = None
+
+
 class Environment(Model):
     """Where and on what the run happened, and the command that runs it again."""
 
@@ -246,6 +320,8 @@ class RunDocument(Model):
     microbenchmarks: Items[Microbenchmark] = []
     microbenchmarks_status: MicrobenchmarksStatus | None = None
     comparison: Comparison | None = None
+    #: A run with ``--base REF`` (``None`` otherwise).
+    versus_base: VersusBase | None = None
     passed: Flag | None = None
     duration_s: Number | None = None
     #: Where the OOM run's kill landed and how to run it again (``kind`` ``oom`` only).

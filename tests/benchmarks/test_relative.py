@@ -28,9 +28,17 @@ def _latencies(scale: float, *, n: int = 1500, seed: int) -> list[float]:
     return values
 
 
+ENDPOINT = "GET /api/recommendations"
+
+
 def _block(base: list[float], head: list[float], rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    endpoint = "GET /api/recommendations"
-    return {"samples": {"base": {endpoint: base}, "head": {endpoint: head}}, "rounds": rounds}
+    """Three pairs of rounds, each side's latencies dealt out over its three rounds."""
+    samples = {}
+    for side, values in (("base", base), ("head", head)):
+        for index in range(3):
+            samples[f"{side}-{index + 1}"] = {ENDPOINT: values[index::3]}
+    pairs = [{"base": f"base-{index}", "head": f"head-{index}"} for index in (1, 2, 3)]
+    return {"samples": samples, "pairs": pairs, "rounds": rounds}
 
 
 def _round(side: str, sql: float, peak: float, hit_rate: float) -> dict[str, Any]:
@@ -62,6 +70,22 @@ def test_a_handler_thrice_as_slow_fails() -> None:
     assert row["ratio"] > 2.5
     assert row["p_value"] < 1e-6
     assert "GET /api/recommendations p95" in verdict["explanation"]
+
+
+def test_a_slower_head_in_one_pair_of_rounds_only_passes() -> None:
+    block = _block(_latencies(1.0, seed=1), _latencies(1.0, seed=2), [])
+    # One pair's head round ran on a slow minute of the machine: pooled, head looks slower.
+    block["samples"]["head-2"][ENDPOINT] = [
+        3 * value for value in block["samples"]["head-2"][ENDPOINT]
+    ]
+    block["samples"]["head-1"][ENDPOINT] = block["samples"]["base-1"][ENDPOINT]
+    (verdict,) = judge_versus_base(block, [P95])
+    (row,) = verdict["rows"]
+    assert row["ratio"] > 1.1
+    assert row["p_value"] < 0.01
+    assert row["pair_ratios"][0] == 1.0
+    assert verdict["passed"] is True
+    assert "not every pair of rounds saw head slower" in row["explanation"]
 
 
 def test_a_large_but_insignificant_ratio_passes() -> None:
