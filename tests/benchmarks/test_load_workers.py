@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.loadgen import SATURATION_PERCENT, CpuSample, LoadRun, check_workers, max_workers
+from benchmarks.loadgen import (
+    SATURATION_PERCENT,
+    CpuSample,
+    LoadRun,
+    check_workers,
+    max_workers,
+    run_scenario,
+)
 from benchmarks.samples import Samples, read_samples
+from containers.stack import Stack
 from scenarios.registry import get_scenario
+from service.seed import seed
 
 T0 = 1_800_000_000.0
 MASTER, WORKER_A, WORKER_B = 4000, 4001, 4002
@@ -96,3 +105,45 @@ def test_worker_counts_are_checked() -> None:
         check_workers(-2)
     with pytest.raises(ValueError, match=r"\(2 per CPU\); more would only take turns"):
         check_workers(max_workers() + 1)
+
+
+# -- a real distributed run --------------------------------------------------------------------
+
+#: Seeded diners of the distributed run (its users log in as these accounts).
+_ACCOUNTS = 60
+
+
+def _summary_request_count(log: str) -> int:
+    """The request count of the ``Aggregated`` row in the master's final summary."""
+    rows = [line.split() for line in log.splitlines() if line.strip().startswith("Aggregated")]
+    assert rows, log[-2000:]
+    return int(rows[0][1])  # the first table: requests and failures
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_distributed_run_merges_every_workers_samples_once(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(stack.postgres_url, restaurants=300, users=_ACCOUNTS, orders=600, seed=13)
+    stack.restart_services()  # fresh replicas load the seeded restaurants at start-up
+    monkeypatch.setenv("TASTEMATCH_ACCOUNTS", str(_ACCOUNTS))
+    # 14 s of load in all (2 s warm-up, 12 s measured), bounded by run_scenario's grace.
+    scenario = get_scenario("standard").with_overrides(users=8, warmup_s=2, measure_s=12)
+
+    run = run_scenario(scenario, host=stack.service_url, out_dir=tmp_path, workers=2, grace_s=30)
+
+    log = run.log_path.read_text()
+    assert not run.timed_out, log[-4000:]
+    assert run.exit_code == 0, log[-4000:]
+    writers = [path for path in (tmp_path / "samples").glob("samples-*.csv") if path.stat().st_size]
+    assert len(writers) == 2, log[-4000:]  # both workers sent requests
+    # Every worker's file whole, and the merge is exactly what the master's statistics counted
+    # (as written by the recorder and as printed in Locust's own final summary).
+    assert run.accounting.problems() == []
+    assert len(run.samples) == run.accounting.counted_by_locust == _summary_request_count(log)
+    assert len(run.samples) > 100
+    assert not run.samples.failed.any(), sorted(set(run.samples.error.tolist()))
+    generator = run.load_generator()
+    assert (generator["workers"], generator["processes"]) == (2, 3)
+    assert generator["saturated"] is False
