@@ -2,10 +2,10 @@
 
 Locust's own statistics round response times to about two significant digits;
 the gate decides on percentiles, so every request is also appended, unrounded,
-to ``<samples-dir>/samples-<pid>.csv`` (one file per Locust process, so a
+to ``<samples-dir>/samples-<host>-<pid>.csv`` (one file per Locust process, so a
 distributed run's workers need no locking; the master sends no requests and its
 file stays empty). Columns: ``start_epoch_s, method, name, response_time_ms,
-failed, error``. Each process leaves ``samples-<pid>.done`` with its row count
+failed, error``. Each process leaves ``samples-<host>-<pid>.done`` with its row count
 when it closes its file; the master (or the only process) writes ``start.json``
 at the test start and ``counted.json`` with Locust's own request count as it
 quits, so the merge can be checked (``scenarios.sample_files``).

@@ -5,9 +5,10 @@ import patches the standard library for gevent).
 
 In ``<samples-dir>``, every Locust process that records requests writes
 
-- ``samples-<pid>.csv``: one row per request;
-- ``samples-<pid>.done``: ``{"rows": n}`` once it closed the file, so a reader can
-  tell a whole file from the file of a process that was killed;
+- ``samples-<host>-<pid>.csv``: one row per request (the host name too, so workers
+  in containers or pods, which all see small pids, can share one folder);
+- ``samples-<host>-<pid>.done``: ``{"rows": n}`` once it closed the file, so a
+  reader can tell a whole file from the file of a process that was killed;
 
 and the process that owns the run's statistics (the master, or Locust's only
 process) writes ``start.json`` (``{"started_at": epoch}``) at the test start and
@@ -16,6 +17,8 @@ process) writes ``start.json`` (``{"started_at": epoch}``) at the test start and
 
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
 
 __all__ = [
@@ -34,9 +37,10 @@ START_FILE = "start.json"
 COUNTED_FILE = "counted.json"
 
 
-def sample_path(directory: Path, pid: int) -> Path:
-    """The sample file of process ``pid``."""
-    return directory / f"samples-{pid}.csv"
+def sample_path(directory: Path, pid: int, host: str | None = None) -> Path:
+    """The sample file of process ``pid`` on ``host`` (default: this machine's name)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", host if host is not None else socket.gethostname())
+    return directory / f"samples-{name}-{pid}.csv"
 
 
 def done_path(sample_file: Path) -> Path:

@@ -18,6 +18,7 @@ from benchmarks.samples import (
     read_samples,
     request_timeline,
 )
+from scenarios.sample_files import SAMPLE_GLOB, done_path, sample_path
 
 T0 = 1_800_000_000.0
 
@@ -158,3 +159,15 @@ def test_an_earlier_runs_files_are_cleared_and_nothing_else(tmp_path: Path) -> N
 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
     assert len(read_samples(tmp_path)) == 0
+
+
+def test_workers_on_other_hosts_with_the_same_pid_write_files_of_their_own(tmp_path: Path) -> None:
+    # Pods each see their Locust as a small pid: the host name keeps their files apart.
+    first, second = (
+        sample_path(tmp_path, 7, host="locust-worker-0"),
+        sample_path(tmp_path, 7, host="locust-worker-1"),
+    )
+    assert first != second
+    assert sample_path(tmp_path, 7, host="odd/name here").name == "samples-odd_name_here-7.csv"
+    assert done_path(first).name == "samples-locust-worker-0-7.done"
+    assert first.match(SAMPLE_GLOB)
