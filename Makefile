@@ -46,9 +46,11 @@ test-fast: setup ## run the quick tests: no Docker engine, no browser, no load g
 # Extra arguments for the gate, e.g. make bench BENCH_ARGS="--profile baseline".
 # make bench BASE=<git ref> also judges the working tree against that ref's service.
 BENCH_ARGS ?=
+# Locust worker processes of the gate, e.g. make bench LOAD_WORKERS=2 (0: one Locust process).
+LOAD_WORKERS ?=
 
 bench: setup engine images ## run the gate: boot the capped stack, load it, check every budget (BASE=<git ref>: and against that revision)
-	$(PY) -m benchmarks run $(if $(BASE),--base $(BASE)) $(BENCH_ARGS)
+	$(PY) -m benchmarks run $(if $(BASE),--base $(BASE)) $(if $(LOAD_WORKERS),--load-workers $(LOAD_WORKERS)) $(BENCH_ARGS)
 
 selftest: setup engine images ## prove the gate fails on each of R1-R8 alone and passes the optimised service
 	$(PY) -m benchmarks.selftest

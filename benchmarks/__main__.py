@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, Verdict
 from benchmarks.gate import GateOptions, run_gate
+from benchmarks.loadgen import check_workers
 from benchmarks.summary import failure_lines, unstable_lines, verdict_table, versus_base_lines
 from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import PROFILES, parse_regressions
@@ -36,6 +37,17 @@ def _positive_seconds(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
     return value
+
+
+def _load_workers(text: str) -> int:
+    try:
+        workers = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    try:
+        return check_workers(workers)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _regressions(text: str) -> frozenset[str]:
@@ -75,7 +87,14 @@ def _parser() -> argparse.ArgumentParser:
         "--skip-micro", action="store_true", help="no pytest-benchmark run (its budget then fails)"
     )
     run.add_argument(
-        "--processes", type=int, default=0, help="Locust worker processes (0: one process)"
+        "--load-workers",
+        type=_load_workers,
+        default=0,
+        metavar="N",
+        help=(
+            "run Locust distributed: a master and N worker processes, whose exact samples "
+            "are merged (default 0: one Locust process; at most 2 per CPU)"
+        ),
     )
     run.add_argument("--replicas", type=_positive_int, default=1)
     run.add_argument(
@@ -111,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         skip_baseline=options.skip_baseline,
         skip_memray=options.skip_memray,
         skip_micro=options.skip_micro,
-        processes=options.processes,
+        load_workers=options.load_workers,
         replicas=options.replicas,
         base=options.base,
         base_rounds=options.base_rounds,

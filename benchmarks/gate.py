@@ -17,6 +17,7 @@ from typing import Any
 
 from benchmarks.budgets import DEFAULT_BUDGETS, Budget, evaluate, load_budgets
 from benchmarks.environment import ROOT, Dataset, document_head, environment, git, run_id
+from benchmarks.loadgen import check_workers
 from benchmarks.memory import memory_phase
 from benchmarks.micro import run_microbenchmarks
 from benchmarks.phases import PhasePlan, failed_phase, run_phase
@@ -58,7 +59,8 @@ class GateOptions:
     skip_baseline: bool = False
     skip_memray: bool = False
     skip_micro: bool = False
-    processes: int = 0
+    #: Locust worker processes (0: Locust as one process; N: a master and N workers).
+    load_workers: int = 0
     replicas: int = 1
     #: A git ref: its service runs against the working tree's in interleaved rounds.
     base: str | None = None
@@ -96,6 +98,8 @@ def reproduce(options: GateOptions) -> str:
     ):
         if value is not None:
             words.append(f"{flag} {value:g}")
+    if options.load_workers:
+        words.append(f"--load-workers {options.load_workers}")
     for flag, skipped in (
         ("--skip-baseline", options.skip_baseline),
         ("--skip-memray", options.skip_memray),
@@ -203,6 +207,7 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
     primary, compared = options.primary(), options.comparison()
     primary.stages()  # validate overrides before booting anything
     compared.stages()
+    check_workers(options.load_workers)
     base: Revision | None = None
     if options.base:  # an unknown ref or a base that does not build: before any boot
         log(f"versus base: building the service of {options.base}")
@@ -219,7 +224,15 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
             PhasePlan("compare-baseline", "baseline", frozenset(), compared, gated=False),
         ]
     started = time.monotonic()
-    log(f"gate {run_dir.name}: booting the capped stack ({options.replicas} replica(s))")
+    generator = (
+        f"Locust: a master and {options.load_workers} worker(s)"
+        if options.load_workers
+        else "Locust: one process"
+    )
+    log(
+        f"gate {run_dir.name}: booting the capped stack ({options.replicas} replica(s)); "
+        f"{generator}"
+    )
     with Stack(
         profile=options.profile, regressions=options.regressions, replicas=options.replicas
     ) as stack:
@@ -232,7 +245,7 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
             )
             try:
                 phase = run_phase(
-                    stack, plan, work_dir=work_dir / plan.name, processes=options.processes
+                    stack, plan, work_dir=work_dir / plan.name, load_workers=options.load_workers
                 )
             except StackError as error:  # e.g. the service would not start: a verdict
                 phase = failed_phase(plan, f"the stack could not run this phase: {error}")
@@ -249,7 +262,7 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
                     base, head, options.profile, options.regressions, rounds=options.base_rounds
                 ),
                 work_dir=work_dir / "versus-base",
-                processes=options.processes,
+                load_workers=options.load_workers,
                 log=log,
             )
         if not options.skip_memray:

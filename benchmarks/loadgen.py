@@ -4,6 +4,12 @@ The subprocess is bounded three ways: the load shape stops itself after its
 stages, ``--stop-timeout`` bounds the wind-down, and the runner interrupts (then
 kills) the process tree if it outlives the shape by ``grace_s``. The Locust
 processes' CPU is sampled at ~1 Hz so a saturated load generator is flagged.
+
+With ``workers`` > 0 Locust runs distributed on this machine (``--processes N``:
+one master that only coordinates and collects statistics, N forked workers that
+send the requests). Every worker writes its own sample file; they are merged,
+and checked against what each worker says it wrote and what the master counted,
+so percentiles stay exact and a lost or doubled sample is noticed.
 """
 
 from __future__ import annotations
@@ -16,24 +22,64 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from benchmarks.polling import Poller
-from benchmarks.samples import Samples, read_samples
+from benchmarks.samples import (
+    SampleAccounting,
+    Samples,
+    account_samples,
+    clear_samples,
+    read_samples,
+)
 from scenarios.registry import Scenario
 from scenarios.stages import Stage, total_duration
 
-__all__ = ["LOCUSTFILE", "SATURATION_PERCENT", "CpuSample", "LoadRun", "run_scenario"]
+__all__ = [
+    "LOCUSTFILE",
+    "MAX_WORKERS_PER_CPU",
+    "SATURATION_PERCENT",
+    "CpuSample",
+    "LoadRun",
+    "check_workers",
+    "max_workers",
+    "run_scenario",
+]
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "scenarios" / "locustfile.py"
 
 #: A Locust process is one gevent loop on one core: at this share of a core
 #: its timers (and so the latencies it reports) start to lag.
 SATURATION_PERCENT = 90.0
+
+#: Worker processes per logical CPU beyond which more workers only take turns on the same
+#: cores (and take them from the service under test when it runs on this machine too).
+MAX_WORKERS_PER_CPU = 2
+
+
+def max_workers() -> int:
+    """The most Locust workers this machine is allowed (see :data:`MAX_WORKERS_PER_CPU`)."""
+    return MAX_WORKERS_PER_CPU * (psutil.cpu_count() or 1)
+
+
+def check_workers(workers: int) -> int:
+    """``workers`` if this machine can run that many Locust workers, else ``ValueError`` naming why.
+
+    0 and 1 are both one process's worth of load: 0 runs Locust as a single
+    process, 1 as a master with one worker.
+    """
+    if workers < 0:
+        raise ValueError(f"load workers must be 0 or more, not {workers}")
+    if workers > max_workers():
+        raise ValueError(
+            f"{workers} load workers on {psutil.cpu_count() or 1} CPUs: at most {max_workers()} "
+            f"({MAX_WORKERS_PER_CPU} per CPU); more would only take turns on the same cores"
+        )
+    return workers
 
 
 @dataclass(frozen=True)
@@ -56,7 +102,14 @@ class LoadRun:
     exit_code: int | None
     timed_out: bool
     log_path: Path
-    processes: int
+    #: Locust worker processes (0: Locust ran as one process, without a master).
+    workers: int = 0
+    #: The sample files' merge checked against their writers and Locust's own count.
+    accounting: SampleAccounting = field(default_factory=SampleAccounting)
+    #: The process Locust was started as (the master when ``workers`` > 0).
+    locust_pid: int | None = None
+    #: Logical CPUs of the machine the load generator ran on.
+    host_cpus: int = field(default_factory=lambda: psutil.cpu_count() or 1)
 
     @property
     def warmup_s(self) -> float:
@@ -73,26 +126,57 @@ class LoadRun:
         return total_duration(self.stages)
 
     def load_generator(self) -> dict[str, object]:
-        """CPU summary over the measured window (see :data:`SATURATION_PERCENT`)."""
+        """CPU of every Locust process over the measured window (see :data:`SATURATION_PERCENT`).
+
+        ``cpu_percent_mean`` / ``cpu_percent_max`` are the busiest process's;
+        ``cpu_percent_total_mean`` adds every process (master and workers) up, against
+        ``host_cpus`` cores. Either limit reached flags the run as saturated.
+        """
         start, end = self.started_at + self.warmup_s, self.started_at + self.end_s
+        window = [sample for sample in self.cpu if start <= sample.t <= end]
         per_pid: dict[int, list[float]] = {}
-        for sample in self.cpu:
-            if start <= sample.t <= end:
-                for pid, percent in sample.percent_by_pid.items():
-                    per_pid.setdefault(pid, []).append(percent)
-        means = [sum(values) / len(values) for values in per_pid.values() if values]
+        for sample in window:
+            for pid, percent in sample.percent_by_pid.items():
+                per_pid.setdefault(pid, []).append(percent)
+        means = {pid: sum(values) / len(values) for pid, values in per_pid.items() if values}
         peaks = [max(values) for values in per_pid.values() if values]
-        mean = max(means) if means else None
+        totals = [sum(sample.percent_by_pid.values()) for sample in window]
+        busiest = max(means.values()) if means else None
+        total = sum(totals) / len(totals) if totals else None
+        host_cpus = self.host_cpus
+        saturated = None
+        if busiest is not None and total is not None:
+            saturated = busiest >= SATURATION_PERCENT or total >= SATURATION_PERCENT * host_cpus
         return {
-            "cpu_percent_mean": None if mean is None else round(mean, 1),
+            "cpu_percent_mean": None if busiest is None else round(busiest, 1),
             "cpu_percent_max": round(max(peaks), 1) if peaks else None,
-            "saturated": None if mean is None else mean >= SATURATION_PERCENT,
-            "processes": self.processes,
+            "cpu_percent_total_mean": None if total is None else round(total, 1),
+            "cpu_percent_by_process": {
+                role: round(means[pid], 1) for role, pid in self._roles(means).items()
+            },
+            "host_cpus": host_cpus,
+            "saturated": saturated,
+            "workers": self.workers,
+            "processes": len(means),
             "rule": (
                 f"saturated when the busiest Locust process averages >= {SATURATION_PERCENT:g} % "
-                "of one core over the measured window"
+                f"of one core, or all of them together >= {SATURATION_PERCENT:g} % of the "
+                "host's cores, over the measured window"
             ),
+            **self.accounting.as_dict(),
         }
+
+    def _roles(self, pids: dict[int, float]) -> dict[str, int]:
+        """``master`` (or ``locust`` when it ran alone) and ``worker-<i>`` by pid order."""
+        if not pids:
+            return {}
+        root = self.locust_pid if self.locust_pid in pids else None
+        others = sorted(pid for pid in pids if pid != root)
+        if self.workers == 0:
+            lone = {} if root is None else {"locust": root}
+            return {**lone, **{f"child-{i}": pid for i, pid in enumerate(others)}}
+        master = {} if root is None else {"master": root}
+        return {**master, **{f"worker-{i}": pid for i, pid in enumerate(others)}}
 
 
 class _CpuSampler(Poller):
@@ -154,22 +238,26 @@ def run_scenario(
     *,
     host: str,
     out_dir: Path,
-    processes: int = 0,
+    workers: int = 0,
     grace_s: float = 45.0,
     replica_urls: Sequence[str] = (),
     on_tick: Callable[[float], None] | None = None,
 ) -> LoadRun:
     """Run ``scenario`` against ``host`` headless; samples and logs go to ``out_dir``.
 
-    ``processes`` > 0 forks that many Locust worker processes (Locust's own
-    distributed mode) under one master. With ``replica_urls``, every request
+    ``workers`` > 0 runs Locust distributed: a master and that many forked worker
+    processes (``locust --processes N``), each worker writing its own sample file
+    (``ValueError`` beyond :func:`max_workers`). With ``replica_urls``, every request
     goes to one of them chosen at random (no sticky sessions). ``on_tick`` is called
     about once a second with the seconds since Locust started (live progress).
     """
+    check_workers(workers)
     stages = scenario.stages()
     out_dir.mkdir(parents=True, exist_ok=True)
     samples_dir = out_dir / "samples"
     samples_dir.mkdir(exist_ok=True)
+    # Sample files are appended to and merged by name: an earlier run's would be counted too.
+    clear_samples(samples_dir)
     log_path = out_dir / "locust.log"
     command = [
         sys.executable,
@@ -187,8 +275,8 @@ def run_scenario(
         str(out_dir / "locust"),
         *scenario.user_classes,
     ]
-    if processes > 0:
-        command += ["--processes", str(processes)]
+    if workers > 0:
+        command += ["--processes", str(workers)]
     launched_at = time.time()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -233,5 +321,7 @@ def run_scenario(
         exit_code=process.returncode,
         timed_out=timed_out,
         log_path=log_path,
-        processes=processes,
+        workers=workers,
+        accounting=account_samples(samples_dir),
+        locust_pid=process.pid,
     )

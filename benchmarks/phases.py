@@ -196,6 +196,7 @@ def _phase_error(
             reasons.append(f"{name} exited (code {figures['exit_code']}) during the phase")
     if measured_requests == 0:
         reasons.append(f"no request completed in the measured window (see {load.log_path})")
+    reasons += [f"load generator: {problem}" for problem in load.accounting.problems()]
     if probe_error:
         reasons.append(probe_error)
     return "; ".join(reasons) or None
@@ -246,11 +247,13 @@ def run_phase(
     plan: PhasePlan,
     *,
     work_dir: Path,
-    processes: int = 0,
+    load_workers: int = 0,
     service_image: str | None = None,
 ) -> dict[str, Any]:
     """Run ``plan`` on ``stack`` (its service from ``service_image`` when given) and return
-    its phase entry for the result document."""
+    its phase entry for the result document.
+
+    ``load_workers`` > 0 runs Locust as a master with that many worker processes."""
     stack.restart_services(
         profile=plan.profile, regressions=sorted(plan.regressions), service_image=service_image
     )
@@ -275,7 +278,7 @@ def run_phase(
             plan.scenario,
             host=stack.service_url,
             out_dir=work_dir,
-            processes=processes,
+            workers=load_workers,
             replica_urls=stack.service_urls if len(stack.service_urls) > 1 else (),
             on_tick=progress,
         )

@@ -3,12 +3,18 @@
 Percentiles are computed from every sample (numpy, linear interpolation), not
 from Locust's rounded histogram. Failed requests count in the latency figures:
 a request that timed out was slow for the diner who sent it.
+
+A distributed run leaves one file per worker; :func:`read_samples` merges them
+all and :func:`account_samples` checks the merge: each file against the row
+count its writer left when it closed it (a killed worker's file has none), and
+the total against the requests Locust's own statistics counted.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +22,21 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Samples", "endpoint_figures", "failure_summary", "read_samples", "request_timeline"]
+from scenarios.sample_files import COUNTED_FILE, SAMPLE_GLOB, done_path, run_files
+
+__all__ = [
+    "SampleAccounting",
+    "Samples",
+    "account_samples",
+    "clear_samples",
+    "endpoint_figures",
+    "failure_summary",
+    "read_samples",
+    "request_timeline",
+]
+
+#: Fields of one sample row (``scenarios.recording.SAMPLE_COLUMNS``).
+_COLUMNS = 6
 
 #: Sub-windows of the measured window whose p95 spread flags an unstable figure.
 STABILITY_WINDOWS = 3
@@ -47,12 +67,18 @@ class Samples:
         )
 
 
+def _rows(path: Path) -> list[list[str]]:
+    # A row still being written (the live progress line reads during the run) is cut short.
+    with path.open(newline="") as handle:
+        return [row for row in csv.reader(handle) if len(row) == _COLUMNS]
+
+
 def read_samples(directory: Path) -> Samples:
-    """Every ``samples-*.csv`` row in ``directory``, sorted by start time."""
+    """Every ``samples-*.csv`` row in ``directory`` (one file per Locust process), merged
+    and sorted by start time."""
     rows: list[list[str]] = []
-    for path in sorted(directory.glob("samples-*.csv")):
-        with path.open(newline="") as handle:
-            rows.extend(row for row in csv.reader(handle) if len(row) == 6)
+    for path in sorted(directory.glob(SAMPLE_GLOB)):
+        rows.extend(_rows(path))
     rows.sort(key=lambda row: float(row[0]))
     return Samples(
         t=np.array([float(row[0]) for row in rows], dtype=np.float64),
@@ -61,6 +87,87 @@ def read_samples(directory: Path) -> Samples:
         failed=np.array([row[4] == "1" for row in rows], dtype=np.bool_),
         error=np.array([row[5] for row in rows], dtype=np.str_),
     )
+
+
+@dataclass(frozen=True)
+class SampleAccounting:
+    """Whether the merged samples are every request, once.
+
+    ``unfinished``: files whose writer never closed them (killed: rows may be lost);
+    ``mismatched``: files holding another number of rows than their writer wrote;
+    ``counted_by_locust``: the requests Locust's statistics counted (the master's
+    total over every worker), ``None`` when Locust did not get to write it.
+    """
+
+    files: int = 0
+    rows: int = 0
+    unfinished: tuple[str, ...] = ()
+    mismatched: tuple[str, ...] = ()
+    counted_by_locust: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Every file whole, and as many rows as Locust counted requests (when it said)."""
+        counted = self.counted_by_locust
+        return not self.unfinished and not self.mismatched and counted in (None, self.rows)
+
+    def problems(self) -> list[str]:
+        """Why the merge may not be every request once (empty when it is)."""
+        found = []
+        if self.unfinished:
+            names = ", ".join(self.unfinished)
+            found.append(f"sample file(s) never closed by their writer: {names}")
+        if self.mismatched:
+            names = ", ".join(self.mismatched)
+            found.append(f"sample file(s) not holding what was written: {names}")
+        if self.counted_by_locust is not None and self.counted_by_locust != self.rows:
+            found.append(
+                f"{self.rows} samples merged from {self.files} file(s), "
+                f"but Locust counted {self.counted_by_locust} requests"
+            )
+        return found
+
+    def as_dict(self) -> dict[str, object]:
+        """The figures the result document keeps (under ``load_generator``)."""
+        return {
+            "sample_files": self.files,
+            "samples_merged": self.rows,
+            "requests_counted_by_locust": self.counted_by_locust,
+            "samples_complete": self.complete,
+        }
+
+
+def account_samples(directory: Path) -> SampleAccounting:
+    """Check the sample files of a finished run in ``directory`` (see :class:`SampleAccounting`)."""
+    files = sorted(directory.glob(SAMPLE_GLOB))
+    rows = 0
+    unfinished: list[str] = []
+    mismatched: list[str] = []
+    for path in files:
+        found = len(_rows(path))
+        rows += found
+        marker = done_path(path)
+        if not marker.exists():
+            unfinished.append(path.name)
+        elif int(json.loads(marker.read_text())["rows"]) != found:
+            mismatched.append(path.name)
+    counted_path = directory / COUNTED_FILE
+    counted = (
+        int(json.loads(counted_path.read_text())["requests"]) if counted_path.exists() else None
+    )
+    return SampleAccounting(
+        files=len(files),
+        rows=rows,
+        unfinished=tuple(unfinished),
+        mismatched=tuple(mismatched),
+        counted_by_locust=counted,
+    )
+
+
+def clear_samples(directory: Path) -> None:
+    """Remove an earlier run's sample files from ``directory`` (they would be merged in)."""
+    for path in run_files(directory):
+        path.unlink()
 
 
 #: Bootstrap resamples behind a percentile's confidence interval, and the fewest samples

@@ -101,7 +101,7 @@ def run_versus_base(
     plan: VersusBasePlan,
     *,
     work_dir: Path,
-    processes: int = 0,
+    load_workers: int = 0,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the interleaved rounds; the document's ``versus_base`` block (not yet judged)."""
@@ -129,7 +129,7 @@ def run_versus_base(
                 stack,
                 phase_plan,
                 work_dir=work_dir / name,
-                processes=processes,
+                load_workers=load_workers,
                 service_image=revision.service_image,
             )
         except StackError as error:

@@ -12,8 +12,15 @@ every request exactly.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
+
+from locust import events
+from locust.env import Environment
+from locust.runners import WorkerRunner
 
 from scenarios import recording  # noqa: F401  (registers the sample and exit-code listeners)
+from scenarios.accounts import use_stream
 from scenarios.registry import get_scenario
 from scenarios.shapes import StagedShape
 from scenarios.stages import Stage
@@ -61,3 +68,17 @@ if _SCENARIO_NAME:
         """The load shape of the scenario named by ``TASTEMATCH_SCENARIO``."""
 
         stages = _scenario_stages(_SCENARIO_NAME)
+
+
+def _account_stream(environment: Environment, **_: Any) -> None:
+    # Forked workers share the master's picker state: give each one accounts of its own.
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner) and runner.worker_index >= 0:
+        use_stream(runner.worker_index)
+
+
+def _listen(hook: Any, handler: Callable[..., None]) -> None:
+    hook.add_listener(handler)
+
+
+_listen(events.test_start, _account_stream)

@@ -2,10 +2,13 @@
 
 Locust's own statistics round response times to about two significant digits;
 the gate decides on percentiles, so every request is also appended, unrounded,
-to ``<samples-dir>/samples-<pid>.csv`` (one file per Locust process, so
-``--processes N`` needs no locking). Columns: ``start_epoch_s, method, name,
-response_time_ms, failed, error``. The first test start writes
-``<samples-dir>/start.json`` with the epoch the load shape counts from.
+to ``<samples-dir>/samples-<host>-<pid>.csv`` (one file per Locust process, so a
+distributed run's workers need no locking; the master sends no requests and its
+file stays empty). Columns: ``start_epoch_s, method, name, response_time_ms,
+failed, error``. Each process leaves ``samples-<host>-<pid>.done`` with its row count
+when it closes its file; the master (or the only process) writes ``start.json``
+at the test start and ``counted.json`` with Locust's own request count as it
+quits, so the merge can be checked (``scenarios.sample_files``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from scenarios.sample_files import COUNTED_FILE, START_FILE, done_path, sample_path
+
 __all__ = ["SAMPLE_COLUMNS", "SampleRecorder"]
 
 SAMPLE_COLUMNS = ("start_epoch_s", "method", "name", "response_time_ms", "failed", "error")
@@ -33,12 +38,16 @@ class SampleRecorder:
 
     def __init__(self) -> None:
         self._file: IO[str] | None = None
+        self._path: Path | None = None
         self._writer: Any = None
+        self.rows = 0
 
     def open(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self._file = (directory / f"samples-{os.getpid()}.csv").open("a", newline="")
+        self._path = sample_path(directory, os.getpid())
+        self._file = self._path.open("a", newline="")
         self._writer = csv.writer(self._file)
+        self.rows = 0
 
     def record(
         self,
@@ -64,10 +73,13 @@ class SampleRecorder:
                 error[:_MAX_ERROR_CHARS].replace("\n", " "),
             )
         )
+        self.rows += 1
 
     def close(self) -> None:
-        if self._file is not None:
+        """Close the file and leave the marker saying how many rows it holds."""
+        if self._file is not None and self._path is not None:
             self._file.close()
+            done_path(self._path).write_text(json.dumps({"rows": self.rows}))
             self._file = None
             self._writer = None
 
@@ -94,7 +106,7 @@ def _mark_start(environment: Environment, **_: Any) -> None:
     directory = getattr(environment.parsed_options, "samples_dir", "")
     if not directory or isinstance(environment.runner, WorkerRunner):
         return
-    marker = Path(directory) / "start.json"
+    marker = Path(directory) / START_FILE
     if not marker.exists():
         marker.write_text(json.dumps({"started_at": time.time()}))
 
@@ -104,6 +116,12 @@ def _set_exit_code(environment: Environment, **_: Any) -> None:
     # budgets (latency, memory, cache) are checked by `python -m benchmarks run`.
     RECORDER.close()
     stats = environment.runner.stats.total if environment.runner else None
+    directory = getattr(environment.parsed_options, "samples_dir", "")
+    if directory and stats is not None and not isinstance(environment.runner, WorkerRunner):
+        # A headless run's master has had its workers' final reports by now (it quits
+        # the runner before `quitting` fires): its totals are what the merge must match.
+        counted = {"requests": stats.num_requests, "failures": stats.num_failures}
+        (Path(directory) / COUNTED_FILE).write_text(json.dumps(counted))
     if stats is not None and stats.num_failures > 0:
         environment.process_exit_code = 1
     else:

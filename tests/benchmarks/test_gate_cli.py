@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks.__main__ import main
-from benchmarks.gate import GateOptions, comparison, run_id
+from benchmarks.gate import GateOptions, comparison, reproduce, run_gate, run_id
+from benchmarks.loadgen import max_workers
 from scenarios.registry import get_scenario
 
 
@@ -65,6 +67,9 @@ def test_overrides_reach_the_scenarios() -> None:
         (["run", "--measure", "-5"], "must be > 0 seconds"),
         (["run", "--profile", "fast"], "invalid choice: 'fast'"),
         (["run", "--scenario", "nope"], "invalid choice: 'nope'"),
+        (["run", "--load-workers", "two"], "--load-workers: must be a whole number, got 'two'"),
+        (["run", "--load-workers", "-1"], "--load-workers: load workers must be 0 or more, not -1"),
+        (["run", "--load-workers", "1000"], "1000 load workers on"),
     ],
 )
 def test_bad_arguments_are_named(
@@ -102,3 +107,34 @@ def test_the_base_ref_is_part_of_the_reproduce_command() -> None:
     assert reproduce(GateOptions(base="main", base_rounds=5, users=9)).endswith(
         "--base main --base-rounds 5"
     )
+
+
+def test_load_workers_reach_the_gate_and_its_reproduction_command() -> None:
+    from benchmarks.__main__ import _parser
+
+    options = _parser().parse_args(["run", "--load-workers", "2"])
+    assert options.load_workers == 2
+    assert _parser().parse_args(["run"]).load_workers == 0  # one Locust process, as before
+    assert "--load-workers 2" in reproduce(GateOptions(load_workers=2))
+    assert "--load-workers" not in reproduce(GateOptions(load_workers=0, users=3))
+
+
+def test_too_many_load_workers_stop_the_gate_before_booting_anything(tmp_path: Path) -> None:
+    options = GateOptions(load_workers=max_workers() + 1, out=tmp_path / "out")
+    with pytest.raises(ValueError, match=f"at most {max_workers()}"):
+        run_gate(options)
+    assert not (tmp_path / "out").exists()
+
+
+def test_make_passes_load_workers_to_the_gate() -> None:
+    root = Path(__file__).resolve().parents[2]
+    planned = subprocess.run(
+        ["make", "-n", "--no-print-directory", "bench", "LOAD_WORKERS=2", "BENCH_ARGS=--users 3"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
+    commands = [" ".join(line.split()) for line in planned]
+    assert any(line.endswith("-m benchmarks run --load-workers 2 --users 3") for line in commands)

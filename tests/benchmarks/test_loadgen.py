@@ -50,11 +50,25 @@ def test_every_registered_scenario_runs(fake_service: str, tmp_path: Path, name:
 
 def test_worker_processes_each_record_their_samples(fake_service: str, tmp_path: Path) -> None:
     scenario = get_scenario("standard").with_overrides(users=4, warmup_s=2, measure_s=3)
+    # An earlier run's file in the same folder must not be merged into this one.
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "samples-1.csv").write_text("1.0,GET,/stale,1.0,0,\n")
 
-    run = run_scenario(scenario, host=fake_service, out_dir=tmp_path, processes=2, grace_s=30)
+    run = run_scenario(scenario, host=fake_service, out_dir=tmp_path, workers=2, grace_s=30)
 
     assert run.exit_code == 0, run.log_path.read_text()
     writers = [path for path in (tmp_path / "samples").glob("samples-*.csv") if path.stat().st_size]
     assert len(writers) == 2  # the two workers; the master sends no requests
-    assert run.load_generator()["processes"] == 2
+    assert "GET /stale" not in set(run.samples.endpoint.tolist())
+    # Every worker's rows once: what each wrote, and what the master's statistics counted.
+    assert run.accounting.problems() == []
+    assert run.accounting.counted_by_locust == len(run.samples) == run.accounting.rows
+    generator = run.load_generator()
+    assert generator["workers"] == 2
+    assert generator["samples_complete"] is True
+    # The CPU record covers the master and both workers.
+    by_process = generator["cpu_percent_by_process"]
+    assert isinstance(by_process, dict)
+    assert set(by_process) == {"master", "worker-0", "worker-1"}
+    assert generator["processes"] == 3
     assert len(run.samples.between(run.started_at + run.warmup_s, run.started_at + run.end_s)) > 0

@@ -36,6 +36,22 @@ def test_a_line_names_progress_rate_p95_and_service_memory(tmp_path: Path) -> No
     assert "postgres" not in line
 
 
+def test_a_distributed_runs_line_counts_every_workers_file(tmp_path: Path) -> None:
+    directory = tmp_path / "samples"
+    directory.mkdir()
+    now = time.time()
+    (directory / "samples-100.csv").write_text("")  # the master's: no requests
+    for pid, response_ms in ((101, 10.0), (102, 40.0)):
+        with (directory / f"samples-{pid}.csv").open("w", newline="") as handle:
+            csv.writer(handle).writerows(
+                (now - 1.0, "GET", "/api/recommendations", response_ms, 0, "") for _ in range(50)
+            )
+            # A worker's buffer flushed in the middle of a row: not a request yet.
+            handle.write(f"{now - 0.5},GET,/api/recomm")
+    progress = PhaseProgress("optimized", 20, directory, dict)
+    assert progress.line(5.0) == "[optimized] 5/20 s  20.0 req/s  p95 40.0 ms"
+
+
 def test_plain_streams_get_a_line_every_ten_seconds(tmp_path: Path) -> None:
     stream = io.StringIO()
     progress = PhaseProgress("p", 60, tmp_path / "none", dict, stream=stream)

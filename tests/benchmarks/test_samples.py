@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmarks.samples import (
+    account_samples,
+    clear_samples,
     endpoint_figures,
     failure_summary,
     percentile_ci95,
     read_samples,
     request_timeline,
 )
+from scenarios.sample_files import SAMPLE_GLOB, done_path, sample_path
 
 T0 = 1_800_000_000.0
 
@@ -92,3 +96,78 @@ def test_the_percentile_interval_is_repeatable_and_needs_enough_samples() -> Non
     values = np.random.default_rng(3).lognormal(2.5, 0.6, 1000)
     assert percentile_ci95(values, 99) == percentile_ci95(values, 99)
     assert percentile_ci95(values[:19], 95) is None
+
+
+# -- the merge of a distributed run's files ----------------------------------------------------
+
+
+def _worker_file(directory: Path, pid: int, starts: list[float], *, closed: bool = True) -> None:
+    rows = [(T0 + t, "GET", "/api/recommendations", 10.0 + t, 0, "") for t in starts]
+    _write(directory / f"samples-{pid}.csv", rows)
+    if closed:
+        (directory / f"samples-{pid}.done").write_text(json.dumps({"rows": len(rows)}))
+
+
+def test_every_workers_rows_are_merged_once_and_add_up_to_locusts_count(tmp_path: Path) -> None:
+    _worker_file(tmp_path, 101, [])  # the master: no requests, an empty file
+    _worker_file(tmp_path, 102, [0.1, 0.3, 0.5])
+    _worker_file(tmp_path, 103, [0.1, 0.2])  # same start as a row of 102: two requests
+    (tmp_path / "counted.json").write_text(json.dumps({"requests": 5, "failures": 0}))
+
+    samples = read_samples(tmp_path)
+    accounting = account_samples(tmp_path)
+
+    assert samples.t.tolist() == pytest.approx([T0 + t for t in (0.1, 0.1, 0.2, 0.3, 0.5)])
+    assert (accounting.files, accounting.rows, accounting.counted_by_locust) == (3, 5, 5)
+    assert accounting.complete
+    assert accounting.problems() == []
+    assert accounting.as_dict()["samples_merged"] == 5
+
+
+def test_a_killed_writer_a_short_file_and_a_count_mismatch_are_named(tmp_path: Path) -> None:
+    _worker_file(tmp_path, 201, [0.1, 0.2])
+    _worker_file(tmp_path, 202, [0.3], closed=False)  # killed before it closed its file
+    _worker_file(tmp_path, 203, [0.4, 0.5])
+    (tmp_path / "samples-203.done").write_text(json.dumps({"rows": 3}))  # one row lost
+    (tmp_path / "counted.json").write_text(json.dumps({"requests": 7, "failures": 0}))
+
+    accounting = account_samples(tmp_path)
+
+    assert not accounting.complete
+    assert accounting.unfinished == ("samples-202.csv",)
+    assert accounting.mismatched == ("samples-203.csv",)
+    problems = accounting.problems()
+    assert "never closed by their writer: samples-202.csv" in problems[0]
+    assert "not holding what was written: samples-203.csv" in problems[1]
+    assert problems[2] == "5 samples merged from 3 file(s), but Locust counted 7 requests"
+
+
+def test_without_locusts_count_only_the_files_are_checked(tmp_path: Path) -> None:
+    _worker_file(tmp_path, 301, [0.1])
+    accounting = account_samples(tmp_path)
+    assert accounting.counted_by_locust is None
+    assert accounting.complete
+
+
+def test_an_earlier_runs_files_are_cleared_and_nothing_else(tmp_path: Path) -> None:
+    _worker_file(tmp_path, 401, [0.1])
+    (tmp_path / "start.json").write_text("{}")
+    (tmp_path / "counted.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("kept")
+
+    clear_samples(tmp_path)
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
+    assert len(read_samples(tmp_path)) == 0
+
+
+def test_workers_on_other_hosts_with_the_same_pid_write_files_of_their_own(tmp_path: Path) -> None:
+    # Pods each see their Locust as a small pid: the host name keeps their files apart.
+    first, second = (
+        sample_path(tmp_path, 7, host="locust-worker-0"),
+        sample_path(tmp_path, 7, host="locust-worker-1"),
+    )
+    assert first != second
+    assert sample_path(tmp_path, 7, host="odd/name here").name == "samples-odd_name_here-7.csv"
+    assert done_path(first).name == "samples-locust-worker-0-7.done"
+    assert first.match(SAMPLE_GLOB)

@@ -24,7 +24,7 @@ from benchmarks.gate import judge, microbenchmarks_block, new_document
 from benchmarks.loadgen import CpuSample, LoadRun
 from benchmarks.metrics import Snapshot, parse_exposition
 from benchmarks.phases import PhasePlan, PhaseRecord, phase_entry
-from benchmarks.samples import read_samples
+from benchmarks.samples import account_samples, read_samples
 from results import dumps
 from scenarios.registry import get_scenario
 
@@ -68,7 +68,9 @@ def recorded_phase() -> dict[str, Any]:
         exit_code=0,
         timed_out=False,
         log_path=RECORDED / "locust.log",
-        processes=1,
+        accounting=account_samples(RECORDED),
+        locust_pid=1234,
+        host_cpus=2,
     )
     before, after = (
         Snapshot(t=float(m["t"]), values=parse_exposition(m["text"])) for m in probes["metrics"]

@@ -1,0 +1,55 @@
+"""Where the sample recorder writes, shared by the writer (inside Locust) and the reader.
+
+No Locust import here: the gate reads these files without loading Locust (whose
+import patches the standard library for gevent).
+
+In ``<samples-dir>``, every Locust process that records requests writes
+
+- ``samples-<host>-<pid>.csv``: one row per request (the host name too, so workers
+  in containers or pods, which all see small pids, can share one folder);
+- ``samples-<host>-<pid>.done``: ``{"rows": n}`` once it closed the file, so a
+  reader can tell a whole file from the file of a process that was killed;
+
+and the process that owns the run's statistics (the master, or Locust's only
+process) writes ``start.json`` (``{"started_at": epoch}``) at the test start and
+``counted.json`` (``{"requests": n, "failures": m}``, Locust's own totals) as it quits.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+__all__ = [
+    "COUNTED_FILE",
+    "DONE_SUFFIX",
+    "SAMPLE_GLOB",
+    "START_FILE",
+    "done_path",
+    "run_files",
+    "sample_path",
+]
+
+SAMPLE_GLOB = "samples-*.csv"
+DONE_SUFFIX = ".done"
+START_FILE = "start.json"
+COUNTED_FILE = "counted.json"
+
+
+def sample_path(directory: Path, pid: int, host: str | None = None) -> Path:
+    """The sample file of process ``pid`` on ``host`` (default: this machine's name)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", host if host is not None else socket.gethostname())
+    return directory / f"samples-{name}-{pid}.csv"
+
+
+def done_path(sample_file: Path) -> Path:
+    """The marker its writer leaves next to ``sample_file`` once it closed it."""
+    return sample_file.with_suffix(DONE_SUFFIX)
+
+
+def run_files(directory: Path) -> list[Path]:
+    """Every file a run leaves in ``directory`` (what must go before the next run there)."""
+    found = [*directory.glob(SAMPLE_GLOB), *directory.glob(f"samples-*{DONE_SUFFIX}")]
+    found += [directory / name for name in (START_FILE, COUNTED_FILE)]
+    return [path for path in found if path.exists()]
