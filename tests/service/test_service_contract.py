@@ -283,7 +283,7 @@ def test_order_list_shape_and_order(client: TestClient, user0: dict[str, str], s
     assert "Cache-Control" not in response.headers
 
 
-@pytest.mark.parametrize(("params"), [{"limit": 51}, {"limit": 0}, {"offset": -1}])
+@pytest.mark.parametrize(("params"), [{"limit": 101}, {"limit": 0}, {"offset": -1}])
 def test_order_list_rejects_bad_paging(
     client: TestClient, user0: dict[str, str], params: dict[str, int]
 ) -> None:
