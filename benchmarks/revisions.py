@@ -20,7 +20,7 @@ from pathlib import Path
 from benchmarks.environment import ROOT
 from containers.images import ImageBuildError, ensure_service_image
 
-__all__ = ["Revision", "RevisionError", "base_revision", "resolve_ref"]
+__all__ = ["Revision", "RevisionError", "base_revision", "exported", "resolve_ref"]
 
 _GIT_TIMEOUT_S = 120
 
@@ -62,7 +62,7 @@ def resolve_ref(ref: str) -> str:
 
 
 @contextmanager
-def _exported(commit: str) -> Iterator[Path]:
+def exported(commit: str) -> Iterator[Path]:
     """The tree of ``commit`` in a scratch folder (removed afterwards)."""
     with tempfile.TemporaryDirectory(prefix="tastematch-base-") as scratch:
         archive = Path(scratch) / "tree.tar"
@@ -78,7 +78,7 @@ def _exported(commit: str) -> Iterator[Path]:
 def base_revision(ref: str, progress: Callable[[str], None] = print) -> Revision:
     """Resolve ``ref``, export its tree and build (or reuse) its service image."""
     commit = resolve_ref(ref)
-    with _exported(commit) as tree:
+    with exported(commit) as tree:
         try:
             image = ensure_service_image(tree, progress=progress)
         except ImageBuildError as error:

@@ -7,14 +7,19 @@ profile must pass every budget the self-test measures. One Postgres is booted
 and seeded once; between cases only the service replicas are restarted (R6
 restarts Postgres untuned, R7 runs two replicas).
 
+Then the mutants (:mod:`benchmarks.mutations`): code changes nobody wrote a switch
+for, each applied to a copy of HEAD and judged against HEAD as ``make bench
+BASE=HEAD`` judges a change; each must fail the budget named for it, and HEAD
+against itself (A/A) must pass.
+
 Budgets the self-test does not measure (the memray heap under load, the
 optimised-vs-baseline comparison, the micro-benchmarks) are listed as not
 measured for every case; they cannot catch anything here. A case whose expected
 budget was not measured counts as not caught.
 
 Writes ``reports/out/<run-id>-selftest/selftest.json`` (sorted keys),
-``selftest.md`` and ``selftest.html``. Exit code: 0 when all eight regressions
-were caught and the optimised profile passed, 1 otherwise, 2 on bad input.
+``selftest.md`` and ``selftest.html``. Exit code: 0 when every regression and
+mutant was caught and both controls passed, 1 otherwise, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -35,8 +40,17 @@ from benchmarks.budgets import DEFAULT_BUDGETS, Budget, Verdict, evaluate, load_
 from benchmarks.environment import Dataset, document_head, environment, run_id
 from benchmarks.gate import seed_dataset
 from benchmarks.memory import request_allocation
+from benchmarks.mutations import (
+    CONTROL,
+    MUTANTS,
+    Mutant,
+    MutantResult,
+    check_patches,
+    run_mutants,
+)
 from benchmarks.oom import stopped_by
 from benchmarks.phases import PhasePlan, failed_phase, run_phase
+from benchmarks.relative import RelativeLimit, load_relative_limits
 from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack, StackError
 from results import write
@@ -238,13 +252,32 @@ def judge_case(
     )
 
 
-def _status(result: CaseResult) -> str:
-    if result.case.is_control:
+def _status(result: CaseResult | MutantResult) -> str:
+    control = result.case.is_control if isinstance(result, CaseResult) else result.mutant.is_control
+    if control:
         return "passed" if result.ok else "FAILED"
     return "yes" if result.ok else "NO"
 
 
-def _rows(results: Sequence[CaseResult]) -> list[tuple[str, str, str, str]]:
+def _sorted_mutants(results: Sequence[MutantResult]) -> list[MutantResult]:
+    return sorted(results, key=lambda r: (not r.mutant.is_control, r.mutant.name))
+
+
+def _mutant_rows(results: Sequence[MutantResult]) -> list[tuple[str, str, str, str]]:
+    return [
+        (
+            f"mutant {result.mutant.name}",
+            ", ".join(result.failed) or "(none)",
+            " / ".join(result.mutant.expected) or "(every limit holds: A/A)",
+            _status(result),
+        )
+        for result in _sorted_mutants(results)
+    ]
+
+
+def _rows(
+    results: Sequence[CaseResult], mutants: Sequence[MutantResult] = ()
+) -> list[tuple[str, str, str, str]]:
     rows = []
     for result in _ordered(results):
         failed = [
@@ -255,7 +288,7 @@ def _rows(results: Sequence[CaseResult]) -> list[tuple[str, str, str, str]]:
         ]
         expected = " / ".join(result.case.expected) or "(every budget holds)"
         rows.append((result.case.name, ", ".join(failed) or "(none)", expected, _status(result)))
-    return rows
+    return rows + _mutant_rows(mutants)
 
 
 def _checks(names: Sequence[str]) -> str:
@@ -281,27 +314,42 @@ def unmeasured_lines(results: Sequence[CaseResult]) -> list[str]:
 _HEADER = ("case", "failed budgets", "expected budget (any)", "caught")
 
 
-def matrix_table(results: Sequence[CaseResult]) -> str:
+def matrix_table(results: Sequence[CaseResult], mutants: Sequence[MutantResult] = ()) -> str:
     """The matrix as an aligned terminal table, with a closing tally."""
-    rows = [_HEADER, *_rows(results)]
+    rows = [_HEADER, *_rows(results, mutants)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(_HEADER))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
-    return "\n".join([*lines, *unmeasured_lines(results), tally(results)])
+    return "\n".join(
+        [*lines, *unmeasured_lines(results), *mutant_error_lines(mutants), tally(results, mutants)]
+    )
 
 
-def tally(results: Sequence[CaseResult]) -> str:
-    """``caught 8/8 regressions; optimised profile passed`` (or what fell short)."""
+def mutant_error_lines(mutants: Sequence[MutantResult]) -> list[str]:
+    """Per mutant, the rounds that could not run."""
+    return [
+        f"mutant {result.mutant.name}: {error}" for result in mutants for error in result.errors
+    ]
+
+
+def tally(results: Sequence[CaseResult], mutants: Sequence[MutantResult] = ()) -> str:
+    """``caught 8/8 regressions; optimised profile passed`` (or what fell short), and the
+    mutants' line when they ran."""
     regressions = [r for r in results if not r.case.is_control]
     controls = [r for r in results if r.case.is_control]
     caught = sum(r.ok for r in regressions)
     control = "passed" if controls and all(r.ok for r in controls) else "FAILED"
-    return f"caught {caught}/{len(regressions)} regressions; optimised profile {control}"
+    line = f"caught {caught}/{len(regressions)} regressions; optimised profile {control}"
+    if mutants:
+        changes = [r for r in mutants if not r.mutant.is_control]
+        aa = "passed" if all(r.ok for r in mutants if r.mutant.is_control) else "FAILED"
+        line += f"; caught {sum(r.ok for r in changes)}/{len(changes)} mutants; A/A {aa}"
+    return line
 
 
-def matrix_markdown(results: Sequence[CaseResult]) -> str:
+def matrix_markdown(results: Sequence[CaseResult], mutants: Sequence[MutantResult] = ()) -> str:
     """The matrix as a markdown table (for CI summaries)."""
     lines = [
         "## TasteMatch Bench: regression self-test",
@@ -309,9 +357,16 @@ def matrix_markdown(results: Sequence[CaseResult]) -> str:
         "| " + " | ".join(_HEADER) + " |",
         "|---|---|---|---|",
     ]
-    for row in _rows(results):
+    for row in _rows(results, mutants):
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
-    lines += ["", *unmeasured_lines(results), "", tally(results), ""]
+    lines += [
+        "",
+        *unmeasured_lines(results),
+        *mutant_error_lines(mutants),
+        "",
+        tally(results, mutants),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -335,24 +390,43 @@ td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:t
 {% for v in result.verdicts if not v.passed %}<li><b>{{ v.budget }}</b>: {{ v.explanation }}</li>
 {% else %}<li>every measured budget held</li>{% endfor %}</ul>
 <p><small>not measured in the self-test: {{ result.not_measured | join(", ") }}</small></p>
-{% endfor %}</body></html>
+{% endfor %}
+{% if mutants %}<h2>Mutants: each judged against HEAD (make bench BASE=HEAD)</h2>
+<table><tr>{% for h in header %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for row, result in mutants %}<tr class="{{ 'yes' if result.ok else 'no' }}">
+<td>{{ row[0] }}<br><small>{{ result.mutant.description }}</small></td>
+<td>{{ row[1] }}{% for e in result.errors %}<br><small>{{ e }}</small>{% endfor %}</td>
+<td>{{ row[2] }}</td><td>{{ row[3] }}</td></tr>
+{% endfor %}</table>
+{% for row, result in mutants %}<h3>{{ row[0] }}</h3><ul>
+{% for v in result.versus_base.verdicts %}<li>{{ 'held' if v.passed else 'FAILED' }}
+<b>{{ v.name }}</b>: {{ v.explanation }}</li>{% endfor %}
+{% for v in result.verdicts if not v.passed %}<li>FAILED <b>{{ v.budget }}</b>:
+{{ v.explanation }}</li>{% endfor %}</ul>
+{% endfor %}{% endif %}</body></html>
 """
 )
 
 
 def matrix_html(
-    results: Sequence[CaseResult], *, run_id: str, duration_s: float, reproduce: str
+    results: Sequence[CaseResult],
+    *,
+    run_id: str,
+    duration_s: float,
+    reproduce: str,
+    mutants: Sequence[MutantResult] = (),
 ) -> str:
     """A small self-contained HTML page of the matrix and every failed verdict."""
     ordered = _ordered(results)
     return _HTML.render(
         run_id=run_id,
-        tally=tally(results),
+        tally=tally(results, mutants),
         duration=f"{duration_s:.0f} s",
         load=_load_text(SELFTEST_LOAD),
         reproduce=reproduce,
         header=_HEADER,
         rows=list(zip(_rows(ordered), ordered, strict=True)),
+        mutants=list(zip(_mutant_rows(mutants), _sorted_mutants(mutants), strict=True)),
     )
 
 
@@ -396,11 +470,14 @@ def run_selftest(
     *,
     budgets_path: Path = DEFAULT_BUDGETS,
     cases: Sequence[Case] = CASES,
+    mutants: Sequence[Mutant] = (CONTROL, *MUTANTS),
     dataset: Dataset | None = None,
     log: Log = print,
-) -> tuple[dict[str, Any], list[CaseResult], Path]:
-    """Run every case on one stack; return the self-test document, the results and its folder."""
+) -> tuple[dict[str, Any], list[CaseResult], list[MutantResult], Path]:
+    """Run every case, then every mutant, on one stack; return the self-test document, the
+    results and its folder."""
     budgets = load_budgets(budgets_path)
+    relative = load_relative_limits(budgets_path)
     dataset = dataset or Dataset()
     SELFTEST_LOAD.stages()
     now = datetime.now(UTC)
@@ -408,14 +485,19 @@ def run_selftest(
     order = {name: index for index, name in enumerate(_RUN_ORDER)}
     results: list[CaseResult] = []
     entries: list[dict[str, Any]] = []
-    log(f"self-test: booting the capped stack, {len(cases)} case(s)")
+    mutant_results: list[MutantResult] = []
+    log(f"self-test: booting the capped stack, {len(cases)} case(s), {len(mutants)} mutant(s)")
     with Stack(profile="optimized") as stack:
         env = environment(stack, dataset, "python -m benchmarks.selftest")
         run_dir = out / (run_id(now, env["commit"]) + "-selftest")
         work_dir = run_dir / "work"
         work_dir.mkdir(parents=True, exist_ok=True)
         seed_dataset(stack, dataset, log)
+        if mutants:  # the rows every mutant round starts from, before any case adds some
+            stack.snapshot_database()
         for case in sorted(cases, key=lambda c: order.get(c.name, len(order))):
+            if case.name == _POSTGRES_UNTUNED and mutants and not mutant_results:
+                mutant_results = _run_mutants(stack, mutants, budgets, relative, work_dir, log)
             case_began = time.monotonic()
             log(f"case {case.name}: {case.description} ({case.replicas} replica(s))")
             document, error = _run_case(stack, case, work_dir, log)
@@ -432,6 +514,8 @@ def run_selftest(
                 f"case {case.name}: failed {', '.join(result.failed) or 'nothing'} -> "
                 f"{_status(result)} ({result.duration_s:g} s)"
             )
+        if mutants and not mutant_results:
+            mutant_results = _run_mutants(stack, mutants, budgets, relative, work_dir, log)
     duration = round(time.monotonic() - started, 1)
     regressions = [r for r in results if not r.case.is_control]
     document = {
@@ -446,16 +530,57 @@ def run_selftest(
         "caught": sum(r.ok for r in regressions),
         "regressions": len(regressions),
         "optimized_passed": all(r.ok for r in results if r.case.is_control),
-        "passed": all(r.ok for r in results),
+        "mutants": _mutants_block(mutant_results),
+        "passed": all(r.ok for r in results) and all(r.ok for r in mutant_results),
         "duration_s": duration,
     }
     write(run_dir / "selftest.json", document)
-    (run_dir / "selftest.md").write_text(matrix_markdown(results), encoding="utf-8")
+    (run_dir / "selftest.md").write_text(matrix_markdown(results, mutant_results), encoding="utf-8")
     (run_dir / "selftest.html").write_text(
-        matrix_html(results, run_id=run_dir.name, duration_s=duration, reproduce=env["reproduce"]),
+        matrix_html(
+            results,
+            run_id=run_dir.name,
+            duration_s=duration,
+            reproduce=env["reproduce"],
+            mutants=mutant_results,
+        ),
         encoding="utf-8",
     )
-    return document, results, run_dir
+    return document, results, mutant_results, run_dir
+
+
+#: The case that restarts Postgres untuned: the mutants run before it.
+_POSTGRES_UNTUNED = "R6"
+
+
+def _run_mutants(
+    stack: Stack,
+    mutants: Sequence[Mutant],
+    budgets: Sequence[Budget],
+    relative: Sequence[RelativeLimit],
+    work_dir: Path,
+    log: Log,
+) -> list[MutantResult]:
+    log(f"mutants: {len(mutants)} variant(s) of HEAD, each judged against HEAD")
+    results = run_mutants(stack, mutants, budgets, relative, work_dir=work_dir / "mutants", log=log)
+    for result in results:
+        log(
+            f"mutant {result.mutant.name}: failed {', '.join(result.failed) or 'nothing'} -> "
+            f"{_status(result)}"
+        )
+    return results
+
+
+def _mutants_block(results: Sequence[MutantResult]) -> dict[str, Any] | None:
+    if not results:
+        return None
+    changes = [r for r in results if not r.mutant.is_control]
+    return {
+        "results": [result.to_json() for result in results],
+        "caught": sum(r.ok for r in changes),
+        "mutants": len(changes),
+        "control_passed": all(r.ok for r in results if r.mutant.is_control),
+    }
 
 
 def rejudge(path: Path, budgets_path: Path = DEFAULT_BUDGETS) -> list[CaseResult]:
@@ -484,7 +609,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cases",
         default="",
-        help="comma list of cases to run (optimized, R1..R8); default: all",
+        help="comma list of cases to run (optimized, R1..R8, and mutants by name, or "
+        "'mutants' for all of them); default: all",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "out")
     parser.add_argument("--budgets", type=Path, default=DEFAULT_BUDGETS)
@@ -499,17 +625,36 @@ def _parser() -> argparse.ArgumentParser:
 
 def select_cases(text: str) -> tuple[Case, ...]:
     """The cases named in ``text`` (all when empty); ``ValueError`` names an unknown one."""
-    names = [item.strip() for item in text.split(",") if item.strip()]
+    return select(text)[0]
+
+
+def select(text: str) -> tuple[tuple[Case, ...], tuple[Mutant, ...]]:
+    """The cases and mutants named in ``text`` (all when empty; ``mutants``: every mutant).
+
+    The A/A control runs whenever a mutant does. ``ValueError`` names an unknown name.
+    """
+    given = [item.strip() for item in text.split(",") if item.strip()]
+    names = [name.lower() for name in given]
     if not names:
-        return CASES
+        return CASES, (CONTROL, *MUTANTS)
     known = {case.name.lower(): case for case in CASES}
-    unknown = [name for name in names if name.lower() not in known]
+    changes = {mutant.name: mutant for mutant in MUTANTS}
+    every = "mutants"
+    unknown = [
+        name
+        for name in given
+        if name.lower() not in known and name.lower() not in changes and name.lower() != every
+    ]
     if unknown:
         raise ValueError(
             f"unknown case(s) {', '.join(unknown)}; expected some of "
-            f"{', '.join(case.name for case in CASES)}"
+            f"{', '.join([*(case.name for case in CASES), every, *changes])}"
         )
-    return tuple(known[name.lower()] for name in names)
+    mutants = MUTANTS if every in names else tuple(changes[n] for n in names if n in changes)
+    return (
+        tuple(known[name] for name in names if name in known),
+        (CONTROL, *mutants) if mutants else (),
+    )
 
 
 @ends_cleanly_on_signals
@@ -520,16 +665,19 @@ def main(argv: list[str] | None = None) -> int:
             results = rejudge(options.rejudge, options.budgets)
             print(matrix_table(results))
             return 0 if all(result.ok for result in results) else 1
-        cases = select_cases(options.cases)
-        document, results, run_dir = run_selftest(
+        cases, mutants = select(options.cases)
+        if mutants:  # a patch that no longer applies: before anything boots
+            check_patches(ROOT, [m for m in mutants if m.patch is not None])
+        document, results, mutant_results, run_dir = run_selftest(
             options.out,
             budgets_path=options.budgets,
             cases=cases,
+            mutants=mutants,
             log=lambda line: print(line, flush=True),
         )
     except (ValueError, StackError, DockerException) as error:
         return stopped_by(error)
-    print(matrix_table(results))
+    print(matrix_table(results, mutant_results))
     print(f"wall time: {document['duration_s']:g} s")
     print(f"self-test: {run_dir / 'selftest.html'}")
     return 0 if document["passed"] else 1

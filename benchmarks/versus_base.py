@@ -27,7 +27,15 @@ from benchmarks.samples import read_samples
 from containers.stack import Stack, StackError
 from scenarios.registry import Scenario, get_scenario
 
-__all__ = ["ROUND_SCENARIO", "VersusBasePlan", "round_order", "run_versus_base"]
+__all__ = [
+    "ROUND_SCENARIO",
+    "VersusBasePlan",
+    "block",
+    "round_entry",
+    "round_order",
+    "run_round",
+    "run_versus_base",
+]
 
 #: Each round's load: the standard mix, shorter than the gated phase (rounds add up).
 #: 15 s of warm-up as in the gated phase: the first seconds are the diners' logins.
@@ -81,7 +89,7 @@ def _measured_latencies(phase: dict[str, Any], samples_dir: Path) -> dict[str, l
     }
 
 
-def _round_entry(phase: dict[str, Any], side: str, revision: Revision) -> dict[str, Any]:
+def round_entry(phase: dict[str, Any], side: str, revision: Revision) -> dict[str, Any]:
     entry = {
         "name": phase["name"],
         "side": side,
@@ -94,6 +102,62 @@ def _round_entry(phase: dict[str, Any], side: str, revision: Revision) -> dict[s
         for key in ("p95_ms_windows", "p99_ms_windows"):
             figures.pop(key, None)
     return entry
+
+
+def run_round(
+    stack: Stack,
+    name: str,
+    revision: Revision,
+    plan: PhasePlan,
+    *,
+    work_dir: Path,
+    load_workers: int = 0,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """One round from the seeded rows: its phase and, per endpoint, its measured latencies."""
+    began = time.monotonic()
+    try:
+        stack.restore_database()
+        phase = run_phase(
+            stack,
+            plan,
+            work_dir=work_dir / name,
+            load_workers=load_workers,
+            service_image=revision.service_image,
+        )
+    except StackError as error:
+        phase = failed_phase(plan, f"the stack could not run this round: {error}")
+    log(f"versus base: {name} done in {time.monotonic() - began:.0f} s")
+    if phase.get("error"):
+        log(f"versus base: {name}: {phase['error']}")
+    return phase, _measured_latencies(phase, work_dir / name / "samples")
+
+
+def block(
+    base: Revision,
+    head: Revision,
+    scenario: Scenario,
+    rounds: list[dict[str, Any]],
+    latencies: dict[str, dict[str, list[float]]],
+) -> dict[str, Any]:
+    """The ``versus_base`` block (not yet judged) of ``rounds`` in the order they ran."""
+    return {
+        "base": {"ref": base.ref, "commit": base.commit, "image": base.service_image},
+        "head": {"ref": head.ref, "commit": head.commit, "image": head.service_image},
+        "same_image": base.service_image == head.service_image,
+        "scenario": scenario.name,
+        "users": scenario.users,
+        "warmup_s": scenario.warmup_s,
+        "measure_s": scenario.measure_s,
+        "order": [entry["name"] for entry in rounds],
+        # Consecutive base/head rounds: each pair's ratio says whether the rounds agree.
+        "pairs": _pairs([(entry["side"], entry["name"]) for entry in rounds]),
+        "rounds": rounds,
+        "samples": {entry["name"]: latencies.get(entry["name"], {}) for entry in rounds},
+        "errors": [f"{entry['name']}: {entry['error']}" for entry in rounds if entry["error"]],
+        "verdicts": [],
+        "passed": None,
+    }
 
 
 def run_versus_base(
@@ -109,7 +173,6 @@ def run_versus_base(
     #: Per round, per endpoint: the measured window's response times (ms).
     latencies: dict[str, dict[str, list[float]]] = {}
     rounds: list[dict[str, Any]] = []
-    errors: list[str] = []
     stack.snapshot_database()
     count = {"base": 0, "head": 0}
     order = round_order(plan.rounds)
@@ -122,48 +185,10 @@ def run_versus_base(
             f"versus base: round {position}/{len(order)}, {name} "
             f"({revision.ref}, {revision.service_image})"
         )
-        began = time.monotonic()
-        try:
-            stack.restore_database()
-            phase = run_phase(
-                stack,
-                phase_plan,
-                work_dir=work_dir / name,
-                load_workers=load_workers,
-                service_image=revision.service_image,
-            )
-        except StackError as error:
-            phase = failed_phase(phase_plan, f"the stack could not run this round: {error}")
-        log(f"versus base: {name} done in {time.monotonic() - began:.0f} s")
-        if phase.get("error"):
-            errors.append(f"{name}: {phase['error']}")
-            log(f"versus base: {name}: {phase['error']}")
-        rounds.append(_round_entry(phase, side, revision))
-        latencies[name] = _measured_latencies(phase, work_dir / name / "samples")
+        phase, latencies[name] = run_round(
+            stack, name, revision, phase_plan, work_dir=work_dir, load_workers=load_workers, log=log
+        )
+        rounds.append(round_entry(phase, side, revision))
     # The phases after this one find the seeded rows, not the last round's.
     stack.restore_database()
-    return {
-        "base": {
-            "ref": plan.base.ref,
-            "commit": plan.base.commit,
-            "image": plan.base.service_image,
-        },
-        "head": {
-            "ref": plan.head.ref,
-            "commit": plan.head.commit,
-            "image": plan.head.service_image,
-        },
-        "same_image": plan.base.service_image == plan.head.service_image,
-        "scenario": plan.scenario.name,
-        "users": plan.scenario.users,
-        "warmup_s": plan.scenario.warmup_s,
-        "measure_s": plan.scenario.measure_s,
-        "order": [entry["name"] for entry in rounds],
-        # Consecutive base/head rounds: each pair's ratio says whether the rounds agree.
-        "pairs": _pairs([(entry["side"], entry["name"]) for entry in rounds]),
-        "rounds": rounds,
-        "samples": latencies,
-        "errors": errors,
-        "verdicts": [],
-        "passed": None,
-    }
+    return block(plan.base, plan.head, plan.scenario, rounds, latencies)

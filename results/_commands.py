@@ -11,7 +11,7 @@ from pydantic import Field
 
 from results._base import Flag, Items, Members, Model, Number
 from results._phase import Phase
-from results._schema import Environment, Memray, Verdict
+from results._schema import Environment, Memray, Verdict, VersusBase
 
 __all__ = [
     "CapacityCurve",
@@ -21,6 +21,8 @@ __all__ = [
     "SelftestCaseDocument",
     "SelftestDocument",
     "SelftestLoad",
+    "SelftestMutant",
+    "SelftestMutants",
 ]
 
 
@@ -58,6 +60,33 @@ class SelftestCase(Model):
     document: SelftestCaseDocument
 
 
+class SelftestMutant(Model):
+    """A code change applied to HEAD and judged against HEAD; the control is A/A."""
+
+    mutant: str
+    description: str
+    control: Flag
+    expected: list[str]
+    failed: list[str]
+    caught: list[str]
+    ok: Flag
+    errors: list[str]
+    duration_s: Number | None
+    #: The absolute budgets its rounds failed.
+    verdicts: list[Verdict]
+    #: Its rounds beside base's, judged by the relative limits (raw latencies left out).
+    versus_base: VersusBase
+
+
+class SelftestMutants(Model):
+    """Every mutant's result, and the tally."""
+
+    results: list[SelftestMutant]
+    caught: int
+    mutants: int
+    control_passed: Flag
+
+
 class SelftestDocument(Model):
     """``selftest.json``: each regression alone must fail its budget; the control must pass."""
 
@@ -71,6 +100,8 @@ class SelftestDocument(Model):
     caught: int
     regressions: int
     optimized_passed: Flag
+    #: Since format 2: absent or null when no mutant ran.
+    mutants: SelftestMutants | None = None
     passed: Flag
     duration_s: Number | None = None
 

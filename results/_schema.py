@@ -45,6 +45,8 @@ Format history (``schema_version``):
    relative limits read), ``pairs`` of consecutive base/head rounds, raw ``samples``
    (response times per round and endpoint) and the relative ``verdicts`` with one row
    per figure (base, head, ratio, ``ci95`` of the ratio, ``p_value``, ``pair_ratios``).
+   In ``selftest.json``: ``mutants``, each mutant of HEAD with its ``versus_base`` block
+   (raw samples left out), the absolute verdicts its rounds failed, and the tally.
 
 Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
 ``oom`` block is present, else ``gate``) and their verdicts have no ``metric``
