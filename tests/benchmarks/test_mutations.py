@@ -37,7 +37,7 @@ def test_every_patch_applies_to_the_working_tree() -> None:
 
 def test_a_patch_that_does_not_apply_is_named(tmp_path: Path) -> None:
     (tmp_path / "service").mkdir()
-    with pytest.raises(RevisionError, match="slow-handler.patch does not apply"):
+    with pytest.raises(RevisionError, match=r"slow-handler\.patch does not apply"):
         check_patches(tmp_path, [MUTANTS[0]])
 
 
@@ -104,25 +104,30 @@ def test_a_mutant_is_caught_by_the_relative_limit_it_names() -> None:
     phases = [_passing_phase() for _ in range(3)]
     result = judge_mutant(_mutant("sql_vs_base"), _versus(3, 0.0), phases, BUDGETS, RELATIVE)
     assert result.failed == ("sql_vs_base",)
-    assert result.caught == ("sql_vs_base",) and result.ok
+    assert result.caught == ("sql_vs_base",)
+    assert result.ok
     slower = judge_mutant(_mutant("p95_vs_base"), _versus(2, 20.0), phases, BUDGETS, RELATIVE)
-    assert "p95_vs_base" in slower.failed and slower.ok
+    assert "p95_vs_base" in slower.failed
+    assert slower.ok
 
 
 def test_a_mutant_nothing_catches_is_not_ok() -> None:
     phases = [_passing_phase() for _ in range(3)]
     result = judge_mutant(_mutant("redis_vs_base"), _versus(2, 0.0), phases, BUDGETS, RELATIVE)
-    assert result.failed == () and not result.ok
+    assert result.failed == ()
+    assert not result.ok
 
 
 def test_the_control_passes_only_when_everything_holds() -> None:
     phases = [_passing_phase() for _ in range(3)]
     same = judge_mutant(CONTROL, _versus(2, 0.0), phases, BUDGETS, RELATIVE)
-    assert same.ok and same.to_json()["versus_base"]["samples"] == {}
+    assert same.ok
+    assert same.to_json()["versus_base"]["samples"] == {}
     broken = copy.deepcopy(phases)
     broken[0]["containers"]["service-0"]["peak_working_set_bytes"] = 900 * 2**20
     worse = judge_mutant(CONTROL, _versus(2, 0.0), broken, BUDGETS, RELATIVE)
-    assert worse.failed == ("service_peak_working_set",) and not worse.ok
+    assert worse.failed == ("service_peak_working_set",)
+    assert not worse.ok
     errored = _versus(2, 0.0)
     errored["errors"] = ["x-2: the stack could not run this round"]
     assert not judge_mutant(CONTROL, errored, phases, BUDGETS, RELATIVE).ok
@@ -135,16 +140,19 @@ def test_the_matrix_lists_mutants_and_their_tally() -> None:
         judge_mutant(_mutant("sql_vs_base"), _versus(3, 0.0), phases, BUDGETS, RELATIVE),
     ]
     table = matrix_table([], results)
-    assert "mutant x" in table and "mutant unchanged" in table
+    assert "mutant x" in table
+    assert "mutant unchanged" in table
     assert table.endswith("caught 1/1 mutants; A/A passed")
 
 
 def test_select_names_cases_and_mutants() -> None:
     cases, mutants = select("")
-    assert len(cases) == 9 and mutants == (CONTROL, *MUTANTS)
+    assert len(cases) == 9
+    assert mutants == (CONTROL, *MUTANTS)
     cases, mutants = select("R3, slow-handler")
-    assert [c.name for c in cases] == ["R3"] and mutants == (CONTROL, MUTANTS[0])
+    assert [c.name for c in cases] == ["R3"]
+    assert mutants == (CONTROL, MUTANTS[0])
     assert select("r1")[1] == ()
     assert select("mutants") == ((), (CONTROL, *MUTANTS))
-    with pytest.raises(ValueError, match="unknown case.*mutants"):
+    with pytest.raises(ValueError, match=r"unknown case.*mutants"):
         select("fast-handler")
