@@ -23,7 +23,7 @@ from benchmarks.micro import run_microbenchmarks
 from benchmarks.phases import PhasePlan, failed_phase, run_phase
 from benchmarks.relative import RelativeLimit, judge_versus_base, load_relative_limits
 from benchmarks.revisions import Revision, base_revision
-from benchmarks.versus_base import VersusBasePlan, run_versus_base
+from benchmarks.versus_base import VersusBasePlan, micro_versus_base, run_versus_base
 from containers.stack import Stack, StackError
 from results import write
 from scenarios.registry import Scenario, get_scenario
@@ -180,8 +180,11 @@ def judge(
     versus = document.get("versus_base")
     if isinstance(versus, dict):
         versus["verdicts"] = judge_versus_base(versus, relative)
-        versus["passed"] = not versus.get("errors") and all(
-            verdict["passed"] for verdict in versus["verdicts"]
+        micro = versus.get("microbenchmarks") or {}
+        versus["passed"] = (
+            not versus.get("errors")
+            and not micro.get("errors")
+            and all(verdict["passed"] for verdict in versus["verdicts"])
         )
         document["passed"] = document["passed"] and versus["passed"]
     document["duration_s"] = duration_s
@@ -279,6 +282,14 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
             document.update(microbenchmarks_block(entries, problem))
             if problem:
                 log(f"micro-benchmarks: {problem}")
+            if base is not None:
+                document["versus_base"]["microbenchmarks"] = micro_versus_base(
+                    stack.postgres_url,
+                    base,
+                    work_dir / "micro",
+                    work_dir=work_dir / "versus-base" / "micro-base",
+                    log=log,
+                )
     judge(document, budgets, duration_s=round(time.monotonic() - started, 1), relative=relative)
     write(run_dir / "result.json", document)
     _point_latest(options.out, run_dir)

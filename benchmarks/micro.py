@@ -1,7 +1,9 @@
 """pytest-benchmark micro-benchmarks of the hot code, run by the gate against its Postgres.
 
 Runs ``tests/benchmarks/test_hot_code.py`` in a subprocess with ``--benchmark-json``
-and turns the JSON into the result document's ``microbenchmarks`` list.
+and turns the JSON into the result document's ``microbenchmarks`` list. With a base
+revision, the base's own copy runs from its exported tree (its ``service`` package
+first on the path), and the round times of both feed the ``micro_vs_base`` limit.
 """
 
 from __future__ import annotations
@@ -13,11 +15,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MICROBENCHMARKS", "parse_benchmark_json", "run_microbenchmarks"]
+__all__ = [
+    "MICROBENCHMARKS",
+    "MICRO_JSON",
+    "parse_benchmark_json",
+    "round_times_ms",
+    "run_microbenchmarks",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
-MICROBENCHMARKS = ROOT / "tests" / "benchmarks" / "test_hot_code.py"
+#: The micro-benchmarks, relative to a project tree.
+MICRO_PATH = Path("tests") / "benchmarks" / "test_hot_code.py"
+MICROBENCHMARKS = ROOT / MICRO_PATH
+#: The name of pytest-benchmark's JSON in a run's folder.
+MICRO_JSON = "microbenchmarks.json"
 _TIMEOUT_S = 300
+#: Round times kept per benchmark for the base-vs-head test (evenly spaced).
+_KEPT_ROUNDS = 200
 
 
 def parse_benchmark_json(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -41,18 +55,39 @@ def parse_benchmark_json(data: dict[str, Any]) -> list[dict[str, Any]]:
     return entries
 
 
+def round_times_ms(path: Path) -> dict[str, list[float]]:
+    """Per benchmark of pytest-benchmark's JSON at ``path``, its rounds' times in ms (at
+    most 200, evenly spaced over the run); empty when the file is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    times: dict[str, list[float]] = {}
+    for bench in data.get("benchmarks", []):
+        rounds = [float(value) for value in bench.get("stats", {}).get("data") or []]
+        step = max(1, -(-len(rounds) // _KEPT_ROUNDS))
+        times[str(bench.get("name"))] = [round(value * 1000, 6) for value in rounds[::step]]
+    return times
+
+
 def run_microbenchmarks(
-    database_url: str, work_dir: Path
+    database_url: str, work_dir: Path, root: Path = ROOT
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The micro-benchmarks' figures, and why some are missing (``None`` when all ran)."""
+    """The micro-benchmarks' figures, and why some are missing (``None`` when all ran).
+
+    ``root`` is the project tree whose micro-benchmarks and service run (another
+    revision's exported tree for a base).
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
-    output = work_dir / "microbenchmarks.json"
+    output = work_dir / MICRO_JSON
     log = work_dir / "microbenchmarks.log"
+    if not (root / MICRO_PATH).is_file():
+        return [], f"{root} has no {MICRO_PATH}"
     command = [
         sys.executable,
         "-m",
         "pytest",
-        str(MICROBENCHMARKS),
+        str(root / MICRO_PATH),
         "--benchmark-only",
         f"--benchmark-json={output}",
         "-p",
@@ -64,7 +99,7 @@ def run_microbenchmarks(
         with log.open("wb") as handle:
             completed = subprocess.run(
                 command,
-                cwd=ROOT,
+                cwd=root,
                 env=env,
                 stdout=handle,
                 stderr=subprocess.STDOUT,

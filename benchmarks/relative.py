@@ -10,7 +10,10 @@
   condition is there because requests of one round are not independent (they share that
   minute of the machine): pooled, they make the test's p-value too small, and an A/A run
   then "finds" differences that are the rounds', not the revisions'. Endpoints with fewer
-  than ``min_samples`` requests on a side are listed, not judged.
+  than ``min_samples`` requests on a side are listed, not judged. With
+  ``source = "microbenchmarks"`` the samples are the micro-benchmarks' round times
+  instead, one run a side (the block's ``microbenchmarks``); a run without
+  micro-benchmarks (``--skip-micro``) leaves such a limit out.
 - ``kind = "value"``: a figure of each round (a dotted path, as in budgets, into the
   round's entry), the median over a side's rounds. With ``comparison = "<="`` head fails
   above ``base * ratio + slack``; with ``">="`` below ``base / ratio - slack``.
@@ -52,8 +55,10 @@ _FIELDS = frozenset(
         "quantile",
         "alpha",
         "min_samples",
+        "source",
     )
 )
+Source = Literal["requests", "microbenchmarks"]
 _BOOTSTRAP_RESAMPLES = 1000
 _BOOTSTRAP_BATCH = 50
 
@@ -73,6 +78,8 @@ class RelativeLimit:
     quantile: float = 95.0
     alpha: float = 0.01
     min_samples: int = 100
+    #: Where latency samples come from: the rounds' requests or the micro-benchmarks.
+    source: Source = "requests"
 
     def judge(self, block: Mapping[str, Any]) -> dict[str, Any]:
         """This limit's verdict on a ``versus_base`` block."""
@@ -101,8 +108,9 @@ class RelativeLimit:
     # -- latency -------------------------------------------------------------------------
 
     def _latency_rows(self, block: Mapping[str, Any]) -> list[dict[str, Any]]:
-        samples: Mapping[str, Mapping[str, list[float]]] = block.get("samples") or {}
-        pairs = [pair for pair in block.get("pairs") or [] if set(pair) == {"base", "head"}]
+        origin = block if self.source == "requests" else block.get(self.source) or {}
+        samples: Mapping[str, Mapping[str, list[float]]] = origin.get("samples") or {}
+        pairs = [pair for pair in origin.get("pairs") or [] if set(pair) == {"base", "head"}]
         endpoints = {endpoint for per_round in samples.values() for endpoint in per_round}
         rows = []
         for endpoint in sorted(endpoints):
@@ -154,7 +162,7 @@ class RelativeLimit:
         }
         if min(len(base), len(head)) < self.min_samples:
             row["explanation"] = (
-                f"{row['figure']}: not judged, {len(base)} base / {len(head)} head requests "
+                f"{row['figure']}: not judged, {len(base)} base / {len(head)} head samples "
                 f"(fewer than {self.min_samples})"
             )
             return row
@@ -303,6 +311,14 @@ def _limit_from_table(table: Mapping[str, Any], index: int) -> RelativeLimit:
     quantile = _number(table, "quantile", where, 95.0)
     alpha = _number(table, "alpha", where, 0.01)
     min_samples = _number(table, "min_samples", where, 100)
+    source = table.get("source", "requests")
+    if source not in ("requests", "microbenchmarks") or (
+        source != "requests" and kind != "latency"
+    ):
+        raise BudgetError(
+            f"{where}: source must be 'requests' or (latency only) 'microbenchmarks', "
+            f"got {source!r}"
+        )
     if not 0 < quantile < 100 or not 0 < alpha < 1 or min_samples < 2:
         raise BudgetError(f"{where}: need 0 < quantile < 100, 0 < alpha < 1, min_samples >= 2")
     return RelativeLimit(
@@ -317,6 +333,7 @@ def _limit_from_table(table: Mapping[str, Any], index: int) -> RelativeLimit:
         quantile=quantile,
         alpha=alpha,
         min_samples=int(min_samples),
+        source=source,
     )
 
 
@@ -342,5 +359,10 @@ def load_relative_limits(path: Path = DEFAULT_BUDGETS) -> tuple[RelativeLimit, .
 def judge_versus_base(
     block: Mapping[str, Any], limits: Iterable[RelativeLimit]
 ) -> list[dict[str, Any]]:
-    """Every relative limit judged on a ``versus_base`` block."""
-    return [limit.judge(block) for limit in limits]
+    """Every relative limit judged on a ``versus_base`` block (those of the micro-benchmarks
+    only when the run measured them)."""
+    return [
+        limit.judge(block)
+        for limit in limits
+        if limit.source == "requests" or limit.source in block
+    ]

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.micro import MICRO_JSON, round_times_ms, run_microbenchmarks
 from benchmarks.phases import PhasePlan, failed_phase, run_phase
-from benchmarks.revisions import Revision
+from benchmarks.revisions import Revision, RevisionError, exported
 from benchmarks.samples import read_samples
 from containers.stack import Stack, StackError
 from scenarios.registry import Scenario, get_scenario
@@ -31,6 +32,7 @@ __all__ = [
     "ROUND_SCENARIO",
     "VersusBasePlan",
     "block",
+    "micro_versus_base",
     "round_entry",
     "round_order",
     "run_round",
@@ -192,3 +194,36 @@ def run_versus_base(
     # The phases after this one find the seeded rows, not the last round's.
     stack.restore_database()
     return block(plan.base, plan.head, plan.scenario, rounds, latencies)
+
+
+def micro_versus_base(
+    database_url: str,
+    base: Revision,
+    head_dir: Path,
+    *,
+    work_dir: Path,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """The base revision's micro-benchmarks, run from its own tree against ``database_url``,
+    beside head's (already run into ``head_dir``): the block's ``microbenchmarks``."""
+    log(f"micro-benchmarks: those of {base.ref}, from its own tree")
+    entries: list[dict[str, Any]] = []
+    problem: str | None = None
+    try:
+        if base.commit is None:
+            raise RevisionError(f"{base.ref} names no commit")
+        with exported(base.commit) as tree:
+            entries, problem = run_microbenchmarks(database_url, work_dir, root=tree)
+    except RevisionError as error:
+        problem = str(error)
+    if problem:
+        log(f"micro-benchmarks of {base.ref}: {problem}")
+    return {
+        "base": entries,
+        "samples": {
+            "micro-base": round_times_ms(work_dir / MICRO_JSON),
+            "micro-head": round_times_ms(head_dir / MICRO_JSON),
+        },
+        "pairs": [{"base": "micro-base", "head": "micro-head"}],
+        "errors": [f"micro-benchmarks of the base: {problem}"] if problem else [],
+    }

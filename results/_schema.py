@@ -45,7 +45,8 @@ Format history (``schema_version``):
    relative limits read), ``pairs`` of consecutive base/head rounds, raw ``samples``
    (response times per round and endpoint) and the relative ``verdicts`` with one row
    per figure (base, head, ratio, ``ci95`` of the ratio, ``p_value``, ``pair_ratios``).
-   In ``selftest.json``: ``mutants``, each mutant of HEAD with its ``versus_base`` block
+   ``versus_base.microbenchmarks``: the base's micro-benchmarks and both sides' round
+   times. In ``selftest.json``: ``mutants``, each mutant of HEAD with its ``versus_base`` block
    (raw samples left out), the absolute verdicts its rounds failed, and the tally.
 
 Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
@@ -276,6 +277,16 @@ class VersusRound(Model):
     load_generator: Members[JsonValue] = {}
 
 
+class MicroVersusBase(Model):
+    """The base revision's micro-benchmarks beside head's (one run a side)."""
+
+    base: Items[Microbenchmark] = []
+    #: Per side (``micro-base``, ``micro-head``), per benchmark: round times in ms.
+    samples: Members[dict[str, list[Number]]] = {}
+    pairs: Items[dict[str, str]] = []
+    errors: Items[Text] = []
+
+
 class VersusBase(Model):
     """``--base REF``: the ref's service against the working tree's, round by round."""
 
@@ -293,6 +304,7 @@ class VersusBase(Model):
     errors: Items[Text] = []
     verdicts: Items[RelativeVerdict] = []
     passed: Flag | None = None
+    microbenchmarks: MicroVersusBase | None = None
 
 
 class Environment(Model):

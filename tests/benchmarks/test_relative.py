@@ -147,6 +147,7 @@ def test_a_figure_on_one_side_only_fails() -> None:
 def test_the_shipped_relative_limits_load() -> None:
     names = {limit.name for limit in load_relative_limits()}
     assert {"p95_vs_base", "sql_vs_base", "redis_vs_base", "pg_bytes_vs_base"} <= names
+    assert "micro_vs_base" in names
 
 
 @pytest.mark.parametrize(
@@ -156,6 +157,7 @@ def test_the_shipped_relative_limits_load() -> None:
         ('kind = "speed"\nratio = 1.1', "kind must be"),
         ('kind = "value"\nratio = 1.1\nlimt = 3', "unknown field"),
         ('kind = "latency"\nratio = 1.1\nalpha = 2', "0 < alpha < 1"),
+        ('kind = "value"\nratio = 1.1\nsource = "microbenchmarks"', "source must be"),
     ],
 )
 def test_a_malformed_relative_limit_is_named(tmp_path: Path, table: str, message: str) -> None:
@@ -172,3 +174,50 @@ def test_rounds_alternate_in_pairs_of_flipped_order() -> None:
     assert round_order(1) == ["base", "head"]
     with pytest.raises(ValueError, match="rounds must be >= 1"):
         round_order(0)
+
+
+MICRO = RelativeLimit(
+    "micro",
+    "why",
+    "latency",
+    "*",
+    "ms",
+    ratio=1.20,
+    quantile=50,
+    min_samples=5,
+    source="microbenchmarks",
+)
+
+
+def _micro(base: dict[str, list[float]], head: dict[str, list[float]]) -> dict[str, Any]:
+    return {
+        "samples": {},
+        "pairs": [],
+        "rounds": [],
+        "microbenchmarks": {
+            "samples": {"micro-base": base, "micro-head": head},
+            "pairs": [{"base": "micro-base", "head": "micro-head"}],
+        },
+    }
+
+
+def test_a_slower_micro_benchmark_fails_and_a_steady_one_holds() -> None:
+    base = {"scoring": _latencies(1.0, n=300, seed=1), "cache": _latencies(1.0, n=300, seed=3)}
+    head = {"scoring": _latencies(1.5, n=300, seed=2), "cache": _latencies(1.0, n=300, seed=4)}
+    (verdict,) = judge_versus_base(_micro(base, head), [MICRO])
+    assert verdict["passed"] is False
+    rows = {row["figure"]: row for row in verdict["rows"]}
+    assert rows["scoring p50"]["passed"] is False
+    assert rows["cache p50"]["passed"] is True
+
+
+def test_a_micro_benchmark_of_three_rounds_is_listed_not_judged() -> None:
+    (verdict,) = judge_versus_base(_micro({"q": [1.0, 1.1, 1.2]}, {"q": [5.0, 5.1, 5.2]}), [MICRO])
+    (row,) = verdict["rows"]
+    assert row["passed"] is None
+    assert "not judged" in row["explanation"]
+
+
+def test_a_run_without_micro_benchmarks_leaves_their_limit_out() -> None:
+    block = _block(_latencies(1.0, seed=1), _latencies(1.0, seed=2), [])
+    assert [v["name"] for v in judge_versus_base(block, [P95, MICRO])] == ["p95"]
