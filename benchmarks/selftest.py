@@ -341,12 +341,13 @@ def tally(results: Sequence[CaseResult], mutants: Sequence[MutantResult] = ()) -
     controls = [r for r in results if r.case.is_control]
     caught = sum(r.ok for r in regressions)
     control = "passed" if controls and all(r.ok for r in controls) else "FAILED"
-    line = f"caught {caught}/{len(regressions)} regressions; optimised profile {control}"
+    parts = [f"caught {caught}/{len(regressions)} regressions; optimised profile {control}"]
     if mutants:
         changes = [r for r in mutants if not r.mutant.is_control]
         aa = "passed" if all(r.ok for r in mutants if r.mutant.is_control) else "FAILED"
-        line += f"; caught {sum(r.ok for r in changes)}/{len(changes)} mutants; A/A {aa}"
-    return line
+        mutant_part = f"caught {sum(r.ok for r in changes)}/{len(changes)} mutants; A/A {aa}"
+        parts = [*(parts if results else []), mutant_part]
+    return "; ".join(parts)
 
 
 def matrix_markdown(results: Sequence[CaseResult], mutants: Sequence[MutantResult] = ()) -> str:
