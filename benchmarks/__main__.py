@@ -87,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
         "--skip-micro", action="store_true", help="no pytest-benchmark run (its budget then fails)"
     )
     run.add_argument(
+        "--skip-saturation",
+        action="store_true",
+        help="no closed-loop phase near the service's capacity (its budgets then fail)",
+    )
+    run.add_argument(
         "--load-workers",
         type=_load_workers,
         default=0,
@@ -130,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         skip_baseline=options.skip_baseline,
         skip_memray=options.skip_memray,
         skip_micro=options.skip_micro,
+        skip_saturation=options.skip_saturation,
         load_workers=options.load_workers,
         replicas=options.replicas,
         base=options.base,

@@ -41,6 +41,8 @@ __all__ = [
     "seed_dataset",
 ]
 COMPARED_ENDPOINT = "GET /api/recommendations"
+#: The closed-loop phase (and its scenario): the service near its capacity.
+SATURATION = "saturation"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class GateOptions:
     skip_baseline: bool = False
     skip_memray: bool = False
     skip_micro: bool = False
+    #: No closed-loop phase near the service's capacity.
+    skip_saturation: bool = False
     #: Locust worker processes (0: Locust as one process; N: a master and N workers).
     load_workers: int = 0
     replicas: int = 1
@@ -104,6 +108,7 @@ def reproduce(options: GateOptions) -> str:
         ("--skip-baseline", options.skip_baseline),
         ("--skip-memray", options.skip_memray),
         ("--skip-micro", options.skip_micro),
+        ("--skip-saturation", options.skip_saturation),
     ):
         if skipped:
             words.append(flag)
@@ -221,6 +226,18 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
     work_dir.mkdir(parents=True, exist_ok=True)
     document = new_document(run_dir.name, now)
     plans = [PhasePlan(options.profile, options.profile, options.regressions, primary, gated=True)]
+    if not options.skip_saturation:
+        # Not gated (its latencies are queueing by design); its own budgets read it by name.
+        plans.append(
+            PhasePlan(
+                SATURATION,
+                options.profile,
+                options.regressions,
+                get_scenario(SATURATION),
+                gated=False,
+                leak_test=True,
+            )
+        )
     if not options.skip_baseline:
         plans += [
             PhasePlan("compare-optimized", "optimized", frozenset(), compared, gated=False),
@@ -287,7 +304,7 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
                     stack.postgres_url,
                     base,
                     work_dir / "micro",
-                    work_dir=work_dir / "versus-base" / "micro-base",
+                    work_dir=work_dir / "versus-base" / "micro",
                     log=log,
                 )
     judge(document, budgets, duration_s=round(time.monotonic() - started, 1), relative=relative)

@@ -58,6 +58,8 @@ class PhasePlan:
     regressions: frozenset[str]
     scenario: Scenario
     gated: bool
+    #: Fit the service's memory against requests served (always done for gated phases).
+    leak_test: bool = False
 
 
 def _role(name: str) -> str:
@@ -332,7 +334,7 @@ def phase_entry(plan: PhasePlan, record: PhaseRecord) -> dict[str, Any]:
     # The leak test needs the gated phase's full-length load: a short phase serves too few
     # requests for a slope per request to mean anything.
     for name, figures in containers.items():
-        if plan.gated and figures["role"] == "service":
+        if (plan.gated or plan.leak_test) and figures["role"] == "service":
             figures["growth"] = _growth(record.memory[name], shift, load)
     start, end = load.started_at + load.warmup_s, load.started_at + load.end_s
     window = record.window

@@ -12,7 +12,7 @@
   then "finds" differences that are the rounds', not the revisions'. Endpoints with fewer
   than ``min_samples`` requests on a side are listed, not judged. With
   ``source = "microbenchmarks"`` the samples are the micro-benchmarks' round times
-  instead, one run a side (the block's ``microbenchmarks``); a run without
+  instead, two runs a side paired as rounds are (the block's ``microbenchmarks``); a run without
   micro-benchmarks (``--skip-micro``) leaves such a limit out.
 - ``kind = "value"``: a figure of each round (a dotted path, as in budgets, into the
   round's entry), the median over a side's rounds. With ``comparison = "<="`` head fails

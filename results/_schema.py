@@ -278,10 +278,11 @@ class VersusRound(Model):
 
 
 class MicroVersusBase(Model):
-    """The base revision's micro-benchmarks beside head's (one run a side)."""
+    """The base revision's micro-benchmarks beside head's (two runs a side: head, base,
+    base, head)."""
 
     base: Items[Microbenchmark] = []
-    #: Per side (``micro-base``, ``micro-head``), per benchmark: round times in ms.
+    #: Per run (``micro-base-1``, ``micro-head-1``, ...), per benchmark: round times in ms.
     samples: Members[dict[str, list[Number]]] = {}
     pairs: Items[dict[str, str]] = []
     errors: Items[Text] = []

@@ -29,6 +29,7 @@ from scenarios.users import (
     NewDinerUser,
     OrderingDinerUser,
     RecommendationsUser,
+    SaturatingUser,
     SimulatorUser,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "NewDinerUser",
     "OrderingDinerUser",
     "RecommendationsUser",
+    "SaturatingUser",
     "SimulatorUser",
 ]
 

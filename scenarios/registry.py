@@ -81,6 +81,18 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 measure_s=30,
             ),
             Scenario(
+                "saturation",
+                "diners asking for recommendations back to back (a closed loop): the "
+                "service near its capacity, many requests for the leak test",
+                ("SaturatingUser",),
+                steady,
+                # 12 closed-loop users keep one replica's worker busy on a 2-core machine
+                # with the load generator beside it (measured: see README).
+                users=12,
+                warmup_s=10,
+                measure_s=40,
+            ),
+            Scenario(
                 "ramp",
                 "the standard mix, users climbing linearly to the peak",
                 _MIXED,

@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, between, task
+from locust import FastHttpUser, between, constant, task
 
 from scenarios.accounts import LOAD_TEST_PASSWORD, AccountPicker, user_email
 
@@ -204,6 +204,21 @@ class RecommendationsUser(TasteMatchUser):
     @task
     def recommendations(self) -> None:
         self.get_json("/api/recommendations?limit=12", name="/api/recommendations")
+
+
+class SaturatingUser(TasteMatchUser):
+    """Asks for recommendations again the moment an answer arrives (a closed loop): a
+    dozen of them keep the service busy, the load near its capacity. Page sizes vary as
+    the dashboard's and the list's do; one request in 20 asks for a fresh computation."""
+
+    weight = 1
+    wait_time = constant(0)
+
+    @task
+    def recommendations(self) -> None:
+        limit = random.choice((10, 12, 20))
+        fresh = "&refresh=true" if random.random() < 0.05 else ""
+        self.get_json(f"/api/recommendations?limit={limit}{fresh}", name="/api/recommendations")
 
 
 class NewDinerUser(TasteMatchUser):

@@ -32,3 +32,16 @@ def growth(ci95_low_mib: float) -> dict[str, Any]:
         "bins": 12,
         "requests": 6000,
     }
+
+
+def saturation_phase() -> dict[str, Any]:
+    """The gate's closed-loop phase near the service's capacity, healthy."""
+    return {
+        "name": "saturation",
+        "profile": "optimized",
+        "gated": False,
+        "error": None,
+        "containers": {"service-0": {"peak_working_set_bytes": 160 * MIB, "growth": growth(1)}},
+        "endpoints": {"GET /api/recommendations": {"failures": 0, "p95_ms": 60.0}},
+        "load_generator": {"saturated": False},
+    }

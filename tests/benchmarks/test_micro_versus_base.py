@@ -1,11 +1,21 @@
-"""Micro-benchmarks of base and head: round times kept for the test, a base without them."""
+"""Micro-benchmarks of base and head: round times kept for the test, the order of the
+runs and their pairs, a base without them."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from benchmarks import versus_base as versus_base_module
 from benchmarks.micro import MICRO_JSON, round_times_ms, run_microbenchmarks
+from benchmarks.micro import ROOT as MICRO_ROOT
+from benchmarks.revisions import Revision
+from benchmarks.versus_base import micro_versus_base
 
 
 def test_round_times_are_kept_in_ms_and_thinned_evenly(tmp_path: Path) -> None:
@@ -34,3 +44,68 @@ def test_a_tree_without_micro_benchmarks_is_named(tmp_path: Path) -> None:
     assert entries == []
     assert problem is not None
     assert "has no tests/benchmarks/test_hot_code.py" in problem
+
+
+def test_runs_go_head_base_base_head_and_pair_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Base runs twice from its exported tree, then head again; the pairs are (1, 1), (2, 2)."""
+    calls: list[tuple[str, Path]] = []
+
+    def fake_run(
+        database_url: str, work_dir: Path, root: Path = MICRO_ROOT
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        calls.append((work_dir.name, root))
+        work_dir.mkdir(parents=True)
+        data = {"benchmarks": [{"name": "rank", "stats": {"data": [0.001]}}]}
+        (work_dir / MICRO_JSON).write_text(json.dumps(data))
+        return [{"name": "rank"}], None
+
+    @contextmanager
+    def fake_export(commit: str) -> Iterator[Path]:
+        yield tmp_path / f"tree-{commit}"
+
+    monkeypatch.setattr(versus_base_module, "run_microbenchmarks", fake_run)
+    monkeypatch.setattr(versus_base_module, "exported", fake_export)
+    head_dir = tmp_path / "head"
+    fake_run("postgresql://unused", head_dir)
+    calls.clear()
+    block = micro_versus_base(
+        "postgresql://unused",
+        Revision("HEAD", "abc", "image"),
+        head_dir,
+        work_dir=tmp_path / "micro",
+        log=lambda _: None,
+    )
+    assert [name for name, _ in calls] == ["micro-base-1", "micro-base-2", "micro-head-2"]
+    assert calls[0][1] == tmp_path / "tree-abc"
+    assert calls[2][1] == MICRO_ROOT
+    assert block["pairs"] == [
+        {"base": "micro-base-1", "head": "micro-head-1"},
+        {"base": "micro-base-2", "head": "micro-head-2"},
+    ]
+    assert block["samples"]["micro-head-1"] == {"rank": [1.0]}
+    assert block["errors"] == []
+
+
+def test_a_base_without_a_commit_is_an_error_and_head_still_reruns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names: list[str] = []
+
+    def fake_run(
+        database_url: str, work_dir: Path, root: Path = MICRO_ROOT
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        names.append(work_dir.name)
+        return [], None
+
+    monkeypatch.setattr(versus_base_module, "run_microbenchmarks", fake_run)
+    block = micro_versus_base(
+        "postgresql://unused",
+        Revision("nowhere", None, "image"),
+        tmp_path / "head",
+        work_dir=tmp_path / "micro",
+        log=lambda _: None,
+    )
+    assert names == ["micro-head-2"]
+    assert block["errors"] == ["micro-benchmarks of the base: nowhere names no commit"]

@@ -11,7 +11,7 @@ import pytest
 from benchmarks.budgets import evaluate, load_budgets
 from benchmarks.evaluate import main as evaluate_main
 from benchmarks.result import ResultError, load_result, parse_result, write_result
-from tests.benchmarks.healthy import WORK_PROBE, growth
+from tests.benchmarks.healthy import WORK_PROBE, growth, saturation_phase
 
 MiB = 1024**2
 
@@ -65,7 +65,7 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
         "run_id": "20261129T050102Z-abc1234",
         "created_at": "2026-11-29T05:01:02Z",
         "environment": {},
-        "phases": [phase],
+        "phases": [phase, saturation_phase()],
         "memray": {
             "peak_heap_bytes": 90 * MiB,
             "per_request_bytes": 4 * MiB,
