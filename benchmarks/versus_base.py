@@ -212,8 +212,9 @@ def micro_versus_base(
     ``micro-base-2`` with ``micro-head-2``), so a slow spell of the machine that reaches
     one run (the containers of the phase before settling, for one) makes one pair, not
     both, see a difference, and the latency limits' rule that every pair must see head
-    slower keeps it from failing the gate. Measured: an A/A run whose first head run
-    overlapped the memray phase's teardown saw its medians x1.5-1.9 those of base.
+    slower by more than the ratio keeps it from failing the gate. Measured: an A/A run
+    whose first head run overlapped the memray phase's teardown saw its medians x1.5-1.9
+    those of base.
     """
     log(f"micro-benchmarks: those of {base.ref}, from its own tree, twice; then head's again")
     problems: list[str] = []

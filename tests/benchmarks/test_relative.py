@@ -85,7 +85,24 @@ def test_a_slower_head_in_one_pair_of_rounds_only_passes() -> None:
     assert row["p_value"] < 0.01
     assert row["pair_ratios"][0] == 1.0
     assert verdict["passed"] is True
-    assert "not every pair of rounds saw head slower" in row["explanation"]
+    assert "not every pair of rounds saw head slower by more than x1.1" in row["explanation"]
+
+
+def test_head_slower_in_every_pair_but_within_the_ratio_in_one_passes() -> None:
+    """Two pairs see head slower by chance a quarter of the time: one must stay within."""
+    values = [float(value) for value in range(1, 401)]
+    scale = {"base-1": 1.0, "head-1": 1.05, "base-2": 1.0, "head-2": 1.30}
+    block = {
+        "samples": {name: {ENDPOINT: [v * f for v in values]} for name, f in scale.items()},
+        "pairs": [{"base": "base-1", "head": "head-1"}, {"base": "base-2", "head": "head-2"}],
+        "rounds": [],
+    }
+    (verdict,) = judge_versus_base(block, [P95])
+    (row,) = verdict["rows"]
+    assert row["ratio"] > 1.1
+    assert row["p_value"] < 0.01
+    assert row["pair_ratios"] == [1.05, 1.3]
+    assert verdict["passed"] is True
 
 
 def test_a_large_but_insignificant_ratio_passes() -> None:
