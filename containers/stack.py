@@ -60,6 +60,20 @@ class StackError(RuntimeError):
 #: The copy of the seeded database that ``Stack.restore_database`` starts again from.
 SNAPSHOT_DATABASE = "tastematch_snapshot"
 
+#: Rate limits of the stack's services. The service's defaults (30 logins and 10
+#: registrations a minute per client address, 10 logins a minute per account) are sized
+#: for one person; the load generator is one address standing for hundreds of diners, and
+#: its Zipf-skewed picks log the busiest seeded account in several times a minute (the
+#: spike and capacity loads log in 80-300 diners within a minute or two). These leave the
+#: standard loads well under every limit while the limiter still does its work (a Redis
+#: call per limit per attempt) on each login and registration. `service_env` overrides
+#: them.
+LOAD_GENERATOR_RATE_LIMITS = {
+    "TASTEMATCH_LOGIN_LIMIT_PER_ADDRESS": "3000/minute",
+    "TASTEMATCH_LOGIN_LIMIT_PER_ACCOUNT": "600/minute",
+    "TASTEMATCH_REGISTER_LIMIT_PER_ADDRESS": "3000/minute",
+}
+
 
 def parse_regressions(value: str | Iterable[str]) -> frozenset[str]:
     """`"R1,R3"` (or an iterable of ids) as a set of regression ids; ValueError names a bad id."""
@@ -236,6 +250,7 @@ class Stack:
             "TASTEMATCH_REGRESSIONS": ",".join(sorted(self.regressions)),
             "TASTEMATCH_JWT_SECRET": self.jwt_secret,
             "TASTEMATCH_PORT": str(SERVICE_PORT),
+            **LOAD_GENERATOR_RATE_LIMITS,
             **pooler,
             **self.service_env,
         }

@@ -8,12 +8,28 @@ import os
 import shutil
 import sys
 import tempfile
+from typing import Any
 
 from pydantic import ValidationError
 
-from service.config import get_settings
+from service.config import Settings, get_settings
 
-__all__ = ["main"]
+__all__ = ["main", "server_options"]
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options other than where to listen and how many workers.
+
+    ``proxy_headers=False``: uvicorn would otherwise take the client address from
+    ``X-Forwarded-For`` when the peer is 127.0.0.1 (its default ``forwarded_allow_ips``),
+    and anyone able to reach the port from there could pose as any address and escape the
+    per-address rate limits: the address is always the TCP peer's.
+    """
+    return {
+        "proxy_headers": False,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port or settings.port,
             workers=workers,
-            log_level=settings.log_level.lower(),
-            access_log=False,
+            **server_options(settings),
         )
     finally:
         if metrics_dir is not None:

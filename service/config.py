@@ -25,6 +25,7 @@ import secrets
 from functools import lru_cache
 from typing import Literal
 
+from limits import parse as parse_rate_limit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,6 +56,11 @@ ORDER_LIMIT_MAX = 100
 
 #: Shortest accepted token-signing key.
 JWT_SECRET_MIN_BYTES = 32
+
+#: Largest request body accepted by default. The largest valid body is an order of 100
+#: items: about 30 KiB with names of 255 ASCII characters (JSON escapes of non-ASCII
+#: names take more; clients send them as UTF-8).
+MAX_BODY_BYTES = 64 * 1024
 
 
 def parse_regressions(text: str) -> frozenset[Regression]:
@@ -111,6 +117,18 @@ class Settings(BaseSettings):
     #: server-side cursor of the restaurant index inside its transaction, no ``SET``,
     #: ``LISTEN`` or temporary tables).
     transaction_pooler: bool = False
+    #: Largest request body, in bytes; a larger one is answered 413 without being read.
+    max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1)
+    #: Rate limits of the authentication routes, in the notation of the ``limits`` library
+    #: (``10/minute``, ``100 per hour``), kept in Redis and shared by every replica (in
+    #: process memory while Redis is unreachable). Every attempt counts, successful or
+    #: not; past a limit the answer is 429 with ``Retry-After``.
+    login_limit_per_account: str = "10/minute"
+    login_limit_per_address: str = "30/minute"
+    register_limit_per_address: str = "10/minute"
+    #: Threads hashing and checking passwords (bcrypt), apart from the request threads:
+    #: a flood of logins queues for these and leaves ``worker_threads`` to other routes.
+    hash_threads: int = Field(default=2, ge=1, le=32)
 
     @field_validator("jwt_secret")
     @classmethod
@@ -122,6 +140,19 @@ class Settings(BaseSettings):
                 f"TASTEMATCH_JWT_SECRET must be at least {JWT_SECRET_MIN_BYTES} bytes, not {size}"
                 " (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
             )
+        return value
+
+    @field_validator(
+        "login_limit_per_account", "login_limit_per_address", "register_limit_per_address"
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse_rate_limit(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate limit (e.g. '10/minute', '100 per hour')"
+            ) from None
         return value
 
     @field_validator("regressions")

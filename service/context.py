@@ -1,4 +1,5 @@
-"""Everything one running app holds: settings, engine, cache and restaurant index."""
+"""Everything one running app holds: settings, engine, cache, restaurant index, the
+password hashing pool and the authentication rate limits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.cache import Backend, CacheClient, LocalBackend, NullBackend, RedisBackend
 from service.config import Settings
 from service.database import create_schema, make_engine, make_session_factory, release_engine
+from service.passwords import PasswordHasher
+from service.ratelimit import AuthLimiter
 from service.restaurant_index import IndexHolder
 
 __all__ = ["AppContext"]
@@ -28,6 +31,8 @@ class AppContext:
     cache: CacheClient
     index: IndexHolder
     redis: RedisBackend | None
+    passwords: PasswordHasher
+    limiter: AuthLimiter
 
     @classmethod
     def start(cls, settings: Settings) -> AppContext:
@@ -50,6 +55,7 @@ class AppContext:
             backend = NullBackend()
         cache = CacheClient(backend, namespace=lambda: index.namespace)
         index.start()
+        passwords = PasswordHasher(threads=settings.hash_threads, rounds=settings.bcrypt_rounds)
         return cls(
             settings=settings,
             engine=engine,
@@ -57,11 +63,15 @@ class AppContext:
             cache=cache,
             index=index,
             redis=redis_backend,
+            passwords=passwords,
+            limiter=AuthLimiter(settings),
         )
 
     def close(self) -> None:
         """Stop the background thread and close every connection."""
         self.index.stop()
+        self.passwords.close()
+        self.limiter.close()
         if self.redis is not None:
             self.redis.close()
         release_engine(self.engine)

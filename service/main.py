@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
 from service.api import auth, health, onboarding, orders, recommendations, restaurants, users
+from service.bodylimit import BodyLimitMiddleware
 from service.conditional import ConditionalGetMiddleware
 from service.config import Settings, get_settings
 from service.context import AppContext
@@ -129,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = chosen
     # Added first, so it runs inside the metrics middleware: HEAD is measured as HEAD.
     app.add_middleware(ConditionalGetMiddleware)
+    # Inside the metrics middleware too: a 413 is counted like any other answer.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=chosen.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_exception_handler(
         PoolTimeoutError,

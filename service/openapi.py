@@ -6,10 +6,12 @@ really return and every bound the server enforces:
 - ``401`` on every operation that takes a bearer token;
 - ``503`` (with ``Retry-After``) on every operation that may need a database connection;
 - ``304`` on the cacheable reads (``If-None-Match`` against their ``ETag``);
+- ``413`` on every operation that takes a body (``TASTEMATCH_MAX_BODY_BYTES``, named in the
+  description; the cap holds on every route, but only these have a body to send);
+- ``429`` (with ``Retry-After``) on ``/auth/login`` and ``/auth/register``, the
+  rate-limited routes;
 - the ``maximum`` of ``limit``, which the server checks against its settings (50, 100 for
   the order history, or 10,000 under R5) rather than in the signature.
-
-``413`` and ``429`` are not listed: the service has no body-size cap and no rate limiter.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ __all__ = ["complete_openapi"]
 _NO_DATABASE = frozenset({"/metrics"})
 #: Paths whose GET answers carry Cache-Control, hence an ETag.
 _CACHEABLE_PREFIXES = ("/api/restaurants", "/api/recommendations")
+#: Paths under rate limits (``service.ratelimit``).
+_RATE_LIMITED = frozenset({"/auth/login", "/auth/register"})
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
 
 _ERROR = {
     "content": {
@@ -61,7 +66,22 @@ def _complete(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
                     responses,
                     503,
                     "database unreachable or every connection busy: retry after the delay",
-                    headers={"Retry-After": {"schema": {"type": "integer"}}},
+                    headers=_RETRY_AFTER,
+                )
+            if "requestBody" in operation:
+                _add(
+                    responses,
+                    413,
+                    f"request body larger than {settings.max_body_bytes} bytes",
+                    headers={"Connection": {"schema": {"type": "string", "enum": ["close"]}}},
+                )
+            if path in _RATE_LIMITED and method == "post":
+                _add(
+                    responses,
+                    429,
+                    "rate limit reached (per client address, and per account for logins): "
+                    "retry after the delay",
+                    headers=_RETRY_AFTER,
                 )
             if method == "get" and path.startswith(_CACHEABLE_PREFIXES):
                 responses.setdefault(

@@ -110,9 +110,14 @@ class RestaurantListOut(BaseModel):
 
 
 class OrderItem(BaseModel):
-    """One line of an order."""
+    """One line of an order.
 
-    model_config = ConfigDict(extra="allow")
+    Keys other than these are accepted and dropped: the original clients type an item as
+    any object, so refusing them could break a call that works there, and storing them
+    would let a client put anything of any size into its order history.
+    """
+
+    model_config = ConfigDict(extra="ignore")
 
     name: str = Field(min_length=1, max_length=255)
     quantity: int = Field(default=1, ge=1, le=1000)

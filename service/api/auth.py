@@ -1,19 +1,44 @@
-"""``/auth``: registration and login."""
+"""``/auth``: registration and login.
+
+The routes run on the event loop and hand each kind of work to its own threads: the rate
+limiter (Redis) and the database (sync sessions) to the request threads, bcrypt to the
+password pool (``service.passwords``), so a burst of logins holds at most that pool's few
+threads, never the ones every other route needs.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from service.context import AppContext
 from service.deps import CtxDep, SessionDep, unauthorized
 from service.models import User, UserPreference
+from service.ratelimit import RateLimited
 from service.schemas import AuthOut, LoginIn, RegisterIn, UserOut
-from service.security import create_token, hash_password, verify_password
+from service.security import create_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 _DUPLICATE = "Email already registered"
+_MISMATCH = "Incorrect email or password"
+
+
+def client_address(request: Request) -> str:
+    """The peer's address (uvicorn runs without proxy headers: it cannot be forged)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def too_many(limited: RateLimited) -> HTTPException:
+    """A 429 answer with the limit's reason and ``Retry-After``."""
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=limited.detail,
+        headers={"Retry-After": str(limited.retry_after_s)},
+    )
 
 
 @router.post(
@@ -21,13 +46,26 @@ _DUPLICATE = "Email already registered"
     status_code=status.HTTP_201_CREATED,
     responses={400: {"description": "email already registered"}},
 )
-def register(body: RegisterIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
+async def register(body: RegisterIn, request: Request, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Create an account and return it with a bearer token; 400 if the email is taken."""
+    await run_in_threadpool(_admit_registration, ctx, session, client_address(request), body)
+    password_hash = await ctx.passwords.hash(body.password)
+    user = await run_in_threadpool(_create_user, session, body, password_hash)
+    return _auth(ctx, user)
+
+
+def _admit_registration(ctx: AppContext, session: Session, address: str, body: RegisterIn) -> None:
+    try:
+        ctx.limiter.admit_registration(address)
+    except RateLimited as limited:
+        raise too_many(limited) from None
     if session.scalar(select(User.id).where(User.email == body.email)) is not None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=_DUPLICATE)
     # Hashing takes a while: give the connection back to the pool meanwhile.
     session.commit()
-    password_hash = hash_password(body.password, rounds=ctx.settings.bcrypt_rounds)
+
+
+def _create_user(session: Session, body: RegisterIn, password_hash: str) -> UserOut:
     user = User(email=body.email, name=body.name, password_hash=password_hash)
     session.add(user)
     try:
@@ -37,21 +75,38 @@ def register(body: RegisterIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
     except IntegrityError:  # registered concurrently by another request
         session.rollback()
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=_DUPLICATE) from None
-    return _auth(ctx, user)
+    # Read here, in a worker thread: a column not loaded yet would be a query.
+    return UserOut.model_validate(user)
 
 
 @router.post("/login", responses={401: {"description": "email and password do not match"}})
-def login(body: LoginIn, ctx: CtxDep, session: SessionDep) -> AuthOut:
+async def login(body: LoginIn, request: Request, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Exchange email and password for a bearer token; 401 if they do not match."""
-    user = session.scalar(select(User).where(User.email == body.email.strip().lower()))
+    email = body.email.strip().lower()
+    user = await run_in_threadpool(_admit_login, ctx, session, client_address(request), email)
+    # An unknown email is checked against a dummy hash of the same cost: the answer takes
+    # as long as for a wrong password, and does not tell whether the account exists.
+    matched = await ctx.passwords.verify(
+        body.password, user.password_hash if user is not None else None
+    )
+    if user is None or not matched:
+        raise unauthorized(_MISMATCH)
+    # Every column was loaded by the query: no SQL on the event loop here.
+    return _auth(ctx, UserOut.model_validate(user))
+
+
+def _admit_login(ctx: AppContext, session: Session, address: str, email: str) -> User | None:
+    try:
+        ctx.limiter.admit_login(address, email)
+    except RateLimited as limited:
+        raise too_many(limited) from None
+    user = session.scalar(select(User).where(User.email == email))
     # Checking the password takes a while: give the connection back to the pool meanwhile
     # (a commit, unlike a rollback, leaves the loaded user readable without a new query).
     session.commit()
-    if user is None or not verify_password(body.password, user.password_hash):
-        raise unauthorized("Incorrect email or password")
-    return _auth(ctx, user)
+    return user
 
 
-def _auth(ctx: CtxDep, user: User) -> AuthOut:
+def _auth(ctx: AppContext, user: UserOut) -> AuthOut:
     token = create_token(user.id, secret=ctx.settings.jwt_secret, ttl_s=ctx.settings.jwt_ttl_s)
-    return AuthOut(user=UserOut.model_validate(user), token=token)
+    return AuthOut(user=user, token=token)

@@ -133,11 +133,13 @@ def test_openapi_states_every_status_and_bound(client: TestClient) -> None:
                 assert "503" in codes, (method, path)
             if operation.get("parameters") or "requestBody" in operation:
                 assert "422" in codes, (method, path)
-            assert not {"413", "429"} & codes, "no body cap or rate limiter exists"
+            assert ("413" in codes) is ("requestBody" in operation), (method, path)
+            assert ("429" in codes) is (path in ("/auth/login", "/auth/register")), (method, path)
     assert "404" in paths["/api/recommendations/{restaurant_id}/insight"]["get"]["responses"]
     assert "304" in paths["/api/restaurants"]["get"]["responses"]
     assert "400" in paths["/auth/register"]["post"]["responses"]
     assert "401" in paths["/auth/login"]["post"]["responses"]
+    assert "Retry-After" in paths["/auth/login"]["post"]["responses"]["429"]["headers"]
     onboarding = paths["/api/onboarding/complete"]["post"]
     assert set(onboarding["responses"]) >= {"200", "401", "422", "503"}
     reset = paths["/api/orders/simulation"]["delete"]
