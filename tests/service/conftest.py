@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -20,10 +23,13 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import redis
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
 
+from service.__main__ import server_options
 from service.config import Settings
 from service.main import create_app
 
@@ -156,6 +162,38 @@ def app_factory(make_settings: Callable[..., Settings]) -> AppFactory:
             yield client
 
     return started
+
+
+@contextmanager
+def serving(app: FastAPI, settings: Settings) -> Iterator[str]:
+    """Base URL of ``app`` served by uvicorn in a thread on 127.0.0.1, with the options
+    ``python -m service`` gives uvicorn (the client address is the socket's)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options = {**server_options(settings), "log_level": "warning"}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "service did not start"
+        assert time.monotonic() < deadline, "service did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+Serve = Callable[[FastAPI, Settings], AbstractContextManager[str]]
+
+
+@pytest.fixture(scope="session")
+def serve() -> Serve:
+    """``with serve(app, settings) as url:`` — ``app`` behind a real uvicorn (``serving``)."""
+    return serving
 
 
 @pytest.fixture(scope="session")

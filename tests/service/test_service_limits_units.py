@@ -13,10 +13,13 @@ from typing import Any
 import bcrypt
 import pytest
 from fastapi import FastAPI
+from limits import parse as parse_rate_limit
 from pydantic import ValidationError
 from starlette.types import Message, Receive, Scope, Send
 
 import service.__main__ as service_main
+from containers.stack import LOAD_GENERATOR_RATE_LIMITS, Stack
+from scenarios.registry import SCENARIOS
 from service.bodylimit import BodyLimitMiddleware, too_large_detail
 from service.config import MAX_BODY_BYTES, Settings, get_settings
 from service.main import create_app
@@ -324,3 +327,19 @@ def test_openapi_lists_413_on_bodies_and_429_on_the_auth_routes(jwt_secret: str)
             if limited:
                 assert "Retry-After" in responses["429"]["headers"]
     assert with_body >= 4  # register, login, orders, onboarding
+
+
+def test_the_stack_gives_its_services_valid_limits_sized_for_the_load_generator(
+    jwt_secret: str,
+) -> None:
+    environment = Stack(replicas=1).service_environment()
+    fields: dict[str, Any] = {
+        name.removeprefix("TASTEMATCH_").lower(): environment[name]
+        for name in LOAD_GENERATOR_RATE_LIMITS
+    }
+    settings = Settings(jwt_secret=jwt_secret, **fields)
+    biggest_load = max(scenario.users for scenario in SCENARIOS.values())
+    for value in (settings.login_limit_per_address, settings.register_limit_per_address):
+        assert parse_rate_limit(value).amount >= 10 * biggest_load
+    own = Stack(service_env={"TASTEMATCH_LOGIN_LIMIT_PER_ADDRESS": "5/minute"})
+    assert own.service_environment()["TASTEMATCH_LOGIN_LIMIT_PER_ADDRESS"] == "5/minute"

@@ -130,3 +130,32 @@ def test_an_order_placed_while_redis_was_down_is_not_answered_from_before_it(
     assert order.status_code == 201
     # The entry cached before the order was dropped once Redis answered again.
     assert after["generated_at"] != before["generated_at"]
+
+
+def test_login_and_its_rate_limits_hold_with_redis_stopped(
+    database_url: str, own_redis: RedisContainer, app_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed(database_url, restaurants=30, users=2, orders=20, seed=5)
+    right = {"email": user_email(0), "password": LOAD_TEST_PASSWORD}
+    wrong = {"email": user_email(0), "password": "wrong password"}
+    with app_factory(redis_url=own_redis.url(), login_limit_per_account="3/minute") as client:
+        assert client.post("/auth/login", json=right).status_code == 200  # counted in Redis
+        own_redis.get_wrapped_container().stop(timeout=5)
+        with caplog.at_level(logging.WARNING, logger="service.ratelimit"):
+            other = client.post(
+                "/auth/login", json={"email": user_email(1), "password": LOAD_TEST_PASSWORD}
+            )
+            failures = [client.post("/auth/login", json=wrong) for _ in range(3)]
+            refused = client.post("/auth/login", json=right)
+            registered = client.post(
+                "/auth/register",
+                json={"email": "new@redis-down.test", "name": "New", "password": "long-enough"},
+            )
+    # Login and registration work without Redis: no 500, no 503.
+    assert other.status_code == 200, other.text
+    assert registered.status_code == 201, registered.text
+    # The limits hold, counted in the process's memory meanwhile.
+    assert [answer.status_code for answer in failures] == [401] * 3
+    assert refused.status_code == 429, refused.text
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert [r.getMessage() for r in caplog.records if "process memory" in r.getMessage()]
