@@ -29,6 +29,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
 
+from containers.stack import LOAD_GENERATOR_RATE_LIMITS
 from service.__main__ import server_options
 from service.config import Settings
 from service.main import create_app
@@ -145,6 +146,12 @@ def make_settings(database_url: str, module_redis_url: str) -> Callable[..., Set
             "jwt_secret": JWT_SECRET,
             "bcrypt_rounds": 4,
             "redis_timeout_s": 0.5,
+            # Every test client is one address registering and logging in many accounts,
+            # as the load generator is: the stack's limits, unless a test sets its own.
+            **{
+                name.removeprefix("TASTEMATCH_").lower(): value
+                for name, value in LOAD_GENERATOR_RATE_LIMITS.items()
+            },
         }
         fields.update(overrides)
         return Settings(**fields)
