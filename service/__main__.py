@@ -12,6 +12,7 @@ import tempfile
 from pydantic import ValidationError
 
 from service.config import get_settings
+from service.tracing import TracingConfigError, check_tracing
 
 __all__ = ["main"]
 
@@ -29,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
     except ValidationError as error:
         print(f"invalid TASTEMATCH_* setting: {error}", file=sys.stderr)
+        return 2
+    try:
+        check_tracing(settings.traces_dir)
+    except TracingConfigError as error:
+        print(f"invalid tracing setting: {error}", file=sys.stderr)
         return 2
     workers = settings.workers
     metrics_dir: str | None = None

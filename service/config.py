@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 import secrets
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -111,6 +112,9 @@ class Settings(BaseSettings):
     #: server-side cursor of the restaurant index inside its transaction, no ``SET``,
     #: ``LISTEN`` or temporary tables).
     transaction_pooler: bool = False
+    #: Folder for OTLP JSON span files, one per process (tracing on; see service/tracing.py,
+    #: which also honours the standard OTEL_* variables).
+    traces_dir: Path | None = None
 
     @field_validator("jwt_secret")
     @classmethod

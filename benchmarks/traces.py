@@ -1,0 +1,158 @@
+"""Read the service's OTLP JSON span files and count the work under each request.
+
+A span file holds one OTLP ``ExportTraceServiceRequest`` in JSON a line (the OpenTelemetry
+file exporter's format, what ``TASTEMATCH_TRACES_DIR`` makes the service write). For each
+server span (one request) this counts the database and Redis spans beneath it in its trace:
+an N+1 shows as one database span per item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RequestWork", "Span", "TraceFileError", "read_spans", "request_work"]
+
+#: OTLP's ``SPAN_KIND_SERVER``.
+_SERVER = 2
+
+
+class TraceFileError(ValueError):
+    """A span file is not OTLP JSON lines; the message names the file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The fields of one span this module needs."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str
+    name: str
+    kind: int
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        """Wall time of the span in seconds."""
+        return (self.end_ns - self.start_ns) / 1e9
+
+    @property
+    def system(self) -> str | None:
+        """``postgresql``, ``redis`` ... for a client span of a data store, else None."""
+        value = self.attributes.get("db.system.name", self.attributes.get("db.system"))
+        return str(value) if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestWork:
+    """One request: its route and how many database and Redis calls it made."""
+
+    trace_id: str
+    method: str
+    route: str
+    status: int | None
+    duration_s: float
+    db_spans: int
+    redis_spans: int
+
+
+def _value(wrapped: dict[str, Any]) -> Any:
+    """The Python value of an OTLP ``AnyValue`` (``{"stringValue": "x"}`` and the like)."""
+    for key, value in wrapped.items():
+        if key == "intValue":
+            return int(value)
+        if key == "arrayValue":
+            return [_value(item) for item in value.get("values", [])]
+        return value
+    return None
+
+
+def _kind(raw: Any) -> int:
+    if isinstance(raw, int):
+        return raw
+    names = {"SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2, "SPAN_KIND_CLIENT": 3}
+    return names.get(str(raw), 0)
+
+
+def _spans_of_line(record: dict[str, Any]) -> Iterator[Span]:
+    for resource in record.get("resourceSpans", []):
+        for scope in resource.get("scopeSpans", []):
+            for raw in scope.get("spans", []):
+                yield Span(
+                    trace_id=str(raw["traceId"]),
+                    span_id=str(raw["spanId"]),
+                    parent_id=str(raw.get("parentSpanId") or ""),
+                    name=str(raw.get("name", "")),
+                    kind=_kind(raw.get("kind", 0)),
+                    start_ns=int(raw.get("startTimeUnixNano", 0)),
+                    end_ns=int(raw.get("endTimeUnixNano", 0)),
+                    attributes={
+                        item["key"]: _value(item.get("value", {}))
+                        for item in raw.get("attributes", [])
+                    },
+                )
+
+
+def read_spans(paths: Iterable[Path]) -> list[Span]:
+    """Every span in the OTLP JSON lines files ``paths``."""
+    spans: list[Span] = []
+    for path in paths:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    spans.extend(_spans_of_line(json.loads(line)))
+                except (ValueError, KeyError, TypeError, AttributeError) as error:
+                    raise TraceFileError(
+                        f"{path}:{number}: not an OTLP JSON span record: {error}"
+                    ) from None
+    return spans
+
+
+def request_work(spans: Iterable[Span]) -> list[RequestWork]:
+    """One entry per server span, with the database and Redis spans beneath it."""
+    children: dict[str, list[Span]] = {}
+    servers: list[Span] = []
+    for span in spans:
+        children.setdefault(span.parent_id, []).append(span)
+        if span.kind == _SERVER:
+            servers.append(span)
+    work: list[RequestWork] = []
+    for server in servers:
+        counts = {"db": 0, "redis": 0}
+        stack = list(children.get(server.span_id, []))
+        while stack:
+            span = stack.pop()
+            stack.extend(children.get(span.span_id, []))
+            if span.trace_id != server.trace_id:
+                continue
+            system = span.system
+            if system == "redis":
+                counts["redis"] += 1
+            elif system is not None:
+                counts["db"] += 1
+        attributes = server.attributes
+        status = attributes.get("http.response.status_code", attributes.get("http.status_code"))
+        work.append(
+            RequestWork(
+                trace_id=server.trace_id,
+                method=str(
+                    server.attributes.get(
+                        "http.request.method", server.attributes.get("http.method")
+                    )
+                ),
+                route=str(server.attributes.get("http.route", server.name)),
+                status=int(status) if status is not None else None,
+                duration_s=server.duration_s,
+                db_spans=counts["db"],
+                redis_spans=counts["redis"],
+            )
+        )
+    return work
