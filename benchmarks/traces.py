@@ -9,12 +9,25 @@ an N+1 shows as one database span per item.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["RequestWork", "Span", "TraceFileError", "read_spans", "request_work"]
+if TYPE_CHECKING:
+    from containers.stack import Stack
+
+__all__ = [
+    "RequestWork",
+    "Span",
+    "TraceFileError",
+    "collect_probe_traces",
+    "probe_figures",
+    "read_spans",
+    "request_work",
+]
 
 #: OTLP's ``SPAN_KIND_SERVER``.
 _SERVER = 2
@@ -156,3 +169,48 @@ def request_work(spans: Iterable[Span]) -> list[RequestWork]:
             )
         )
     return work
+
+
+def probe_figures(
+    work: Iterable[RequestWork], traced: Mapping[str, str]
+) -> dict[str, dict[str, float | None]]:
+    """Per probe name: requests found in the spans, those missing, database and Redis spans.
+
+    ``traced`` maps each probe request's trace id to the probe's name
+    (``benchmarks.probes.sql_probe(traced=...)``).
+    """
+    by_trace = {item.trace_id: item for item in work}
+    figures: dict[str, dict[str, float | None]] = {}
+    for name in dict.fromkeys(traced.values()):
+        ids = [trace_id for trace_id, probe in traced.items() if probe == name]
+        found = [by_trace[trace_id] for trace_id in ids if trace_id in by_trace]
+        db = [item.db_spans for item in found]
+        redis = [item.redis_spans for item in found]
+        figures[name] = {
+            "count": len(found),
+            "missing": len(ids) - len(found),
+            "db_spans_max": max(db) if db else None,
+            "db_spans_mean": round(sum(db) / len(db), 3) if db else None,
+            "redis_spans_max": max(redis) if redis else None,
+        }
+    return figures
+
+
+def collect_probe_traces(
+    stack: Stack, traced: Mapping[str, str], dest: Path, wait_s: float = 3.0
+) -> dict[str, dict[str, float | None]]:
+    """Copy the replicas' span files into ``dest`` and count the probe requests' spans.
+
+    Spans reach the files a moment after their request (the batch processor's delay):
+    copy again until every traced request is there or ``wait_s`` passed.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        if dest.exists():
+            shutil.rmtree(dest)
+        work = request_work(read_spans(stack.collect_traces(dest)))
+        figures = probe_figures(work, traced)
+        missing = sum(int(entry["missing"] or 0) for entry in figures.values())
+        if not missing or time.monotonic() > deadline:
+            return figures
+        time.sleep(0.3)

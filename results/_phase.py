@@ -154,6 +154,16 @@ class SqlFigures(Model):
     failed: int | None = None
 
 
+class TraceFigures(Model):
+    """Database and Redis spans beneath one probe's server spans."""
+
+    count: int | None = None
+    missing: int | None = None
+    db_spans_max: Number | None = None
+    db_spans_mean: Number | None = None
+    redis_spans_max: Number | None = None
+
+
 class WorkSummary(Model):
     median: Number | None = None
     max: Number | None = None
@@ -216,6 +226,8 @@ class Phase(Model):
     sql_per_request: Members[Members[SqlFigures]] = {}
     sql_probe: Members[SqlFigures] = {}
     work_probe: Members[WorkFigures] = {}
+    #: Spans of the statement probe's requests on a traced stack (``benchmarks.traces``).
+    trace_probe: Members[TraceFigures] = {}
     db: Db = Db()
     http_contract: Items[HttpCheck] = []
     load_generator: Members[JsonValue] = {}
