@@ -35,7 +35,7 @@ from benchmarks.probes import (
 )
 from benchmarks.progress import PhaseProgress
 from benchmarks.samples import endpoint_figures, failure_summary, request_timeline
-from benchmarks.traces import collect_probe_traces
+from benchmarks.traces import collect_traces
 from containers.memory import MemorySampler
 from containers.stack import Stack
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
@@ -187,7 +187,7 @@ def _probe_http(stack: Stack, traces_dir: Path) -> _Probed:
                 )
     except (httpx.HTTPError, KeyError, ValueError, psycopg.Error, redis.RedisError) as error:
         return _Probed([], {}, {}, f"HTTP probes failed: {type(error).__name__}: {error}")
-    traces = collect_probe_traces(stack, traced, traces_dir) if stack.tracing else {}
+    traces = collect_traces(stack, traced, traces_dir) if stack.tracing else {}
     return _Probed(contract, statements, work, traces=traces)
 
 
@@ -248,7 +248,8 @@ class PhaseRecord:
     replicas: int
     #: Redis commands and Postgres rows and pages behind single requests (``work_probe``).
     work: dict[str, Any] = field(default_factory=dict)
-    #: Database and Redis spans of the statement probe's requests (a traced stack only).
+    #: A traced stack's spans: ``probe`` (the statement probe's requests) and
+    #: ``waterfalls`` (the load's, per endpoint), from ``benchmarks.traces.collect_traces``.
     traces: dict[str, Any] = field(default_factory=dict)
 
 
@@ -374,7 +375,8 @@ def phase_entry(plan: PhasePlan, record: PhaseRecord) -> dict[str, Any]:
         "sql_per_request": sql_figures(*window) if window else {},
         "sql_probe": record.statements,
         "work_probe": record.work,
-        "trace_probe": record.traces,
+        "trace_probe": record.traces.get("probe", {}),
+        "trace_waterfalls": record.traces.get("waterfalls", {}),
         "db": {
             "max_connections_in_use": max_connections,
             "connections_per_replica": (
@@ -407,6 +409,7 @@ def failed_phase(plan: PhasePlan, error: str) -> dict[str, Any]:
         "sql_probe": {},
         "work_probe": {},
         "trace_probe": {},
+        "trace_waterfalls": {},
         "db": {},
         "http_contract": [],
         "load_generator": {},

@@ -23,10 +23,11 @@ __all__ = [
     "RequestWork",
     "Span",
     "TraceFileError",
-    "collect_probe_traces",
+    "collect_traces",
     "probe_figures",
     "read_spans",
     "request_work",
+    "waterfalls",
 ]
 
 #: OTLP's ``SPAN_KIND_SERVER``.
@@ -196,21 +197,87 @@ def probe_figures(
     return figures
 
 
-def collect_probe_traces(
+#: Spans kept per waterfall (an N+1 of the old code makes thousands).
+MAX_WATERFALL_SPANS = 150
+
+
+def _span_kind(span: Span) -> str:
+    if span.kind == _SERVER:
+        return "server"
+    if span.system == "redis":
+        return "redis"
+    return "db" if span.system is not None else "internal"
+
+
+def _waterfall(server: Span, spans: list[Span]) -> dict[str, Any]:
+    """One request's spans on its own clock (ms from its server span's start)."""
+    depth = {server.span_id: 0}
+    ordered = sorted(spans, key=lambda span: span.start_ns)
+    rows: list[dict[str, Any]] = []
+    for span in ordered:
+        if span.span_id != server.span_id and span.parent_id not in depth:
+            continue  # not beneath this request's server span
+        depth.setdefault(span.span_id, depth.get(span.parent_id, -1) + 1)
+        rows.append(
+            {
+                "name": span.name,
+                "kind": _span_kind(span),
+                "depth": depth[span.span_id],
+                "start_ms": round((span.start_ns - server.start_ns) / 1e6, 3),
+                "duration_ms": round(span.duration_s * 1000, 3),
+            }
+        )
+    return {
+        "trace_id": server.trace_id,
+        "duration_ms": round(server.duration_s * 1000, 3),
+        "span_count": len(rows),
+        "spans": rows[:MAX_WATERFALL_SPANS],
+    }
+
+
+def waterfalls(spans: Iterable[Span], exclude: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """Per endpoint (``METHOD route``): the typical (median duration) and the slowest traced
+    request, as waterfalls; traces in ``exclude`` (the probes') are left out."""
+    skipped = set(exclude)
+    by_trace: dict[str, list[Span]] = {}
+    servers: dict[str, list[Span]] = {}
+    for span in spans:
+        if span.trace_id in skipped:
+            continue
+        by_trace.setdefault(span.trace_id, []).append(span)
+        if span.kind == _SERVER:
+            attributes = span.attributes
+            method = attributes.get("http.request.method", attributes.get("http.method"))
+            route = attributes.get("http.route", span.name)
+            servers.setdefault(f"{method} {route}", []).append(span)
+    result: dict[str, dict[str, Any]] = {}
+    for endpoint, found in sorted(servers.items()):
+        found.sort(key=lambda span: span.duration_s)
+        typical, slowest = found[(len(found) - 1) // 2], found[-1]
+        result[endpoint] = {
+            "traced": len(found),
+            "typical": _waterfall(typical, by_trace[typical.trace_id]),
+            "slowest": _waterfall(slowest, by_trace[slowest.trace_id]),
+        }
+    return result
+
+
+def collect_traces(
     stack: Stack, traced: Mapping[str, str], dest: Path, wait_s: float = 3.0
-) -> dict[str, dict[str, float | None]]:
-    """Copy the replicas' span files into ``dest`` and count the probe requests' spans.
+) -> dict[str, Any]:
+    """Copy the replicas' span files into ``dest``; the probe requests' span counts
+    (``probe``) and the load's waterfalls per endpoint (``waterfalls``).
 
     Spans reach the files a moment after their request (the batch processor's delay):
-    copy again until every traced request is there or ``wait_s`` passed.
+    copy again until every traced probe request is there or ``wait_s`` passed.
     """
     deadline = time.monotonic() + wait_s
     while True:
         if dest.exists():
             shutil.rmtree(dest)
-        work = request_work(read_spans(stack.collect_traces(dest)))
-        figures = probe_figures(work, traced)
+        spans = read_spans(stack.collect_traces(dest))
+        figures = probe_figures(request_work(spans), traced)
         missing = sum(int(entry["missing"] or 0) for entry in figures.values())
         if not missing or time.monotonic() > deadline:
-            return figures
+            return {"probe": figures, "waterfalls": waterfalls(spans, exclude=traced)}
         time.sleep(0.3)

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from benchmarks.traces import TraceFileError, probe_figures, read_spans, request_work
+from benchmarks.traces import (
+    TraceFileError,
+    probe_figures,
+    read_spans,
+    request_work,
+    waterfalls,
+)
 from containers.stack import TRACES_DIR, Stack
 
 
@@ -99,7 +105,39 @@ def test_a_traced_stack_samples_only_requests_that_ask_and_restarts_add_settings
     traced = stack.service_environment()
     assert traced["TASTEMATCH_TRACES_DIR"] == TRACES_DIR
     assert traced["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
-    assert traced["OTEL_TRACES_SAMPLER_ARG"] == "0"
+    assert traced["OTEL_TRACES_SAMPLER_ARG"] == "0.02"
     assert traced["OTEL_BSP_SCHEDULE_DELAY"] == "100"  # the stack's service_env wins
     stack.restart_env = {"OTEL_TRACES_SAMPLER": "always_on"}  # restart_services(service_env=)
     assert stack.service_environment()["OTEL_TRACES_SAMPLER"] == "always_on"
+
+
+def test_waterfalls_pick_the_median_and_the_slowest_request_and_leave_out_probes(
+    tmp_path: Path,
+) -> None:
+    def request(trace: str, duration_ms: int, statements: int) -> list[dict[str, Any]]:
+        server = _span(trace, f"{trace}s", "", 2, http_route="/api/orders")
+        server["attributes"].append({"key": "http.method", "value": {"stringValue": "GET"}})
+        server["endTimeUnixNano"] = str(1_000_000_000 + duration_ms * 1_000_000)
+        return [server] + [
+            _span(trace, f"{trace}d{i}", f"{trace}s", 3, db_system="postgresql")
+            for i in range(statements)
+        ]
+
+    file = tmp_path / "t.jsonl"
+    file.write_text(
+        _line(
+            *request("fast", 2, 1),
+            *request("mid", 5, 2),
+            *request("slow", 40, 9),
+            *request("probe", 900, 1),
+        )
+    )
+    found = waterfalls(read_spans([file]), exclude={"probe"})
+    orders = found["GET /api/orders"]
+    assert orders["traced"] == 3
+    assert orders["typical"]["trace_id"] == "mid"
+    assert orders["slowest"]["trace_id"] == "slow"
+    assert orders["slowest"]["duration_ms"] == 40.0
+    assert orders["slowest"]["span_count"] == 10
+    kinds = [(span["kind"], span["depth"]) for span in orders["slowest"]["spans"]]
+    assert kinds == [("server", 0)] + [("db", 1)] * 9
