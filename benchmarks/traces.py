@@ -62,6 +62,14 @@ class Span:
         value = self.attributes.get("db.system.name", self.attributes.get("db.system"))
         return str(value) if value is not None else None
 
+    @property
+    def is_call(self) -> bool:
+        """A statement or command sent to a data store (not a connection being opened:
+        SQLAlchemy's instrumentation also spans ``Engine.connect``)."""
+        return self.system is not None and (
+            "db.statement" in self.attributes or "db.query.text" in self.attributes
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class RequestWork:
@@ -147,11 +155,9 @@ def request_work(spans: Iterable[Span]) -> list[RequestWork]:
             stack.extend(children.get(span.span_id, []))
             if span.trace_id != server.trace_id:
                 continue
-            system = span.system
-            if system == "redis":
-                counts["redis"] += 1
-            elif system is not None:
-                counts["db"] += 1
+            if not span.is_call:
+                continue
+            counts["redis" if span.system == "redis" else "db"] += 1
         attributes = server.attributes
         status = attributes.get("http.response.status_code", attributes.get("http.status_code"))
         work.append(
@@ -204,9 +210,9 @@ MAX_WATERFALL_SPANS = 150
 def _span_kind(span: Span) -> str:
     if span.kind == _SERVER:
         return "server"
-    if span.system == "redis":
-        return "redis"
-    return "db" if span.system is not None else "internal"
+    if not span.is_call:
+        return "internal"
+    return "redis" if span.system == "redis" else "db"
 
 
 def _waterfall(server: Span, spans: list[Span]) -> dict[str, Any]:

@@ -145,7 +145,13 @@ class Tracing:
 
         sql = SQLAlchemyInstrumentor()
         if not sql.is_instrumented_by_opentelemetry:  # tests may start several apps
-            sql.instrument(tracer_provider=self.provider, engine=engine, enable_commenter=False)
+            # Its declared range stops below SQLAlchemy 2.1, which it traces fine.
+            sql.instrument(
+                tracer_provider=self.provider,
+                engine=engine,
+                enable_commenter=False,
+                skip_dep_check=True,
+            )
             self._instrumented.append(sql)
         redis = RedisInstrumentor()
         if not redis.is_instrumented_by_opentelemetry:

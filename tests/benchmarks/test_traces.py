@@ -51,12 +51,13 @@ def test_database_and_redis_spans_are_counted_under_their_server_span(tmp_path: 
     ]
     file.write_text(
         # Spans of one request may arrive in several export batches, children first.
-        _line(_span("t1", "d1", "s1", 3, db_system="postgresql"))
+        _line(_span("t1", "d1", "s1", 3, db_system="postgresql", db_statement="SELECT 1"))
         + "\n"
         + _line(
             server,
-            _span("t1", "d2", "s1", 3, db_system_name="postgresql"),
-            _span("t1", "r1", "s1", 3, db_system="redis"),
+            _span("t1", "d2", "s1", 3, db_system_name="postgresql", db_query_text="SELECT 2"),
+            _span("t1", "c1", "s1", 3, db_system="postgresql"),  # a connection: not a call
+            _span("t1", "r1", "s1", 3, db_system="redis", db_statement="MGET ? ?"),
             _span("t2", "s2", "", 2, http_route="/health"),
         )
     )
@@ -80,8 +81,8 @@ def test_probe_figures_count_what_the_spans_hold_and_what_is_missing(tmp_path: P
     file.write_text(
         _line(
             _span("a", "s", "", 2),
-            _span("a", "d1", "s", 3, db_system="postgresql"),
-            _span("a", "d2", "s", 3, db_system="postgresql"),
+            _span("a", "d1", "s", 3, db_system="postgresql", db_statement="SELECT 1"),
+            _span("a", "d2", "s", 3, db_system="postgresql", db_statement="SELECT 2"),
             _span("b", "s2", "", 2),
         )
     )
@@ -119,7 +120,7 @@ def test_waterfalls_pick_the_median_and_the_slowest_request_and_leave_out_probes
         server["attributes"].append({"key": "http.method", "value": {"stringValue": "GET"}})
         server["endTimeUnixNano"] = str(1_000_000_000 + duration_ms * 1_000_000)
         return [server] + [
-            _span(trace, f"{trace}d{i}", f"{trace}s", 3, db_system="postgresql")
+            _span(trace, f"{trace}d{i}", f"{trace}s", 3, db_system="postgresql", db_statement="S")
             for i in range(statements)
         ]
 
