@@ -35,9 +35,9 @@ from benchmarks.probes import (
 )
 from benchmarks.progress import PhaseProgress
 from benchmarks.samples import endpoint_figures, failure_summary, request_timeline
-from benchmarks.traces import collect_traces
+from benchmarks.traces import TraceFileError, collect_traces
 from containers.memory import MemorySampler
-from containers.stack import Stack
+from containers.stack import Stack, StackError
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.registry import Scenario
 from scenarios.stages import total_duration
@@ -187,7 +187,10 @@ def _probe_http(stack: Stack, traces_dir: Path) -> _Probed:
                 )
     except (httpx.HTTPError, KeyError, ValueError, psycopg.Error, redis.RedisError) as error:
         return _Probed([], {}, {}, f"HTTP probes failed: {type(error).__name__}: {error}")
-    traces = collect_traces(stack, traced, traces_dir) if stack.tracing else {}
+    try:
+        traces = collect_traces(stack, traced, traces_dir) if stack.tracing else {}
+    except (TraceFileError, StackError, OSError) as error:
+        return _Probed(contract, statements, work, f"span files unreadable: {error}")
     return _Probed(contract, statements, work, traces=traces)
 
 

@@ -122,12 +122,16 @@ def _spans_of_line(record: dict[str, Any]) -> Iterator[Span]:
 
 
 def read_spans(paths: Iterable[Path]) -> list[Span]:
-    """Every span in the OTLP JSON lines files ``paths``."""
+    """Every span in the OTLP JSON lines files ``paths``.
+
+    A last line without its newline is being written (the file was copied from a running
+    service): it is left out.
+    """
     spans: list[Span] = []
     for path in paths:
         with path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
-                if not line.strip():
+                if not line.strip() or not line.endswith("\n"):
                     continue
                 try:
                     spans.extend(_spans_of_line(json.loads(line)))

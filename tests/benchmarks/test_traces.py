@@ -72,6 +72,9 @@ def test_database_and_redis_spans_are_counted_under_their_server_span(tmp_path: 
 def test_a_line_that_is_not_otlp_json_is_named(tmp_path: Path) -> None:
     file = tmp_path / "traces-a-1.jsonl"
     file.write_text(_line(_span("t", "s", "", 2)) + "not json\n")
+    partial = tmp_path / "traces-b-1.jsonl"
+    partial.write_text(_line(_span("t", "s", "", 2)) + '{"resourceSpans": [{"scopeSp')
+    assert len(read_spans([partial])) == 1  # the last line is still being written
     with pytest.raises(TraceFileError, match=r"traces-a-1.jsonl:2: not an OTLP JSON span record"):
         read_spans([file])
 
