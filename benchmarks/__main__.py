@@ -11,6 +11,7 @@ Exit code: 0 when every budget held, 1 when one failed, 2 on bad input.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -57,6 +58,15 @@ def _regressions(text: str) -> frozenset[str]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _setting(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE with KEY a variable name, got {text!r}"
+        )
+    return key, value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
         help="no closed-loop phase near the service's capacity (its budgets then fail)",
     )
     run.add_argument(
+        "--no-tracing",
+        action="store_true",
+        help="do not trace the probes' requests (the span budgets then fail)",
+    )
+    run.add_argument(
         "--load-workers",
         type=_load_workers,
         default=0,
@@ -114,6 +129,16 @@ def _parser() -> argparse.ArgumentParser:
         default=GateOptions.base_rounds,
         help="rounds of each side with --base (default: %(default)s)",
     )
+    for side in ("base", "head"):
+        run.add_argument(
+            f"--{side}-env",
+            type=_setting,
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"with --base: a setting of {side}'s service only, on top of the stack's "
+            "(repeatable); e.g. the same code with and without a feature",
+        )
     run.add_argument("--out", type=Path, default=GateOptions().out, help="reports folder")
     run.add_argument("--budgets", type=Path, default=DEFAULT_BUDGETS)
     return parser
@@ -136,10 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         skip_memray=options.skip_memray,
         skip_micro=options.skip_micro,
         skip_saturation=options.skip_saturation,
+        tracing=not options.no_tracing,
         load_workers=options.load_workers,
         replicas=options.replicas,
         base=options.base,
         base_rounds=options.base_rounds,
+        base_env=tuple(options.base_env),
+        head_env=tuple(options.head_env),
         out=options.out,
         budgets=options.budgets,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,9 +66,14 @@ class GateOptions:
     #: Locust worker processes (0: Locust as one process; N: a master and N workers).
     load_workers: int = 0
     replicas: int = 1
+    #: Trace the probes' requests (not the load's) and judge their spans.
+    tracing: bool = True
     #: A git ref: its service runs against the working tree's in interleaved rounds.
     base: str | None = None
     base_rounds: int = 3
+    #: Settings only base's / head's service runs with (``--base-env``/``--head-env``).
+    base_env: tuple[tuple[str, str], ...] = ()
+    head_env: tuple[tuple[str, str], ...] = ()
     out: Path = ROOT / "reports" / "out"
     budgets: Path = DEFAULT_BUDGETS
     dataset: Dataset = field(default_factory=Dataset)
@@ -109,6 +114,7 @@ def reproduce(options: GateOptions) -> str:
         ("--skip-memray", options.skip_memray),
         ("--skip-micro", options.skip_micro),
         ("--skip-saturation", options.skip_saturation),
+        ("--no-tracing", not options.tracing),
     ):
         if skipped:
             words.append(flag)
@@ -116,6 +122,8 @@ def reproduce(options: GateOptions) -> str:
         words.append(f"--base {options.base}")
         if options.base_rounds != GateOptions.base_rounds:
             words.append(f"--base-rounds {options.base_rounds}")
+        for flag, pairs in (("--base-env", options.base_env), ("--head-env", options.head_env)):
+            words += [f"{flag} {key}={value}" for key, value in pairs]
     return " ".join(words)
 
 
@@ -212,6 +220,8 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
     relative = load_relative_limits(options.budgets)
     if options.base_rounds < 1:
         raise ValueError(f"--base-rounds must be >= 1, got {options.base_rounds}")
+    if (options.base_env or options.head_env) and not options.base:
+        raise ValueError("--base-env and --head-env need --base (they set one side's service)")
     primary, compared = options.primary(), options.comparison()
     primary.stages()  # validate overrides before booting anything
     compared.stages()
@@ -219,7 +229,7 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
     base: Revision | None = None
     if options.base:  # an unknown ref or a base that does not build: before any boot
         log(f"versus base: building the service of {options.base}")
-        base = base_revision(options.base, log)
+        base = replace(base_revision(options.base, log), service_env=options.base_env)
     now = datetime.now(UTC)
     run_dir = options.out / run_id(now, git("rev-parse", "HEAD") or None)
     work_dir = run_dir / "work"
@@ -254,7 +264,10 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
         f"{generator}"
     )
     with Stack(
-        profile=options.profile, regressions=options.regressions, replicas=options.replicas
+        profile=options.profile,
+        regressions=options.regressions,
+        replicas=options.replicas,
+        tracing=options.tracing,
     ) as stack:
         document["environment"] = environment(stack, options.dataset, reproduce(options))
         seed_dataset(stack, options.dataset, log)
@@ -265,7 +278,11 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
             )
             try:
                 phase = run_phase(
-                    stack, plan, work_dir=work_dir / plan.name, load_workers=options.load_workers
+                    stack,
+                    plan,
+                    work_dir=work_dir / plan.name,
+                    load_workers=options.load_workers,
+                    traces_dir=run_dir / "traces" / plan.name,
                 )
             except StackError as error:  # e.g. the service would not start: a verdict
                 phase = failed_phase(plan, f"the stack could not run this phase: {error}")
@@ -275,7 +292,12 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
         if not options.skip_baseline:
             document["comparison"] = comparison(document["phases"], compared)
         if base is not None:
-            head = Revision(_working_tree(), git("rev-parse", "HEAD") or None, stack.images.service)
+            head = Revision(
+                _working_tree(),
+                git("rev-parse", "HEAD") or None,
+                stack.images.service,
+                service_env=options.head_env,
+            )
             document["versus_base"] = run_versus_base(
                 stack,
                 VersusBasePlan(

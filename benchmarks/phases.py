@@ -35,8 +35,9 @@ from benchmarks.probes import (
 )
 from benchmarks.progress import PhaseProgress
 from benchmarks.samples import endpoint_figures, failure_summary, request_timeline
+from benchmarks.traces import TraceFileError, collect_traces
 from containers.memory import MemorySampler
-from containers.stack import Stack
+from containers.stack import Stack, StackError
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.registry import Scenario
 from scenarios.stages import total_duration
@@ -154,10 +155,14 @@ class _Probed:
     statements: dict[str, Any]
     work: dict[str, Any]
     error: str | None = None
+    traces: dict[str, Any] = field(default_factory=dict)
 
 
-def _probe_http(stack: Stack) -> _Probed:
-    """HTTP contract, isolated statement counts and the work behind single requests."""
+def _probe_http(stack: Stack, traces_dir: Path) -> _Probed:
+    """HTTP contract, isolated statement counts and the work behind single requests (and,
+    on a traced stack, the spans of the statement probe's requests, copied to
+    ``traces_dir``)."""
+    traced: dict[str, str] = {}
     try:
         with (
             httpx.Client(timeout=30.0) as client,
@@ -175,14 +180,18 @@ def _probe_http(stack: Stack) -> _Probed:
                 for index in _WRITE_PROBE_ACCOUNTS
             ]
             work = work_probe(client, stack.service_urls, headers, counters)
-            statements = sql_probe(client, stack.service_urls, headers, writers)
+            statements = sql_probe(client, stack.service_urls, headers, writers, traced)
             if len(stack.service_urls) > 1:  # last: its order changes the account's data
                 contract.append(
                     invalidation_across_replicas(client, stack.service_urls, headers[1])
                 )
     except (httpx.HTTPError, KeyError, ValueError, psycopg.Error, redis.RedisError) as error:
         return _Probed([], {}, {}, f"HTTP probes failed: {type(error).__name__}: {error}")
-    return _Probed(contract, statements, work)
+    try:
+        traces = collect_traces(stack, traced, traces_dir) if stack.tracing else {}
+    except (TraceFileError, StackError, OSError) as error:
+        return _Probed(contract, statements, work, f"span files unreadable: {error}")
+    return _Probed(contract, statements, work, traces=traces)
 
 
 def _phase_error(
@@ -242,6 +251,9 @@ class PhaseRecord:
     replicas: int
     #: Redis commands and Postgres rows and pages behind single requests (``work_probe``).
     work: dict[str, Any] = field(default_factory=dict)
+    #: A traced stack's spans: ``probe`` (the statement probe's requests) and
+    #: ``waterfalls`` (the load's, per endpoint), from ``benchmarks.traces.collect_traces``.
+    traces: dict[str, Any] = field(default_factory=dict)
 
 
 def run_phase(
@@ -251,13 +263,19 @@ def run_phase(
     work_dir: Path,
     load_workers: int = 0,
     service_image: str | None = None,
+    service_env: dict[str, str] | None = None,
+    traces_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run ``plan`` on ``stack`` (its service from ``service_image`` when given) and return
     its phase entry for the result document.
 
-    ``load_workers`` > 0 runs Locust as a master with that many worker processes."""
+    ``load_workers`` > 0 runs Locust as a master with that many worker processes. A traced
+    stack's probe spans go to ``traces_dir`` (default ``work_dir/traces``)."""
     stack.restart_services(
-        profile=plan.profile, regressions=sorted(plan.regressions), service_image=service_image
+        profile=plan.profile,
+        regressions=sorted(plan.regressions),
+        service_image=service_image,
+        service_env=service_env,
     )
     # Entries cached by an earlier phase would flatter this one's hit rate.
     with redis.Redis.from_url(stack.redis_url) as client:
@@ -296,7 +314,7 @@ def run_phase(
     probed = _Probed([], {}, {})
     if plan.gated:  # the contract is judged on gated phases only: skip the cost elsewhere
         if alive:
-            probed = _probe_http(stack)
+            probed = _probe_http(stack, traces_dir or work_dir / "traces")
         else:
             probed.error = "HTTP probes skipped: a container had exited"
     try:
@@ -322,6 +340,7 @@ def run_phase(
         probe_error=probed.error,
         replicas=max(1, len(stack.service_urls)),
         work=probed.work,
+        traces=probed.traces,
     )
     return phase_entry(plan, record)
 
@@ -359,6 +378,8 @@ def phase_entry(plan: PhasePlan, record: PhaseRecord) -> dict[str, Any]:
         "sql_per_request": sql_figures(*window) if window else {},
         "sql_probe": record.statements,
         "work_probe": record.work,
+        "trace_probe": record.traces.get("probe", {}),
+        "trace_waterfalls": record.traces.get("waterfalls", {}),
         "db": {
             "max_connections_in_use": max_connections,
             "connections_per_replica": (
@@ -390,6 +411,8 @@ def failed_phase(plan: PhasePlan, error: str) -> dict[str, Any]:
         "sql_per_request": {},
         "sql_probe": {},
         "work_probe": {},
+        "trace_probe": {},
+        "trace_waterfalls": {},
         "db": {},
         "http_contract": [],
         "load_generator": {},

@@ -3,6 +3,7 @@ settings, the HTTP contract, and the statements and work one request costs in is
 
 from __future__ import annotations
 
+import secrets
 import statistics
 import time
 from collections import Counter
@@ -305,6 +306,7 @@ def sql_probe(
     service_urls: list[str],
     headers: list[dict[str, str]],
     write_headers: list[dict[str, str]] | None = None,
+    traced: dict[str, str] | None = None,
 ) -> dict[str, dict[str, float | None]]:
     """Statements per request, measured one request at a time with no other traffic.
 
@@ -316,6 +318,10 @@ def sql_probe(
     reset, which deletes the seeded orders) go as the accounts of ``write_headers``
     instead, when given: the accounts the reads measure keep their seeded state for the
     next phase (the self-test runs many on one database).
+
+    Every request carries a sampled W3C ``traceparent`` of its own, so a traced service
+    (``Stack(tracing=True)``) records it; ``traced``, when given, receives each trace id
+    with the probe's name (:func:`trace_probe` reads the spans).
     """
     counts: dict[str, list[float]] = {name: [] for name, _, _ in SQL_PROBES}
     failed: dict[str, int] = dict.fromkeys(counts, 0)
@@ -323,6 +329,13 @@ def sql_probe(
     for position, reader in enumerate(headers):
         for name, route, path in SQL_PROBES:
             account_headers = reader if isinstance(path, str) else writers[position % len(writers)]
+            trace_id = secrets.token_hex(16)
+            if traced is not None:
+                traced[trace_id] = name
+            account_headers = {
+                **account_headers,
+                "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
+            }
             before = scrape(client, service_urls)
             response = _send(
                 client, service_urls[0], path, account_headers, SQL_PROBE_FIRST_PAGE + position

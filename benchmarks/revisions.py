@@ -37,6 +37,13 @@ class Revision:
     ref: str
     commit: str | None
     service_image: str
+    #: Settings this side's service runs with on top of the stack's (``--base-env``,
+    #: ``--head-env``): the same code A/B-tested under two configurations.
+    service_env: tuple[tuple[str, str], ...] = ()
+
+    def env_text(self) -> str:
+        """``KEY=VALUE`` pairs, space-separated (empty when none)."""
+        return " ".join(f"{key}={value}" for key, value in self.service_env)
 
 
 def _git(*args: str) -> subprocess.CompletedProcess[bytes]:

@@ -121,7 +121,11 @@ CASES: tuple[Case, ...] = (
     ),
     _case(2, ("db_connections_per_replica",), "default pool (5 + 10) and 2 workers"),
     _case(3, ("recommendations_cache_hit_rate", "recommendations_p95"), "no cache"),
-    _case(4, ("sql_per_order_list", "sql_per_recommendations_miss"), "N+1 order loading"),
+    _case(
+        4,
+        ("sql_per_order_list", "sql_per_recommendations_miss", "trace_db_spans_per_order_list"),
+        "N+1 order loading",
+    ),
     _case(
         5,
         ("http_contract", "service_peak_working_set"),
@@ -488,7 +492,7 @@ def run_selftest(
     entries: list[dict[str, Any]] = []
     mutant_results: list[MutantResult] = []
     log(f"self-test: booting the capped stack, {len(cases)} case(s), {len(mutants)} mutant(s)")
-    with Stack(profile="optimized") as stack:
+    with Stack(profile="optimized", tracing=True) as stack:
         env = environment(stack, dataset, "python -m benchmarks.selftest")
         run_dir = out / (run_id(now, env["commit"]) + "-selftest")
         work_dir = run_dir / "work"

@@ -98,14 +98,19 @@ def spread_lines(runs: Sequence[Sequence[Verdict]]) -> list[str]:
     return lines
 
 
+def _with(side: Mapping[str, Any]) -> str:
+    """`` with KEY=VALUE ...`` for a side run under settings of its own (else empty)."""
+    return f" with {side['env']}" if side.get("env") else ""
+
+
 def versus_base_lines(block: Mapping[str, Any] | None) -> list[str]:
     """The relative verdicts of a base-vs-head run, one line each, failures explained."""
     if not isinstance(block, Mapping):
         return []
     base, head = block.get("base") or {}, block.get("head") or {}
     lines = [
-        f"versus base {base.get('ref')} ({str(base.get('commit') or '')[:12]}): "
-        f"head = {head.get('ref')}; rounds {', '.join(block.get('order') or [])}"
+        f"versus base {base.get('ref')} ({str(base.get('commit') or '')[:12]}){_with(base)}: "
+        f"head = {head.get('ref')}{_with(head)}; rounds {', '.join(block.get('order') or [])}"
     ]
     lines += [f"  round error: {error}" for error in block.get("errors") or []]
     for verdict in block.get("verdicts") or []:

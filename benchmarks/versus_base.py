@@ -126,6 +126,7 @@ def run_round(
             work_dir=work_dir / name,
             load_workers=load_workers,
             service_image=revision.service_image,
+            service_env=dict(revision.service_env),
         )
     except StackError as error:
         phase = failed_phase(plan, f"the stack could not run this round: {error}")
@@ -144,8 +145,18 @@ def block(
 ) -> dict[str, Any]:
     """The ``versus_base`` block (not yet judged) of ``rounds`` in the order they ran."""
     return {
-        "base": {"ref": base.ref, "commit": base.commit, "image": base.service_image},
-        "head": {"ref": head.ref, "commit": head.commit, "image": head.service_image},
+        "base": {
+            "ref": base.ref,
+            "commit": base.commit,
+            "image": base.service_image,
+            "env": base.env_text(),
+        },
+        "head": {
+            "ref": head.ref,
+            "commit": head.commit,
+            "image": head.service_image,
+            "env": head.env_text(),
+        },
         "same_image": base.service_image == head.service_image,
         "scenario": scenario.name,
         "users": scenario.users,

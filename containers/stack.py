@@ -50,6 +50,18 @@ REGRESSION_IDS = tuple(f"R{number}" for number in range(1, 9))
 # The Postgres-side regression: untuned Postgres (defaults, max_connections=100).
 UNTUNED_POSTGRES = "R6"
 MEMRAY_CAPTURE = "/memray/service.bin"
+#: Where a traced replica writes its OTLP JSON span files (``Stack(tracing=True)``).
+TRACES_DIR = "/app/traces"
+#: A traced stack's sampling: requests that arrive with a sampled ``traceparent`` are
+#: traced (the gate's probes send one), and 2 % of the others (the load's: enough for a
+#: typical and a slowest request per endpoint, little enough to cost the load next to
+#: nothing). Spans reach the file within 0.2 s.
+TRACING_ENV = {
+    "TASTEMATCH_TRACES_DIR": TRACES_DIR,
+    "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+    "OTEL_TRACES_SAMPLER_ARG": "0.02",
+    "OTEL_BSP_SCHEDULE_DELAY": "200",
+}
 STACK_LABEL = "org.tastematch.stack"
 
 
@@ -110,7 +122,9 @@ class Stack:
     `redis`, `service`, `pgbouncer`) or by name (`service-1`). `service_env` is added to (and
     overrides) the service's environment. `memray=True` runs each service under
     `memray run`, writing a capture to `MEMRAY_CAPTURE` that survives an OOM kill
-    (copy it out with `copy_from`).
+    (copy it out with `copy_from`). `tracing=True` gives each replica `TRACING_ENV`:
+    requests sent with a sampled `traceparent` header are traced into `TRACES_DIR`
+    (`collect_traces` copies the span files out); `service_env` may override it.
     """
 
     def __init__(
@@ -127,6 +141,7 @@ class Stack:
         jwt_secret: str | None = None,
         pgbouncer: bool = False,
         pgbouncer_pool_size: int = PGBOUNCER_POOL_SIZE,
+        tracing: bool = False,
     ) -> None:
         if replicas < 0:
             raise ValueError(f"replicas must be 0 or more, not {replicas}")
@@ -150,6 +165,7 @@ class Stack:
         self.mem_limits = dict(mem_limits or {})
         self.service_env = dict(service_env or {})
         self.memray = memray
+        self.tracing = tracing
         self.pgbouncer_enabled = pgbouncer
         self.pgbouncer_pool_size = pgbouncer_pool_size
         self.jwt_secret = jwt_secret or secrets.token_hex(32)
@@ -158,6 +174,8 @@ class Stack:
         self._images = images
         #: A service image other than the stack's own (``restart_services(service_image=)``).
         self.service_image: str | None = None
+        #: Settings of the running replicas only (``restart_services(service_env=)``).
+        self.restart_env: dict[str, str] = {}
         self._network: Network | None = None
         self.postgres: PostgresContainer | None = None
         self.redis: RedisContainer | None = None
@@ -252,7 +270,9 @@ class Stack:
             "TASTEMATCH_PORT": str(SERVICE_PORT),
             **LOAD_GENERATOR_RATE_LIMITS,
             **pooler,
+            **(TRACING_ENV if self.tracing else {}),
             **self.service_env,
+            **self.restart_env,
         }
 
     def _start_services(self) -> None:
@@ -308,9 +328,11 @@ class Stack:
         regressions: Iterable[str] | None = None,
         *,
         service_image: str | None = None,
+        service_env: Mapping[str, str] | None = None,
     ) -> None:
         """Replace the service replicas with ones running `profile`/`regressions`, from
-        `service_image` when given (another revision's build), else the stack's own.
+        `service_image` when given (another revision's build), else the stack's own, with
+        `service_env` on top of the stack's service environment until the next restart.
 
         Postgres keeps its data; it is restarted (with a new host port: re-read
         `postgres_url`) only when the tuned/untuned choice changes. Containers from
@@ -323,6 +345,7 @@ class Stack:
         )
         self.stop_services()
         self.service_image = service_image
+        self.restart_env = dict(service_env or {})
         tuned = postgres_is_tuned(new_profile, new_regressions)
         if tuned != postgres.tuned:
             _retune_postgres(postgres, tuned)
@@ -461,6 +484,21 @@ class Stack:
         with tarfile.open(fileobj=archive) as tar:
             tar.extractall(dest_dir, filter="data")
         return dest_dir / PurePosixPath(path_in_container).name
+
+    def collect_traces(self, dest_dir: Path) -> list[Path]:
+        """Copy every replica's span files into ``dest_dir/<replica>/``; return the files.
+
+        A replica that wrote none (tracing off, or an image without it) adds nothing.
+        """
+        files: list[Path] = []
+        for service in self.services:
+            name = service.name
+            try:
+                folder = self.copy_from(name, TRACES_DIR, dest_dir / name)
+            except StackError:
+                continue
+            files += sorted(folder.glob("*.jsonl"))
+        return files
 
     def describe(self) -> str:
         """How to reach the running stack (URLs, container names, how to remove it)."""

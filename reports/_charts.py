@@ -693,6 +693,8 @@ class RunCharts:
 
 def run_charts(run: RunDocument) -> RunCharts:
     """Every chart the report shows for ``run``; sections without data get none."""
+    from reports._waterfall import waterfall_chart  # it builds on this module's helpers
+
     per_phase: list[tuple[Chart, ...]] = []
     for index, phase in enumerate(run.phases):
         candidates = (
@@ -700,6 +702,7 @@ def run_charts(run: RunDocument) -> RunCharts:
             _latency_chart(run, phase, index),
             _cache_db_chart(run, phase, index),
             _sql_chart(phase, index),
+            waterfall_chart(phase, index),
         )
         per_phase.append(tuple(chart for chart in candidates if chart is not None))
     return RunCharts(

@@ -112,6 +112,8 @@ class Phase:
     cache: dict[str, CacheFigures]
     sql_per_request: dict[str, dict[str, SqlFigures]]
     sql_probe: dict[str, SqlFigures]
+    trace_probe: dict[str, results.TraceFigures]
+    trace_waterfalls: dict[str, results.TraceWaterfalls]
     max_connections_in_use: float | None
     connections_per_replica: float | None
     db_settings: dict[str, str]
@@ -179,6 +181,10 @@ def _phase(phase: results.Phase) -> Phase:
             for route in sorted(phase.sql_per_request)
         },
         sql_probe={name: phase.sql_probe[name] for name in sorted(phase.sql_probe)},
+        trace_probe={name: phase.trace_probe[name] for name in sorted(phase.trace_probe)},
+        trace_waterfalls={
+            name: phase.trace_waterfalls[name] for name in sorted(phase.trace_waterfalls)
+        },
         max_connections_in_use=phase.db.max_connections_in_use,
         connections_per_replica=phase.db.connections_per_replica,
         db_settings=_labels(phase.db.settings),

@@ -154,6 +154,43 @@ class SqlFigures(Model):
     failed: int | None = None
 
 
+class TraceFigures(Model):
+    """Database and Redis spans beneath one probe's server spans."""
+
+    count: int | None = None
+    missing: int | None = None
+    db_spans_max: Number | None = None
+    db_spans_mean: Number | None = None
+    redis_spans_max: Number | None = None
+
+
+class WaterfallSpan(Model):
+    """One span of a request's waterfall, on the request's clock."""
+
+    name: str
+    kind: str
+    depth: int = 0
+    start_ms: Number
+    duration_ms: Number
+
+
+class Waterfall(Model):
+    """One traced request: its spans in start order (at most 150 kept)."""
+
+    trace_id: str
+    duration_ms: Number
+    span_count: int
+    spans: Items[WaterfallSpan] = []
+
+
+class TraceWaterfalls(Model):
+    """The traced requests of one endpoint: how many, the median one and the slowest."""
+
+    traced: int
+    typical: Waterfall
+    slowest: Waterfall
+
+
 class WorkSummary(Model):
     median: Number | None = None
     max: Number | None = None
@@ -216,6 +253,10 @@ class Phase(Model):
     sql_per_request: Members[Members[SqlFigures]] = {}
     sql_probe: Members[SqlFigures] = {}
     work_probe: Members[WorkFigures] = {}
+    #: Spans of the statement probe's requests on a traced stack (``benchmarks.traces``).
+    trace_probe: Members[TraceFigures] = {}
+    #: Per endpoint, the typical and the slowest traced request of the load.
+    trace_waterfalls: Members[TraceWaterfalls] = {}
     db: Db = Db()
     http_contract: Items[HttpCheck] = []
     load_generator: Members[JsonValue] = {}

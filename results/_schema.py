@@ -47,7 +47,13 @@ Format history (``schema_version``):
    per figure (base, head, ratio, ``ci95`` of the ratio, ``p_value``, ``pair_ratios``).
    ``versus_base.microbenchmarks``: the base's micro-benchmarks and both sides' round
    times. In ``selftest.json``: ``mutants``, each mutant of HEAD with its ``versus_base`` block
-   (raw samples left out), the absolute verdicts its rounds failed, and the tally.
+   (raw samples left out), the absolute verdicts its rounds failed, and the tally. A phase's
+   ``trace_probe``: per statement-probe request, the database and Redis spans beneath its
+   server span on a traced stack (``count``, ``missing``, ``db_spans_max``,
+   ``db_spans_mean``, ``redis_spans_max``; empty when the stack did not trace) and
+   ``trace_waterfalls``: per endpoint, the load's traced requests (2 % sampled): how many,
+   and the median-duration and the slowest one as waterfalls (spans with ``kind``,
+   ``depth``, ``start_ms``, ``duration_ms`` on the request's clock).
 
 Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
 ``oom`` block is present, else ``gate``) and their verdicts have no ``metric``
@@ -85,6 +91,10 @@ from results._phase import (
     SqlFigures,
     Stage,
     Timeline,
+    TraceFigures,
+    TraceWaterfalls,
+    Waterfall,
+    WaterfallSpan,
     WorkFigures,
     WorkSummary,
     stage_at,
@@ -119,7 +129,11 @@ __all__ = [
     "Stage",
     "Text",
     "Timeline",
+    "TraceFigures",
+    "TraceWaterfalls",
     "Verdict",
+    "Waterfall",
+    "WaterfallSpan",
     "WorkFigures",
     "WorkSummary",
     "stage_at",

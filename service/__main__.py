@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from service.config import Settings, get_settings
+from service.tracing import TracingConfigError, check_tracing
 
 __all__ = ["main", "server_options"]
 
@@ -45,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
     except ValidationError as error:
         print(f"invalid TASTEMATCH_* setting: {error}", file=sys.stderr)
+        return 2
+    try:
+        check_tracing(settings.traces_dir)
+    except TracingConfigError as error:
+        print(f"invalid tracing setting: {error}", file=sys.stderr)
         return 2
     workers = settings.workers
     metrics_dir: str | None = None

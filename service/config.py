@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 import secrets
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from limits import parse as parse_rate_limit
@@ -129,6 +130,9 @@ class Settings(BaseSettings):
     #: Threads hashing and checking passwords (bcrypt), apart from the request threads:
     #: a flood of logins queues for these and leaves ``worker_threads`` to other routes.
     hash_threads: int = Field(default=2, ge=1, le=32)
+    #: Folder for OTLP JSON span files, one per process (tracing on; see service/tracing.py,
+    #: which also honours the standard OTEL_* variables).
+    traces_dir: Path | None = None
 
     @field_validator("jwt_secret")
     @classmethod

@@ -22,6 +22,7 @@ from service.conditional import ConditionalGetMiddleware
 from service.config import Settings, get_settings
 from service.context import AppContext
 from service.openapi import complete_openapi
+from service.tracing import start_tracing
 
 __all__ = ["create_app"]
 
@@ -109,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if dropped:
             log.warning("metrics of dead worker processes dropped: %s", dropped)
         ctx = AppContext.start(chosen)
+        if tracing is not None:
+            tracing.instrument_engine(ctx.engine)
         app.state.ctx = ctx
         log.info(
             "TasteMatch started: profile=%s regressions=%s cache=%s",
@@ -120,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             ctx.close()
+            if tracing is not None:
+                tracing.shutdown()
 
     app = FastAPI(
         title="TasteMatch",
@@ -147,4 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (auth, users, restaurants, orders, recommendations, onboarding, health):
         app.include_router(module.router)
     complete_openapi(app, chosen)
+    # Last: its middleware goes outermost, so the server span covers the whole request.
+    tracing = start_tracing(app, chosen.traces_dir)
+    app.state.tracing = tracing
     return app

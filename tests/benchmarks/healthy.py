@@ -23,6 +23,14 @@ WORK_PROBE: dict[str, Any] = {
 }
 
 
+#: The traced probe requests of a clean gate run: every span budget holds.
+TRACE_PROBE: dict[str, Any] = {
+    "GET /api/orders": {"count": 3, "missing": 0, "db_spans_max": 2, "redis_spans_max": 0},
+    "GET /api/recommendations uncached": {"count": 3, "missing": 0, "db_spans_max": 4},
+    "GET /api/recommendations repeated": {"count": 3, "missing": 0, "db_spans_max": 0},
+}
+
+
 def growth(ci95_low_mib: float) -> dict[str, Any]:
     """A growth fit (benchmarks/growth.py) whose slope's lower bound is ``ci95_low_mib``."""
     return {

@@ -70,6 +70,11 @@ def test_overrides_reach_the_scenarios() -> None:
         (["run", "--load-workers", "two"], "--load-workers: must be a whole number, got 'two'"),
         (["run", "--load-workers", "-1"], "--load-workers: load workers must be 0 or more, not -1"),
         (["run", "--load-workers", "1000"], "1000 load workers on"),
+        (
+            ["run", "--head-env", "A B=1"],
+            "expected KEY=VALUE with KEY a variable name, got 'A B=1'",
+        ),
+        (["run", "--base-env", "NOEQUALS"], "expected KEY=VALUE"),
     ],
 )
 def test_bad_arguments_are_named(
@@ -107,6 +112,25 @@ def test_the_base_ref_is_part_of_the_reproduce_command() -> None:
     assert reproduce(GateOptions(base="main", base_rounds=5, users=9)).endswith(
         "--base main --base-rounds 5"
     )
+
+
+def test_side_settings_need_a_base_and_are_part_of_the_reproduce_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--head-env", "OTEL_SDK_DISABLED=true", "--out", str(tmp_path)]) == 2
+    assert "--base-env and --head-env need --base" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+    options = GateOptions(
+        base="HEAD",
+        base_env=(("OTEL_SDK_DISABLED", "true"),),
+        head_env=(("OTEL_TRACES_SAMPLER", "always_on"), ("X", "a=b")),
+    )
+    assert reproduce(options).endswith(
+        "--base HEAD --base-env OTEL_SDK_DISABLED=true "
+        "--head-env OTEL_TRACES_SAMPLER=always_on --head-env X=a=b"
+    )
+    assert "--no-tracing" in reproduce(GateOptions(tracing=False))
+    assert reproduce(GateOptions()) == "make bench"
 
 
 def test_load_workers_reach_the_gate_and_its_reproduction_command() -> None:

@@ -11,7 +11,7 @@ import pytest
 from benchmarks.budgets import evaluate, load_budgets
 from benchmarks.evaluate import main as evaluate_main
 from benchmarks.result import ResultError, load_result, parse_result, write_result
-from tests.benchmarks.healthy import WORK_PROBE, growth, saturation_phase
+from tests.benchmarks.healthy import TRACE_PROBE, WORK_PROBE, growth, saturation_phase
 
 MiB = 1024**2
 
@@ -56,6 +56,7 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
             "DELETE /api/orders/simulation": {"max": 3},
         },
         "work_probe": WORK_PROBE,
+        "trace_probe": TRACE_PROBE,
         "http_contract": [{"check": "Cache-Control", "passed": True}],
         "load_generator": {"saturated": False},
     }

@@ -23,7 +23,7 @@ from benchmarks.selftest import (
     tally,
 )
 from benchmarks.selftest import main as selftest_main
-from tests.benchmarks.healthy import WORK_PROBE, growth
+from tests.benchmarks.healthy import TRACE_PROBE, WORK_PROBE, growth
 
 MIB = 2**20
 BUDGETS = load_budgets()
@@ -61,6 +61,7 @@ def _passing_phase() -> dict[str, Any]:
             "DELETE /api/orders/simulation": {"max": 3},
         },
         "work_probe": WORK_PROBE,
+        "trace_probe": TRACE_PROBE,
         "http_contract": [{"check": "Cache-Control on /api/restaurants", "passed": True}],
         "load_generator": {"saturated": False},
     }

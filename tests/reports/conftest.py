@@ -79,6 +79,40 @@ def _memory(rng: random.Random, behaviour: dict[str, float]) -> dict[str, list[d
     return series
 
 
+def _waterfall(duration_ms: float, statements: int) -> Document:
+    spans = [{"name": "GET /api/orders", "kind": "server", "depth": 0, "start_ms": 0.0,
+              "duration_ms": duration_ms}]  # fmt: skip
+    spans += [
+        {
+            "name": "SELECT tastematch",
+            "kind": "db",
+            "depth": 1,
+            "start_ms": 0.5 + i,
+            "duration_ms": 0.8,
+        }
+        for i in range(statements)
+    ]
+    spans.append({"name": "MGET", "kind": "redis", "depth": 1, "start_ms": 0.2, "duration_ms": 0.1})
+    return {"trace_id": "ab" * 16, "duration_ms": duration_ms, "span_count": len(spans),
+            "spans": spans}  # fmt: skip
+
+
+def _waterfalls(kind: str) -> Document:
+    statements = 2 if kind == "optimized" else 30
+    return {
+        "GET /api/orders": {
+            "traced": 40,
+            "typical": _waterfall(6.0, statements),
+            "slowest": _waterfall(41.0, statements),
+        },
+        "GET /api/recommendations": {
+            "traced": 90,
+            "typical": _waterfall(3.0, 0),
+            "slowest": _waterfall(22.0, 4),
+        },
+    }
+
+
 def _phase(rng: random.Random, name: str, kind: str, *, gated: bool) -> Document:
     behaviour = _profile(kind)
     oom_t = behaviour["oom_t"]
@@ -226,6 +260,13 @@ def _phase(rng: random.Random, name: str, kind: str, *, gated: bool) -> Document
             "POST /api/onboarding/complete": {"count": 3, "mean": 2.0, "max": 2},
             "DELETE /api/orders/simulation": {"count": 3, "mean": 3.0, "max": 3},
         },
+        # A traced stack: the probes' span counts and the load's waterfalls.
+        "trace_probe": {}
+        if oom_t > 0 or not gated
+        else {
+            "GET /api/orders": {"count": 3, "missing": 0, "db_spans_max": 2, "redis_spans_max": 0}
+        },
+        "trace_waterfalls": {} if oom_t > 0 or not gated else _waterfalls(kind),
         "db": {
             "max_connections_in_use": 4 if kind == "optimized" else 14,
             "connections_per_replica": 4.0 if kind == "optimized" else 14.0,

@@ -87,15 +87,32 @@ def test_every_chart_has_its_element_and_one_plotly_bundle(
     html = (failing_run / "index.html").read_text()
     figures = _figures(html)
 
-    phases = len(make_document("failing")["phases"])
-    # memory, latency, cache/db and SQL per phase; p95 by phase; memray top sites
-    assert len(figures) == 4 * phases + 2
+    phases = make_document("failing")["phases"]
+    traced = sum(1 for phase in phases if phase["trace_waterfalls"])
+    # memory, latency, cache/db and SQL per phase; span waterfalls per traced phase;
+    # p95 by phase; memray top sites
+    assert len(figures) == 4 * len(phases) + traced + 2
     for dom_id, figure in figures.items():
         assert f'id="{dom_id}"' in html
         assert figure["data"], dom_id
     assert html.count('id="plotly-js-gzip"') == 1
     bundle = gzip.decompress(base64.b64decode(_script(html, "plotly-js-gzip")))
     assert bundle.decode() == plotly.offline.get_plotlyjs()
+
+
+def test_traced_phases_show_span_counts_and_one_waterfall_per_endpoint(passing_run: Path) -> None:
+    render_run(passing_run)
+    html = (passing_run / "index.html").read_text()
+    assert "<h3>Traces</h3>" in html
+    waterfall = _figures(html)["chart-waterfall-0"]
+    assert [b["label"] for b in waterfall["layout"]["updatemenus"][0]["buttons"]] == [
+        "GET /api/orders",
+        "GET /api/recommendations",
+    ]
+    assert [trace["visible"] for trace in waterfall["data"]] == [True, True, False, False]
+    typical, slowest = waterfall["data"][:2]
+    assert typical["base"] == [0.0, 0.5, 1.5, 0.2]  # spans on the request's own clock
+    assert slowest["y"][0].startswith("slowest · 41.0 ms · 4 spans · 00 GET /api/orders")
 
 
 def test_oom_kill_cap_and_budget_are_drawn_on_the_memory_chart(failing_run: Path) -> None:
@@ -253,7 +270,15 @@ def test_flamegraph_is_linked_when_it_is_beside_the_report(passing_run: Path) ->
 def test_sections_without_data_say_so(passing_document: Document, write_document: Writer) -> None:
     passing_document.update(memray=None, microbenchmarks=[], comparison=None)
     del passing_document["phases"][1:]
-    for key in ("timeline", "sql_per_request", "sql_probe", "cache", "containers"):
+    for key in (
+        "timeline",
+        "sql_per_request",
+        "sql_probe",
+        "trace_probe",
+        "trace_waterfalls",
+        "cache",
+        "containers",
+    ):
         del passing_document["phases"][0][key]
     run = write_document("sparse", passing_document)
     render_run(run)
