@@ -194,11 +194,7 @@ def _plausible_order_date(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    try:
-        too_late = value > datetime.now(UTC) + ORDER_DATE_LEEWAY
-    except OverflowError:  # an offset pushes it past year 9999
-        too_late = True
-    if value < EARLIEST_ORDER_DATE or too_late:
+    if not EARLIEST_ORDER_DATE <= value <= datetime.now(UTC) + ORDER_DATE_LEEWAY:
         raise ValueError(
             f"must be from {EARLIEST_ORDER_DATE.date().isoformat()} to a day after now (UTC)"
         )
