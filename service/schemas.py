@@ -96,7 +96,11 @@ def _normalise_email(value: str) -> str:
     return checked.normalized.lower()
 
 
-Email = Annotated[str, Field(max_length=255), AfterValidator(_normalise_email)]
+Email = Annotated[
+    str,
+    Field(max_length=255, json_schema_extra={"format": "email"}),
+    AfterValidator(_normalise_email),
+]
 PriceRange = Literal["low", "medium", "high"]
 
 
