@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "AuthOut",
@@ -26,11 +28,66 @@ __all__ = [
     "RestaurantListOut",
     "RestaurantOut",
     "SimulationResetOut",
+    "Text",
     "UserOut",
 ]
 
+#: Largest id of an ``integer`` column: a larger one can name nothing, and Postgres refuses
+#: to compare it (``integer out of range``).
+MAX_ID = 2**31 - 1
+
+#: What no stored string may contain: NUL (Postgres refuses it in ``text`` and ``jsonb``)
+#: and unpaired UTF-16 surrogates (a JSON ``"\ud800"`` escape: no UTF-8 encodes them).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_UNSTORABLE_REASON = "must not contain NUL characters (\\u0000) or unpaired surrogates"
+
+
+def _storable(value: str) -> str:
+    if _UNSTORABLE.search(value):
+        raise ValueError(_UNSTORABLE_REASON)
+    return value
+
+
+#: Text the service may store, compare in SQL or send back: no NUL, no lone surrogate. The
+#: pattern documents the rule in the OpenAPI document; the validator gives the reason.
+Text = Annotated[
+    str,
+    AfterValidator(_storable),
+    Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}),
+]
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` (a decoded JSON body) with what no JSON answer can echo made harmless.
+
+    A validation error echoes the offending input in its 422 answer, and that answer must
+    encode: a lone surrogate becomes NUL (so the ``Text`` check still refuses it, with its
+    reason), a non-finite number (``NaN``, ``Infinity``, ``1e999``) its name as a string
+    (which every bounded number field refuses).
+    """
+    if isinstance(value, str):
+        return _SURROGATES.sub("\x00", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_json_safe(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+class _Body(BaseModel):
+    """A request body: validated from a JSON-safe copy of the decoded JSON."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _safe_input(cls, data: Any) -> Any:
+        return _json_safe(data)
+
 
 def _normalise_email(value: str) -> str:
+    _storable(value)
     try:
         # test_environment admits the reserved ".test" domain of the seeded accounts.
         checked = validate_email(value, check_deliverability=False, test_environment=True)
@@ -39,23 +96,27 @@ def _normalise_email(value: str) -> str:
     return checked.normalized.lower()
 
 
-Email = Annotated[str, Field(max_length=255), AfterValidator(_normalise_email)]
+Email = Annotated[
+    str,
+    Field(max_length=255, json_schema_extra={"format": "email"}),
+    AfterValidator(_normalise_email),
+]
 PriceRange = Literal["low", "medium", "high"]
 
 
-class RegisterIn(BaseModel):
+class RegisterIn(_Body):
     """``POST /auth/register``."""
 
     email: Email
-    name: str = Field(min_length=1, max_length=255)
-    password: str = Field(min_length=8, max_length=128)
+    name: Text = Field(min_length=1, max_length=255)
+    password: Text = Field(min_length=8, max_length=128)
 
 
-class LoginIn(BaseModel):
+class LoginIn(_Body):
     """``POST /auth/login``."""
 
-    email: str = Field(min_length=3, max_length=255)
-    password: str = Field(min_length=1, max_length=128)
+    email: Text = Field(min_length=3, max_length=255)
+    password: Text = Field(min_length=1, max_length=128)
 
 
 class UserOut(BaseModel):
@@ -109,7 +170,7 @@ class RestaurantListOut(BaseModel):
     limit: int
 
 
-class OrderItem(BaseModel):
+class OrderItem(_Body):
     """One line of an order.
 
     Keys other than these are accepted and dropped: the original clients type an item as
@@ -119,20 +180,48 @@ class OrderItem(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     quantity: int = Field(default=1, ge=1, le=1000)
     price: float = Field(ge=0, le=100_000)
 
 
-class OrderIn(BaseModel):
+#: Earliest ``order_date`` accepted.
+EARLIEST_ORDER_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+#: How far ahead of the server's clock an ``order_date`` may be (clients' clocks drift).
+ORDER_DATE_LEEWAY = timedelta(days=1)
+
+
+def _plausible_order_date(value: datetime | None) -> datetime | None:
+    """UTC when no offset is given; from 2000 to a day ahead of now.
+
+    Beyond that an order would weigh nothing or everything in the recency-weighted taste
+    vector, and near the ends of the calendar (year 1, year 9999 with an offset) Postgres
+    stores a date Python cannot read back, which broke the user's order list for good.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not EARLIEST_ORDER_DATE <= value <= datetime.now(UTC) + ORDER_DATE_LEEWAY:
+        raise ValueError(
+            f"must be from {EARLIEST_ORDER_DATE.date().isoformat()} to a day after now (UTC)"
+        )
+    return value
+
+
+class OrderIn(_Body):
     """``POST /api/orders``."""
 
-    restaurant_id: int = Field(ge=1)
+    restaurant_id: int = Field(ge=1, le=MAX_ID)
     total_amount: float = Field(gt=0, le=1_000_000)
     items: list[OrderItem] = Field(default_factory=list, max_length=100)
     rating: int | None = Field(default=None, ge=1, le=5)
     is_simulation: bool = False
-    order_date: datetime | None = None
+    order_date: Annotated[datetime | None, AfterValidator(_plausible_order_date)] = Field(
+        default=None,
+        description="when the order was placed (UTC if no offset): from 2000-01-01 to a day "
+        "after now",
+    )
 
 
 class OrderOut(BaseModel):
@@ -193,11 +282,11 @@ class InsightOut(BaseModel):
     generated_at: datetime
 
 
-Cuisine = Annotated[str, Field(min_length=1, max_length=64)]
-Restriction = Annotated[str, Field(min_length=1, max_length=64)]
+Cuisine = Annotated[Text, Field(min_length=1, max_length=64)]
+Restriction = Annotated[Text, Field(min_length=1, max_length=64)]
 
 
-class OnboardingIn(BaseModel):
+class OnboardingIn(_Body):
     """``POST /api/onboarding/complete``: the tastes a new user picks."""
 
     selected_cuisines: list[Cuisine] = Field(min_length=1, max_length=5)

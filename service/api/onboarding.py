@@ -22,7 +22,10 @@ _NO_MATCH = (
 )
 
 
-@router.post("/complete")
+@router.post(
+    "/complete",
+    responses={400: {"description": "the body is not text (UTF-8) and cannot be parsed"}},
+)
 def complete_onboarding(
     body: OnboardingIn, ctx: CtxDep, session: SessionDep, user_id: UserIdDep
 ) -> OnboardingOut:

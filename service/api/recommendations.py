@@ -26,7 +26,7 @@ from service.recommend import (
     list_field,
     recommendation_entries,
 )
-from service.schemas import ChefChoiceOut, InsightOut, RecommendationListOut
+from service.schemas import MAX_ID, ChefChoiceOut, InsightOut, RecommendationListOut
 
 router = APIRouter(prefix="/api/recommendations", tags=["recommendations"])
 
@@ -107,7 +107,7 @@ def restaurant_insight(
     ctx: CtxDep,
     session: SessionDep,
     user_id: UserIdDep,
-    restaurant_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    restaurant_id: Annotated[int, Path(ge=1, le=MAX_ID)],
 ) -> Response:
     """Why one restaurant suits the user (or not): one sentence, cached with their
     recommendations and dropped with them."""

@@ -16,7 +16,7 @@ from service.context import AppContext
 from service.database import fetch_page
 from service.deps import CtxDep, ListLimitDep, SessionDep, cacheable_json
 from service.models import Restaurant
-from service.schemas import PriceRange, RestaurantListOut, RestaurantOut
+from service.schemas import MAX_ID, PriceRange, RestaurantListOut, RestaurantOut, Text
 
 router = APIRouter(prefix="/api/restaurants", tags=["restaurants"])
 
@@ -83,11 +83,11 @@ def list_restaurants(
     session: SessionDep,
     limit: ListLimitDep,
     page: Annotated[int, Query(ge=1, le=1_000_000, description="page number, from 1")] = 1,
-    cuisine_type: Annotated[str | None, Query(max_length=64)] = None,
+    cuisine_type: Annotated[Text | None, Query(max_length=64)] = None,
     min_rating: Annotated[float | None, Query(ge=0, le=5)] = None,
     price_range: PriceRange | None = None,
     search: Annotated[
-        str | None, Query(max_length=100, description="in name or description")
+        Text | None, Query(max_length=100, description="in name or description")
     ] = None,
     sort_by: SortBy = "rating_desc",
 ) -> Response:
@@ -117,7 +117,7 @@ def list_restaurants(
     responses={404: {"description": "no such restaurant"}},
 )
 def get_restaurant(
-    ctx: CtxDep, session: SessionDep, restaurant_id: Annotated[int, Path(ge=1)]
+    ctx: CtxDep, session: SessionDep, restaurant_id: Annotated[int, Path(ge=1, le=MAX_ID)]
 ) -> Response:
     """One restaurant, or 404."""
     found = cards_by_id(
