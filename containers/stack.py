@@ -491,8 +491,9 @@ class Stack:
         A replica that wrote none (tracing off, or an image without it) adds nothing.
         """
         files: list[Path] = []
-        for service in self.services:
-            name = service.name
+        for name in self.docker_containers():
+            if not name.startswith("service-"):
+                continue
             try:
                 folder = self.copy_from(name, TRACES_DIR, dest_dir / name)
             except StackError:
