@@ -6,6 +6,8 @@ really return and every bound the server enforces:
 - ``401`` on every operation that takes a bearer token;
 - ``503`` (with ``Retry-After``) on every operation that may need a database connection;
 - ``304`` on the cacheable reads (``If-None-Match`` against their ``ETag``);
+- ``400`` on every operation that takes a body: one that cannot be parsed (not UTF-8, not
+  JSON) is answered 400 before validation, whatever else the route's 400 means;
 - ``413`` on every operation that takes a body (``TASTEMATCH_MAX_BODY_BYTES``, named in the
   description; the cap holds on every route, but only these have a body to send);
 - ``429`` (with ``Retry-After``) on ``/auth/login`` and ``/auth/register``, the
@@ -69,6 +71,7 @@ def _complete(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
                     headers=_RETRY_AFTER,
                 )
             if "requestBody" in operation:
+                _add(responses, 400, "the body cannot be parsed: not UTF-8 text, or not JSON")
                 _add(
                     responses,
                     413,
