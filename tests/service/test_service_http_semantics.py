@@ -134,6 +134,8 @@ def test_openapi_states_every_status_and_bound(client: TestClient) -> None:
             if operation.get("parameters") or "requestBody" in operation:
                 assert "422" in codes, (method, path)
             assert ("413" in codes) is ("requestBody" in operation), (method, path)
+            if "requestBody" in operation:  # a body that cannot be parsed
+                assert "400" in codes, (method, path)
             assert ("429" in codes) is (path in ("/auth/login", "/auth/register")), (method, path)
     assert "404" in paths["/api/recommendations/{restaurant_id}/insight"]["get"]["responses"]
     assert "304" in paths["/api/restaurants"]["get"]["responses"]
