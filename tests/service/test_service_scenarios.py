@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from benchmarks.budgets import load_budgets
 from benchmarks.loadgen import run_scenario
@@ -26,27 +22,14 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def live_service(database_url: str, make_settings: Callable[..., Settings]) -> Iterator[str]:
+def live_service(
+    database_url: str, make_settings: Callable[..., Settings], serve: Any
+) -> Iterator[str]:
     """Base URL of the service on 127.0.0.1, served by uvicorn in a thread."""
     seed(database_url, restaurants=200, users=20, orders=200, seed=3)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(make_settings()), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "service did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    settings = make_settings()
+    with serve(create_app(settings), settings) as url:
+        yield url
 
 
 def test_standard_mix_makes_every_new_call_without_a_failure(
