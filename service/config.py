@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=16, ge=1, le=200)
     #: Seconds a request waits for a pooled connection before it is answered 503.
     pool_timeout_s: float = Field(default=10.0, gt=0)
+    #: Seconds a connection to Postgres may take to open, and data sent on one may go
+    #: unacknowledged (TCP_USER_TIMEOUT), before it is given up: a query in flight when
+    #: the network to Postgres drops fails after this long (503) instead of waiting for
+    #: TCP's retransmissions, which can take minutes.
+    db_network_timeout_s: float = Field(default=3.0, ge=2.0, le=60.0)
     #: How often each process checks whether the restaurant table changed.
     index_refresh_s: float = Field(default=10.0, gt=0)
     restaurant_cache_ttl_s: int = Field(default=3600, gt=0)

@@ -3,7 +3,9 @@ password hashing pool and the authentication rate limits."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -11,7 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.cache import Backend, CacheClient, LocalBackend, NullBackend, RedisBackend
 from service.config import Settings
-from service.database import create_schema, make_engine, make_session_factory, release_engine
+from service.database import (
+    create_schema,
+    make_engine,
+    make_session_factory,
+    pool_options,
+    release_engine,
+)
 from service.passwords import PasswordHasher
 from service.ratelimit import AuthLimiter
 from service.restaurant_index import IndexHolder
@@ -33,6 +41,11 @@ class AppContext:
     redis: RedisBackend | None
     passwords: PasswordHasher
     limiter: AuthLimiter
+    #: Threads that give sessions' connections back to the pool, one per pooled
+    #: connection. Not the request threads: when every request thread waits for a
+    #: connection, the ones holding the connections must still be able to let go of them
+    #: (else the pool stays exhausted until the waiters time out, again and again).
+    closer: ThreadPoolExecutor
 
     @classmethod
     def start(cls, settings: Settings) -> AppContext:
@@ -56,6 +69,7 @@ class AppContext:
         cache = CacheClient(backend, namespace=lambda: index.namespace)
         index.start()
         passwords = PasswordHasher(threads=settings.hash_threads, rounds=settings.bcrypt_rounds)
+        pool = pool_options(settings)
         return cls(
             settings=settings,
             engine=engine,
@@ -65,11 +79,20 @@ class AppContext:
             redis=redis_backend,
             passwords=passwords,
             limiter=AuthLimiter(settings),
+            closer=ThreadPoolExecutor(
+                max_workers=pool["pool_size"] + pool["max_overflow"],
+                thread_name_prefix="session-close",
+            ),
         )
+
+    async def close_session(self, session: Session) -> None:
+        """Close ``session`` (a rollback when it is in a transaction) on :attr:`closer`."""
+        await asyncio.get_running_loop().run_in_executor(self.closer, session.close)
 
     def close(self) -> None:
         """Stop the background thread and close every connection."""
         self.index.stop()
+        self.closer.shutdown(wait=True)
         self.passwords.close()
         self.limiter.close()
         if self.redis is not None:

@@ -35,13 +35,24 @@ def pool_options(settings: Settings) -> dict[str, Any]:
 
 
 def connect_args(settings: Settings) -> dict[str, Any]:
-    """psycopg connection arguments; behind a transaction-mode pooler, no prepared statements.
+    """psycopg connection arguments: network timeouts (``db_network_timeout_s``, and TCP
+    keepalives that find an idle connection whose peer vanished); behind a
+    transaction-mode pooler, no prepared statements.
 
     psycopg prepares a statement on the server after its 5th execution on a connection; a
     transaction pooler (PgBouncer before 1.21) hands the next transaction another backend,
     where that prepared statement does not exist.
     """
-    args: dict[str, Any] = {"connect_timeout": 5, "application_name": "tastematch"}
+    timeout_s = settings.db_network_timeout_s
+    args: dict[str, Any] = {
+        "connect_timeout": max(2, round(timeout_s)),  # libpq: whole seconds, 2 at least
+        "tcp_user_timeout": round(timeout_s * 1000),
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "application_name": "tastematch",
+    }
     if settings.transaction_pooler:
         args["prepare_threshold"] = None
     return args

@@ -9,7 +9,6 @@ from fastapi import Depends, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from service.config import Regression
 from service.context import AppContext
@@ -40,15 +39,16 @@ CtxDep = Annotated[AppContext, Depends(get_context)]
 async def get_session(ctx: CtxDep) -> AsyncIterator[Session]:
     """A session for the request; it takes a connection only when it first runs SQL.
 
-    Creating it costs no I/O, so this runs on the event loop; closing it goes to a worker
-    thread only when it holds a connection (a cache hit never does).
+    Creating it costs no I/O, so this runs on the event loop; closing it goes to a thread
+    of its own (``AppContext.closer``, not a request thread) only when it holds a
+    connection (a cache hit never does).
     """
     session = ctx.sessions()
     try:
         yield session
     finally:
         if session.in_transaction():
-            await run_in_threadpool(session.close)
+            await ctx.close_session(session)
         else:
             session.close()
 
@@ -86,8 +86,16 @@ UserIdDep = Annotated[int, Depends(current_user_id)]
 
 
 def current_user(session: SessionDep, user_id: UserIdDep) -> User:
-    """The user the token names, loaded from the database; 401 if it no longer exists."""
+    """The user the token names, loaded from the database; 401 if it no longer exists.
+
+    The connection goes back to the pool before returning: FastAPI runs this dependency
+    and a sync endpoint in two separate request threads, and a request holding a
+    connection while it waits for its second thread deadlocks the pool once every
+    thread waits for a connection (each waiter then times out into a 503, and the next
+    wave deadlocks again; measured by ``make faults`` after Postgres stalled 5 s).
+    """
     user = session.get(User, user_id)
+    session.commit()  # the user stays loaded (expire_on_commit=False)
     if user is None:
         raise unauthorized(UNKNOWN_USER)
     return user

@@ -48,24 +48,25 @@ def too_many(limited: RateLimited) -> HTTPException:
 )
 async def register(body: RegisterIn, request: Request, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Create an account and return it with a bearer token; 400 if the email is taken."""
-    await run_in_threadpool(_admit_registration, ctx, session, client_address(request), body)
+    await run_in_threadpool(_admit_registration, ctx, client_address(request))
+    # Hashed before the email is looked up: a taken email is answered after as long as a
+    # new one, so the time does not tell (the answer does, as any sign-up form's must;
+    # the per-address limit bounds how many emails a client can try).
     password_hash = await ctx.passwords.hash(body.password)
     user = await run_in_threadpool(_create_user, session, body, password_hash)
     return _auth(ctx, user)
 
 
-def _admit_registration(ctx: AppContext, session: Session, address: str, body: RegisterIn) -> None:
+def _admit_registration(ctx: AppContext, address: str) -> None:
     try:
         ctx.limiter.admit_registration(address)
     except RateLimited as limited:
         raise too_many(limited) from None
-    if session.scalar(select(User.id).where(User.email == body.email)) is not None:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=_DUPLICATE)
-    # Hashing takes a while: give the connection back to the pool meanwhile.
-    session.commit()
 
 
 def _create_user(session: Session, body: RegisterIn, password_hash: str) -> UserOut:
+    if session.scalar(select(User.id).where(User.email == body.email)) is not None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=_DUPLICATE)
     user = User(email=body.email, name=body.name, password_hash=password_hash)
     session.add(user)
     try:

@@ -206,6 +206,29 @@ def test_unknown_email_is_checked_against_a_dummy_hash(
     assert checked[1] != checked[0]  # the account's own hash
 
 
+def test_a_taken_email_is_hashed_like_a_new_one(
+    seeded: str, app_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed: list[bytes] = []
+    real = bcrypt.hashpw
+
+    def recording(password: bytes, salt: bytes) -> bytes:
+        hashed.append(password)
+        return real(password, salt)
+
+    monkeypatch.setattr(bcrypt, "hashpw", recording)
+    with app_factory(bcrypt_rounds=5) as client:
+        payload = {"name": "Twice", "password": "long enough secret"}
+        new = client.post("/auth/register", json={**payload, "email": "twice@x.test"})
+        taken = client.post("/auth/register", json={**payload, "email": user_email(4)})
+    assert new.status_code == 201, new.text
+    assert taken.status_code == 400
+    assert taken.json() == {"detail": "Email already registered"}
+    # Both paid for one hash (the app's own dummy hash aside): the answer about a taken
+    # email comes no sooner.
+    assert hashed.count(b"long enough secret") == 2
+
+
 # -- a flood of wrong passwords ---------------------------------------------------------------
 FLOOD = 40
 
