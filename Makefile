@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 export TC_HOST ?= 127.0.0.1
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
-.PHONY: help setup engine browser images test test-fast bench oom capacity selftest report lint format clean
+.PHONY: help setup engine browser images test test-fast bench oom capacity faults selftest report lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ engine: ## make sure a Docker engine answers (installs and starts one on Debian/
 browser: ## make sure headless Chromium is there for the report tests (installs it on Debian/Ubuntu as root)
 	bash reports/browser.sh
 
-images: setup engine ## build the postgres, redis, service and pgbouncer images (only what changed)
+images: setup engine ## build the postgres, redis, service, pgbouncer and netfault images (only what changed)
 	$(PY) -m containers images
 
 test: setup engine images browser ## run every test (fast ones, those that start containers, the browser ones)
@@ -60,6 +60,12 @@ oom: setup engine images ## reproduce the OOM kill of the old service at 1 GiB, 
 
 capacity: setup engine images ## step-ramp both profiles: the user count each holds within its budgets at 1 GiB
 	$(PY) -m benchmarks.capacity
+
+# e.g. make faults FAULTS=redis-paused,service-killed (default: every fault; --list names them)
+FAULTS ?=
+
+faults: setup engine images ## inject each fault alone under load (Redis/Postgres down or stalled, lossy or slow network, killed service, exhausted pool); nothing acknowledged may be lost
+	$(PY) -m benchmarks.faults $(if $(FAULTS),--only $(FAULTS))
 
 report: setup ## re-render the latest run's report (BASE=<run dir or result.json> adds deltas)
 	$(PY) -m reports render reports/out/latest $(if $(BASE),--base $(BASE))

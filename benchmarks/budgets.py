@@ -41,7 +41,9 @@ Aggregate = Literal["max", "min", "sum", "count_true", "count_false"]
 _AGGREGATES: tuple[Aggregate, ...] = ("max", "min", "sum", "count_true", "count_false")
 _FIELDS = frozenset(
     ("name", "description", "metric", "limit", "unit", "comparison", "aggregate", "scope")
-)
+) | {"command"}
+#: The commands whose documents budgets judge (a budget's ``command``, default ``gate``).
+COMMANDS = ("gate", "faults")
 
 
 class BudgetError(ValueError):
@@ -105,6 +107,9 @@ class Budget:
     comparison: Comparison = "<="
     aggregate: Aggregate = "max"
     scope: Literal["phase", "run"] = "phase"
+    #: The command whose documents it judges: ``gate`` (``make bench``, also the OOM run
+    #: and the self-test) or ``faults`` (``make faults``).
+    command: Literal["gate", "faults"] = "gate"
 
     def holds(self, measured: float) -> bool:
         return measured <= self.limit if self.comparison == "<=" else measured >= self.limit
@@ -224,6 +229,9 @@ def _budget_from_table(table: Mapping[str, Any], index: int) -> Budget:
     scope = table.get("scope", "phase")
     if scope not in ("phase", "run"):
         raise BudgetError(f"{where}: scope must be 'phase' or 'run', got {scope!r}")
+    command = table.get("command", "gate")
+    if command not in COMMANDS:
+        raise BudgetError(f"{where}: command must be one of {', '.join(COMMANDS)}, got {command!r}")
     return Budget(
         name=table["name"],
         description=table["description"],
@@ -233,11 +241,15 @@ def _budget_from_table(table: Mapping[str, Any], index: int) -> Budget:
         comparison=comparison,
         aggregate=aggregate,
         scope=scope,
+        command=command,
     )
 
 
-def load_budgets(path: Path = DEFAULT_BUDGETS) -> tuple[Budget, ...]:
-    """The budgets in ``path``; :class:`BudgetError` names the first problem found."""
+def load_budgets(
+    path: Path = DEFAULT_BUDGETS, command: Literal["gate", "faults"] = "gate"
+) -> tuple[Budget, ...]:
+    """The budgets in ``path`` that judge ``command``'s documents; :class:`BudgetError`
+    names the first problem found (in any budget of the file)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -252,7 +264,7 @@ def load_budgets(path: Path = DEFAULT_BUDGETS) -> tuple[Budget, ...]:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise BudgetError(f"{path}: duplicate budget name(s) {', '.join(duplicates)}")
-    return budgets
+    return tuple(budget for budget in budgets if budget.command == command)
 
 
 def _gated_phases(document: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

@@ -107,6 +107,7 @@ class CappedContainer(DockerContainer):
         env: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
         command: str | list[str] | None = None,
+        host_port: int | None = None,
     ) -> None:
         super().__init__(image, env=dict(env or {}))
         if mem_limit_bytes <= 0:
@@ -119,8 +120,10 @@ class CappedContainer(DockerContainer):
             self.with_network(network)
             if aliases:
                 self.with_network_aliases(*aliases)
-        # docker-py reads a 1-tuple of a string as "this host address, any free port".
-        cast("dict[str, Any]", self.ports)[f"{self.port}/tcp"] = ("127.0.0.1",)
+        # docker-py reads a 1-tuple of a string as "this host address, any free port"; a
+        # pinned port survives a restart of the container (an ephemeral one changes).
+        binding = ("127.0.0.1",) if host_port is None else ("127.0.0.1", host_port)
+        cast("dict[str, Any]", self.ports)[f"{self.port}/tcp"] = binding
         # with_kwargs() replaces earlier kwargs: everything goes in this one call.
         self.with_kwargs(
             mem_limit=mem_limit_bytes,

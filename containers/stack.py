@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import socket
 import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -142,6 +143,7 @@ class Stack:
         pgbouncer: bool = False,
         pgbouncer_pool_size: int = PGBOUNCER_POOL_SIZE,
         tracing: bool = False,
+        pinned_ports: bool = False,
     ) -> None:
         if replicas < 0:
             raise ValueError(f"replicas must be 0 or more, not {replicas}")
@@ -166,6 +168,7 @@ class Stack:
         self.service_env = dict(service_env or {})
         self.memray = memray
         self.tracing = tracing
+        self.pinned_ports = pinned_ports
         self.pgbouncer_enabled = pgbouncer
         self.pgbouncer_pool_size = pgbouncer_pool_size
         self.jwt_secret = jwt_secret or secrets.token_hex(32)
@@ -249,6 +252,7 @@ class Stack:
             "network": self._network,
             "aliases": (name,),
             "labels": {STACK_LABEL: self.stack_id},
+            "host_port": _free_port() if self.pinned_ports else None,
         }
 
     def service_environment(self) -> dict[str, str]:
@@ -456,6 +460,17 @@ class Stack:
             named[f"service-{index}"] = service
         return named
 
+    def wait_ready(self, name: str) -> None:
+        """Wait until container ``name`` (restarted behind the stack's back) answers again."""
+        container = self._all().get(name)
+        if container is None:
+            raise StackError(f"no container {name!r} in the stack")
+        container.forget_port()
+        try:
+            container.readiness().wait_until_ready(container)
+        except ContainerStartupError as error:
+            raise StackError(f"{name} did not come back: {error}") from error
+
     def docker_containers(self) -> dict[str, Any]:
         """docker-py containers keyed `postgres`, `redis`, (`pgbouncer`,) `service-0`, ..."""
         return {name: c.get_wrapped_container() for name, c in self._all().items()}
@@ -536,6 +551,13 @@ def leftovers(stack_id: str, client: docker.DockerClient | None = None) -> list[
     finally:
         if own_client:
             client.close()
+
+
+def _free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now (the engine then binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _start_all(containers: Sequence[CappedContainer]) -> None:

@@ -237,6 +237,16 @@ def _users(users: int | None) -> str:
     return f" · {users} user" + ("" if users == 1 else "s")
 
 
+def _fault_window(phase: Phase) -> tuple[float, float] | None:
+    """(injected, answering again) of the phase's fault, seconds on its clock; at least
+    0.3 s wide so an instant fault still shows."""
+    fault = phase.fault or {}
+    start, end = fault.get("injected_at_s"), fault.get("healed_at_s")
+    if not isinstance(start, int | float) or not isinstance(end, int | float):
+        return None
+    return float(start), max(float(end), float(start) + 0.3)
+
+
 def _mark_stages(
     decorations: _Decorations,
     phase: Phase,
@@ -247,7 +257,9 @@ def _mark_stages(
 ) -> None:
     """Shade the load stages on every cell, name them on the first (with ``names``)
     and, with ``oom_on_all``, mark each OOM kill on every cell (the memory chart marks
-    a kill on its own container's row instead)."""
+    a kill on its own container's row instead). An injected fault (``make faults``) is a
+    red band from its injection until its target answered again."""
+    fault_window = _fault_window(phase)
     for cell in cells:
         for index, stage in enumerate(phase.stages):
             warm = stage.is_warmup
@@ -257,8 +269,13 @@ def _mark_stages(
             for container in phase.containers.values():
                 if container.oom_killed and container.oom_kill_t is not None:
                     decorations.moment(cell, container.oom_kill_t, width=2, dash="dot")
+        if fault_window is not None:
+            decorations.band(cell, *fault_window, _OOM, 0.18)
     if not cells:
         return
+    if fault_window is not None:
+        text = f"fault: {_text(str((phase.fault or {}).get('name', '')))}"
+        decorations.label(cells[0], fault_window[0], 0.92, text, color=_OOM)
     for stage in phase.stages if names else ():
         users = _users(stage.users)
         decorations.label(cells[0], stage.start_t, 1.0, _text(stage.name) + users)

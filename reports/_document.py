@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import results
 from results import (
@@ -122,6 +122,8 @@ class Phase:
     load_generator_saturated: bool | None
     failures: tuple[tuple[str, str, int], ...]
     problems: tuple[str, ...]
+    #: The fault injected during the phase (``make faults``), as the document has it.
+    fault: dict[str, Any] | None = None
 
     def stage_at(self, t: float) -> str | None:
         """The name of the stage running at ``t`` (the last one at its very end)."""
@@ -199,6 +201,7 @@ def _phase(phase: results.Phase) -> Phase:
             (label(f.endpoint), label(f.error), f.occurrences or 0) for f in phase.failures
         ),
         problems=_problems(phase),
+        fault=dict(phase.fault) if phase.fault else None,
     )
 
 
@@ -260,6 +263,8 @@ class RunDocument:
     duration_s: float | None
     #: A run with ``--base REF``: base against head, round by round.
     versus_base: results.VersusBase | None = None
+    #: Each injected fault's figures (a ``make faults`` run; empty otherwise).
+    faults: tuple[dict[str, Any], ...] = ()
     failed: tuple[Verdict, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -342,6 +347,7 @@ def run_document(document: results.RunDocument, source: Path) -> RunDocument:
         verdicts=tuple(document.verdicts),
         duration_s=document.duration_s,
         versus_base=document.versus_base,
+        faults=tuple(dict(entry) for entry in document.faults or ()),
     )
 
 

@@ -108,7 +108,7 @@ def _problem(error: ValidationError, source: Source) -> ResultError:
 
 
 def document_kind(data: Mapping[str, Any]) -> str:
-    """``gate``, ``oom``, ``selftest`` or ``capacity`` (inferred for version-1 documents)."""
+    """``gate``, ``oom``, ``faults``, ``selftest`` or ``capacity`` (inferred for version 1)."""
     kind = data.get("kind")
     if isinstance(kind, str):
         return kind
@@ -118,6 +118,7 @@ def document_kind(data: Mapping[str, Any]) -> str:
 _MODELS: dict[str, type[AnyDocument]] = {
     "gate": RunDocument,
     "oom": RunDocument,
+    "faults": RunDocument,
     "selftest": SelftestDocument,
     "capacity": CapacityDocument,
 }
@@ -209,7 +210,8 @@ def load(path: Path, *, reader: str = "this reader") -> AnyDocument:
 
 
 def load_run(path: Path, *, reader: str = "this reader") -> RunDocument:
-    """Read a gate (or OOM) run's ``result.json``: another kind is a :class:`ResultError`."""
+    """Read a gate (or OOM, or faults) run's ``result.json``: another kind is a
+    :class:`ResultError`."""
     file, text = _read(path)
     document = parse(text, file, reader=reader)
     if not isinstance(document, RunDocument):

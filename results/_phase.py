@@ -257,6 +257,8 @@ class Phase(Model):
     trace_probe: Members[TraceFigures] = {}
     #: Per endpoint, the typical and the slowest traced request of the load.
     trace_waterfalls: Members[TraceWaterfalls] = {}
+    #: The fault injected during this phase (``make faults``; ``benchmarks.recovery``).
+    fault: Members[JsonValue] | None = None
     db: Db = Db()
     http_contract: Items[HttpCheck] = []
     load_generator: Members[JsonValue] = {}

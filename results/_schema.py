@@ -53,7 +53,11 @@ Format history (``schema_version``):
    ``db_spans_mean``, ``redis_spans_max``; empty when the stack did not trace) and
    ``trace_waterfalls``: per endpoint, the load's traced requests (2 % sampled): how many,
    and the median-duration and the slowest one as waterfalls (spans with ``kind``,
-   ``depth``, ``start_ms``, ``duration_ms`` on the request's clock).
+   ``depth``, ``start_ms``, ``duration_ms`` on the request's clock). The ``faults``
+   document (``make faults``) has the gate's shape: one ungated phase per fault, each
+   with a ``fault`` entry, and the same entries in ``faults`` (``benchmarks.recovery``:
+   ``injected_at_s``/``healed_at_s`` on the phase's clock, ``before``/``during``/``after``
+   windows, ``recovery_ms``, ``settled_failures``, ``acknowledged_orders``).
 
 Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
 ``oom`` block is present, else ``gate``) and their verdicts have no ``metric``
@@ -336,10 +340,11 @@ class Environment(Model):
 
 
 class RunDocument(Model):
-    """A gate run's ``result.json`` (``kind`` ``gate``), or an OOM run's (``oom``)."""
+    """A gate run's ``result.json`` (``kind`` ``gate``), an OOM run's (``oom``) or a faults
+    run's (``faults``)."""
 
     schema_version: int
-    kind: Literal["gate", "oom"] = "gate"
+    kind: Literal["gate", "oom", "faults"] = "gate"
     run_id: str
     created_at: str | None = None
     environment: Environment
@@ -355,6 +360,8 @@ class RunDocument(Model):
     duration_s: Number | None = None
     #: Where the OOM run's kill landed and how to run it again (``kind`` ``oom`` only).
     oom: Members[JsonValue] | None = None
+    #: Each injected fault's figures (``kind`` ``faults`` only).
+    faults: list[Members[JsonValue]] | None = None
 
     @property
     def microbenchmarks_error(self) -> str | None:

@@ -6,8 +6,9 @@ to ``<samples-dir>/samples-<host>-<pid>.csv`` (one file per Locust process, so a
 distributed run's workers need no locking; the master sends no requests and its
 file stays empty). Columns: ``start_epoch_s, method, name, response_time_ms,
 failed, error``. Each process leaves ``samples-<host>-<pid>.done`` with its row count
-when it closes its file; the master (or the only process) writes ``start.json``
-at the test start and ``counted.json`` with Locust's own request count as it
+when it closes its file, and ``acks-<host>-<pid>.txt`` holds the id of every order
+acknowledged to it (``SampleRecorder.acknowledge``); the master (or the only process)
+writes ``start.json`` at the test start and ``counted.json`` with Locust's own request count as it
 quits, so the merge can be checked (``scenarios.sample_files``).
 """
 
@@ -25,7 +26,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from scenarios.sample_files import COUNTED_FILE, START_FILE, done_path, sample_path
+from scenarios.sample_files import COUNTED_FILE, START_FILE, ack_path, done_path, sample_path
 
 __all__ = ["SAMPLE_COLUMNS", "SampleRecorder"]
 
@@ -38,6 +39,7 @@ class SampleRecorder:
 
     def __init__(self) -> None:
         self._file: IO[str] | None = None
+        self._acks: IO[str] | None = None
         self._path: Path | None = None
         self._writer: Any = None
         self.rows = 0
@@ -47,7 +49,14 @@ class SampleRecorder:
         self._path = sample_path(directory, os.getpid())
         self._file = self._path.open("a", newline="")
         self._writer = csv.writer(self._file)
+        # Line-buffered: an acknowledged order is on disk even if the process is killed.
+        self._acks = ack_path(directory, os.getpid()).open("a", buffering=1)
         self.rows = 0
+
+    def acknowledge(self, order_id: int) -> None:
+        """Note an order the service acknowledged (``201`` with its id)."""
+        if self._acks is not None:
+            self._acks.write(f"{order_id}\n")
 
     def record(
         self,
@@ -77,6 +86,9 @@ class SampleRecorder:
 
     def close(self) -> None:
         """Close the file and leave the marker saying how many rows it holds."""
+        if self._acks is not None:
+            self._acks.close()
+            self._acks = None
         if self._file is not None and self._path is not None:
             self._file.close()
             done_path(self._path).write_text(json.dumps({"rows": self.rows}))

@@ -9,6 +9,9 @@ In ``<samples-dir>``, every Locust process that records requests writes
   in containers or pods, which all see small pids, can share one folder);
 - ``samples-<host>-<pid>.done``: ``{"rows": n}`` once it closed the file, so a
   reader can tell a whole file from the file of a process that was killed;
+- ``acks-<host>-<pid>.txt``: the id of every order the service acknowledged (``201``)
+  to it, one per line (simulated orders excepted: the demo's reset deletes them), so a
+  fault run can check that each is in Postgres afterwards;
 
 and the process that owns the run's statistics (the master, or Locust's only
 process) writes ``start.json`` (``{"started_at": epoch}``) at the test start and
@@ -22,25 +25,36 @@ import socket
 from pathlib import Path
 
 __all__ = [
+    "ACK_GLOB",
     "COUNTED_FILE",
     "DONE_SUFFIX",
     "SAMPLE_GLOB",
     "START_FILE",
+    "ack_path",
     "done_path",
     "run_files",
     "sample_path",
 ]
 
 SAMPLE_GLOB = "samples-*.csv"
+ACK_GLOB = "acks-*.txt"
 DONE_SUFFIX = ".done"
 START_FILE = "start.json"
 COUNTED_FILE = "counted.json"
 
 
+def _host(host: str | None) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", host if host is not None else socket.gethostname())
+
+
 def sample_path(directory: Path, pid: int, host: str | None = None) -> Path:
     """The sample file of process ``pid`` on ``host`` (default: this machine's name)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", host if host is not None else socket.gethostname())
-    return directory / f"samples-{name}-{pid}.csv"
+    return directory / f"samples-{_host(host)}-{pid}.csv"
+
+
+def ack_path(directory: Path, pid: int, host: str | None = None) -> Path:
+    """The acknowledged-orders file of process ``pid`` on ``host``."""
+    return directory / f"acks-{_host(host)}-{pid}.txt"
 
 
 def done_path(sample_file: Path) -> Path:
@@ -51,5 +65,6 @@ def done_path(sample_file: Path) -> Path:
 def run_files(directory: Path) -> list[Path]:
     """Every file a run leaves in ``directory`` (what must go before the next run there)."""
     found = [*directory.glob(SAMPLE_GLOB), *directory.glob(f"samples-*{DONE_SUFFIX}")]
+    found += directory.glob(ACK_GLOB)
     found += [directory / name for name in (START_FILE, COUNTED_FILE)]
     return [path for path in found if path.exists()]

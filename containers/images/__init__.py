@@ -1,4 +1,4 @@
-"""Build the postgres, redis, service and pgbouncer images, tagged by a hash of their inputs.
+"""Build the postgres, redis, service, pgbouncer and netfault images, tagged by input hash.
 
 `ensure_images()` is a fast no-op when every image is up to date: an image whose
 inputs (its Dockerfile folder, the base image and, for the service, `service/` and
@@ -31,7 +31,7 @@ import docker.errors
 # independent set of images next to the usual one.
 BASE_IMAGE = os.environ.get("TASTEMATCH_BASE_IMAGE", "debian:bookworm-slim")
 IMAGE_REPOSITORY = os.environ.get("TASTEMATCH_IMAGE_REPOSITORY", "tastematch-bench")
-ROLES = ("postgres", "redis", "service", "pgbouncer")
+ROLES = ("postgres", "redis", "service", "pgbouncer", "netfault")
 # Older builds of an image kept besides the current one (another checkout may use them).
 KEEP_OLD_BUILDS = 2
 DEBIAN_MIRROR = os.environ.get("TASTEMATCH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -66,6 +66,8 @@ class ImageSet:
     redis: str
     service: str
     pgbouncer: str
+    #: The network fault injector (``containers.faults``), not part of a running stack.
+    netfault: str
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -73,6 +75,7 @@ class ImageSet:
             "redis": self.redis,
             "service": self.service,
             "pgbouncer": self.pgbouncer,
+            "netfault": self.netfault,
         }
 
 

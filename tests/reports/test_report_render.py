@@ -374,3 +374,42 @@ def test_a_minimal_document_renders_without_charts(write_document: Writer) -> No
     assert _figures(html) == {}
     assert _script(html, "plotly-js-gzip") == ""  # no charts: the library is left out
     assert 'data-verdict="fail"' in html
+
+
+def test_faults_run_shows_a_fault_table_and_each_fault_on_its_timeline(
+    make_document: Maker, write_document: Writer
+) -> None:
+    document = make_document("passing")
+    document["kind"] = "faults"
+    phase = document["phases"][0]
+    fault = {
+        "name": "postgres-paused",
+        "description": "Postgres paused (docker pause) for 5 s",
+        "measured": True,
+        "injected_at_s": 25.0,
+        "healed_at_s": 30.0,
+        "before": {"failed": 0, "server_errors": 0, "errors": {}, "p95_ms": 20.0},
+        "during": {"failed": 3, "server_errors": 3, "errors": {"HTTP 503": 3}, "p95_ms": 4900.0},
+        "after": {"failed": 0, "server_errors": 0, "errors": {}, "p95_ms": 22.0},
+        "longest_ms": 5169.9,
+        "recovery_ms": 150.0,
+        "acknowledged_orders": {"acknowledged": 52, "lost": 0},
+    }
+    phase["fault"] = fault
+    document["faults"] = [fault, {"name": "redis-killed", "measured": False, "error": "boom"}]
+    run = write_document("faults", document)
+
+    render_run(run)
+    html = (run / "index.html").read_text()
+
+    section = html.split('<section id="faults">', 1)[1].split("</section>", 1)[0]
+    assert "postgres-paused" in section
+    assert "HTTP 503 3" in section
+    assert "52 / 0" in section
+    assert "not measured: boom" in section
+    figure = _figures(html)["chart-latency-0"]
+    texts = [a.get("text", "") for a in figure["layout"]["annotations"]]
+    assert "fault: postgres-paused" in texts
+    bands = [s for s in figure["layout"]["shapes"] if s.get("x0") == 25.0]
+    assert bands
+    assert bands[0]["x1"] == 30.0
