@@ -104,18 +104,15 @@ class Pause(Fault):
 
 
 @dataclass
-class Restart(Fault):
+class Restart(Kill):
     """Stop the target the way the engine does (its stop signal, then SIGKILL after
-    ``stop_timeout_s``); healing starts it again and waits until it answers."""
+    ``stop_timeout_s``); healing starts it again and waits until it answers (as
+    :class:`Kill`'s does)."""
 
     stop_timeout_s: int = 10
 
     def inject(self, stack: Stack) -> None:
         self._docker(stack).stop(timeout=self.stop_timeout_s)
-
-    def heal(self, stack: Stack) -> None:
-        self._docker(stack).start()
-        self._wait_ready(stack)
 
 
 def _netfault(stack: Stack, target: Any, script: str) -> None:

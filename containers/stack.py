@@ -465,11 +465,7 @@ class Stack:
         container = self._all().get(name)
         if container is None:
             raise StackError(f"no container {name!r} in the stack")
-        container.forget_port()
-        try:
-            container.readiness().wait_until_ready(container)
-        except ContainerStartupError as error:
-            raise StackError(f"{name} did not come back: {error}") from error
+        _wait_ready(container, name)
 
     def docker_containers(self) -> dict[str, Any]:
         """docker-py containers keyed `postgres`, `redis`, (`pgbouncer`,) `service-0`, ..."""
@@ -632,6 +628,11 @@ def _retune_postgres(postgres: PostgresContainer, tuned: bool) -> None:
 def _restart_and_wait(container: CappedContainer, what: str) -> None:
     """Restart a container (it keeps its data; its host port changes) and wait for it."""
     container.get_wrapped_container().restart(timeout=30)
+    _wait_ready(container, what)
+
+
+def _wait_ready(container: CappedContainer, what: str) -> None:
+    """Wait until a container that was restarted answers again (its port read anew)."""
     container.forget_port()
     try:
         container.readiness().wait_until_ready(container)
