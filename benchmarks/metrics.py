@@ -25,6 +25,7 @@ __all__ = ["MetricsPoller", "Snapshot", "cache_figures", "scrape", "sql_figures"
 
 CACHE_REQUESTS = "tastematch_cache_requests"
 SQL_STATEMENTS = "tastematch_sql_statements_per_request"
+POOL_CAPACITY = "tastematch_db_pool_capacity"
 
 Labels = tuple[tuple[str, str], ...]
 SampleKey = tuple[str, Labels]
@@ -95,6 +96,15 @@ def cache_figures(before: Snapshot, after: Snapshot) -> dict[str, dict[str, floa
             "hit_rate": round(outcome["hit"] / lookups, 4) if lookups else None,
         }
     return figures
+
+
+def pool_capacity_per_replica(snapshot: Snapshot, replicas: int) -> float | None:
+    """Connections each replica's pools may open (``pool_size + max_overflow``, summed over
+    its worker processes), from the service's own gauge; ``None`` unless every replica
+    answered the scrape."""
+    if snapshot.errors or not snapshot.select(POOL_CAPACITY):
+        return None
+    return snapshot.get(POOL_CAPACITY) / max(1, replicas)
 
 
 def sql_figures(before: Snapshot, after: Snapshot) -> dict[str, dict[str, dict[str, float]]]:

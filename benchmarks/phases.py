@@ -22,7 +22,13 @@ import redis
 
 from benchmarks.growth import memory_growth
 from benchmarks.loadgen import LoadRun, run_scenario
-from benchmarks.metrics import MetricsPoller, Snapshot, cache_figures, sql_figures
+from benchmarks.metrics import (
+    MetricsPoller,
+    Snapshot,
+    cache_figures,
+    pool_capacity_per_replica,
+    sql_figures,
+)
 from benchmarks.probes import (
     PostgresProbe,
     WorkCounters,
@@ -384,6 +390,9 @@ def phase_entry(plan: PhasePlan, record: PhaseRecord) -> dict[str, Any]:
             "max_connections_in_use": max_connections,
             "connections_per_replica": (
                 None if max_connections is None else max_connections / record.replicas
+            ),
+            "pool_capacity_per_replica": (
+                pool_capacity_per_replica(window[1], record.replicas) if window else None
             ),
             "settings": record.settings,
             "probe_errors": record.probe_errors,

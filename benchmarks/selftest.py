@@ -120,13 +120,13 @@ CASES: tuple[Case, ...] = (
         request_allocation=True,
     ),
     # Two workers hold two copies of the service (the old deployment's memory story), and
-    # their pools may open 30 connections. Since requests give their connection back
-    # between the user lookup and the endpoint (the pool-deadlock fix), the self-test's
-    # light load rarely keeps more than 4 of them open: measured 2026-12-04, R2 failed
-    # service_peak_working_set (330 MiB) but not db_connections_per_replica.
+    # their pools may open 30 connections. The pool's capacity catches that whatever the
+    # load: since requests give their connection back between the user lookup and the
+    # endpoint (the pool-deadlock fix), the self-test's light load rarely keeps more than
+    # 4 connections open (measured 2026-12-04: 4.0 per replica, at the limit).
     _case(
         2,
-        ("db_connections_per_replica", "service_peak_working_set"),
+        ("db_pool_capacity_per_replica", "db_connections_per_replica", "service_peak_working_set"),
         "default pool (5 + 10) and 2 workers",
     ),
     _case(3, ("recommendations_cache_hit_rate", "recommendations_p95"), "no cache"),

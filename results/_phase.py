@@ -217,6 +217,8 @@ class HttpCheck(Model):
 class Db(Model):
     max_connections_in_use: Number | None = None
     connections_per_replica: Number | None = None
+    #: Connections each replica's pools may open, from its ``tastematch_db_pool_capacity``.
+    pool_capacity_per_replica: Number | None = None
     settings: Members[Scalar] = {}
     probe_errors: Items[Scalar] = []
 

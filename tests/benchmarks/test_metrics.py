@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.metrics import Snapshot, cache_figures, parse_exposition, sql_figures
+from benchmarks.metrics import (
+    Snapshot,
+    cache_figures,
+    parse_exposition,
+    pool_capacity_per_replica,
+    sql_figures,
+)
 from benchmarks.micro import parse_benchmark_json
 
 
@@ -55,6 +61,24 @@ def test_replicas_are_summed() -> None:
     before = _snapshot(0, _exposition(0, 0, 0, 0), _exposition(0, 0, 0, 0))
     after = _snapshot(1, _exposition(5, 5, 0, 0), _exposition(3, 7, 0, 0))
     assert cache_figures(before, after)["recommendations"]["hit_rate"] == pytest.approx(0.4)
+
+
+def _pool(capacity: float) -> str:
+    return f"""# HELP tastematch_db_pool_capacity Connections the pool may open
+# TYPE tastematch_db_pool_capacity gauge
+tastematch_db_pool_capacity {capacity}
+"""
+
+
+def test_pool_capacity_is_per_replica_and_needs_every_replica() -> None:
+    # Two replicas: one optimised (4), one with R2's two workers of 5 + 10 (30).
+    both = _snapshot(1, _pool(4), _pool(30))
+    assert pool_capacity_per_replica(both, replicas=2) == 17
+    assert pool_capacity_per_replica(_snapshot(1, _pool(4)), replicas=1) == 4
+    # A replica that did not answer, or a service without the gauge: no figure.
+    missed = Snapshot(1, both.values, ("http://127.0.0.1:1: ConnectError",))
+    assert pool_capacity_per_replica(missed, replicas=2) is None
+    assert pool_capacity_per_replica(_snapshot(1, _exposition(1, 1, 0, 0)), replicas=1) is None
 
 
 def test_statements_per_request_mean_and_reached_bucket() -> None:

@@ -43,6 +43,7 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
         "cache": {"recommendations": {"hit_rate": 0.93}},
         "db": {
             "connections_per_replica": 4.0,
+            "pool_capacity_per_replica": 4.0,
             "settings": {"max_connections": "20", "effective_cache_size": "768MB"},
         },
         "sql_per_request": {"/api/recommendations": {"hit": {"max": 1}, "miss": {"max": 3}}},

@@ -49,6 +49,7 @@ def _passing_phase() -> dict[str, Any]:
         "cache": {"recommendations": {"hit_rate": 0.95}},
         "db": {
             "connections_per_replica": 4.0,
+            "pool_capacity_per_replica": 4.0,
             "settings": {"max_connections": "20", "effective_cache_size": "768MB"},
         },
         "sql_probe": {

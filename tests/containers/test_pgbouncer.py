@@ -154,6 +154,10 @@ class LoadOutcome:
     peak_working_set_bytes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     latencies_s: list[float] = field(default_factory=list)
+    #: One line per request that did not get a 2xx: what it was, where, how long, why.
+    failures: list[str] = field(default_factory=list)
+    #: The tail of each container's log, taken when a request failed (else empty).
+    logs: dict[str, str] = field(default_factory=dict)
 
     def p95_ms(self) -> float:
         ordered = sorted(self.latencies_s)
@@ -193,15 +197,26 @@ def _count_backends_during_load(stack: Stack) -> LoadOutcome:
 
     urls = stack.service_urls
     latencies: list[float] = []
+    failures: list[str] = []
 
     def request(number: int) -> int:
         started = time.perf_counter()
+        outcome = "no answer"
         try:
-            return send(number)
+            status, outcome = send(number)
+            return status
         finally:
-            latencies.append(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            latencies.append(elapsed)
+            if not outcome.startswith("2"):
+                kind = ("recommendations", "order list", "new order")[number % 3]
+                began = time.strftime("%H:%M:%S", time.gmtime(time.time() - elapsed))
+                failures.append(
+                    f"request {number} ({kind} at {urls[number % len(urls)]}, began {began} UTC):"
+                    f" {outcome} after {elapsed:.1f}s"
+                )
 
-    def send(number: int) -> int:
+    def send(number: int) -> tuple[int, str]:
         url = urls[number % len(urls)]
         token = tokens[number % len(tokens)]
         headers = {"Authorization": f"Bearer {token}"}
@@ -216,9 +231,9 @@ def _count_backends_during_load(stack: Stack) -> LoadOutcome:
             else:
                 order = {"restaurant_id": 1 + number % 300, "total_amount": 9.5}
                 response = http.post(f"{url}/api/orders", json=order, headers=headers)
-        except httpx.HTTPError:
-            return 0
-        return response.status_code
+        except httpx.HTTPError as error:
+            return 0, f"{type(error).__name__}: {error}"
+        return response.status_code, f"{response.status_code} {response.text[:200]}"
 
     sampler = MemorySampler(stack.docker_containers(), t0=time.time()).start()
     counting = threading.Thread(target=count, name="backend-counter", daemon=True)
@@ -240,6 +255,10 @@ def _count_backends_during_load(stack: Stack) -> LoadOutcome:
         if admin is not None:
             admin.close()
     memory = sampler.result()
+    logs = {}
+    if failures:
+        for name, container in stack.docker_containers().items():
+            logs[name] = container.logs(tail=40, timestamps=True).decode(errors="replace")
     return LoadOutcome(
         statuses=statuses,
         backends_peak=max(backends),
@@ -249,7 +268,15 @@ def _count_backends_during_load(stack: Stack) -> LoadOutcome:
         },
         seconds=seconds,
         latencies_s=latencies,
+        failures=failures,
+        logs=logs,
     )
+
+
+def _failures(outcome: LoadOutcome) -> str:
+    """The failed requests and the containers' last log lines, for an assertion message."""
+    logs = "\n".join(f"--- {name} ---\n{text}" for name, text in sorted(outcome.logs.items()))
+    return "\n".join(outcome.failures) + "\n" + logs
 
 
 def _report(label: str, outcome: LoadOutcome) -> str:
@@ -282,7 +309,7 @@ def test_postgres_backends_stay_within_pgbouncers_pool_under_r2_pools(
     assert outcome.pgbouncer_clients_peak is not None
     assert outcome.pgbouncer_clients_peak > PGBOUNCER_POOL_SIZE
     assert outcome.backends_peak <= PGBOUNCER_POOL_SIZE
-    assert [s for s in outcome.statuses if not 200 <= s < 300] == []
+    assert outcome.failures == [], _failures(outcome)
 
 
 @pytest.mark.docker
