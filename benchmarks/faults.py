@@ -19,7 +19,6 @@ fault on its load's timeline, ``faults.md``). Exit code 0 when every fault budge
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -54,7 +53,7 @@ from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack, StackError
 from results import write
 from scenarios.registry import get_scenario
-from scenarios.sample_files import START_FILE
+from scenarios.sample_files import read_started_at
 
 __all__ = ["FAULTS", "FAULT_LOAD", "faults_markdown", "main", "run_faults"]
 
@@ -115,14 +114,14 @@ class Injector(threading.Thread):
         self._done = threading.Event()
 
     def _load_started(self) -> float | None:
-        marker = self.samples_dir / START_FILE
         deadline = time.monotonic() + 120
         while not self._done.is_set() and time.monotonic() < deadline:
-            if marker.exists():
-                try:
-                    return float(json.loads(marker.read_text())["started_at"])
-                except (ValueError, KeyError):
-                    pass  # being written
+            try:
+                started = read_started_at(self.samples_dir)
+            except ValueError:
+                started = None  # being written
+            if started is not None:
+                return started
             self._done.wait(0.1)
         return None
 

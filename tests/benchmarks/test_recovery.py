@@ -4,16 +4,20 @@ the fault budgets judging them; choosing faults by name."""
 from __future__ import annotations
 
 import csv
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from benchmarks.budgets import evaluate, load_budgets
-from benchmarks.faults import FAULTS, choose
+from benchmarks.faults import FAULTS, Injector, choose
 from benchmarks.recovery import SETTLE_S, acknowledged_orders, fault_figures
 from benchmarks.samples import read_samples
-from scenarios.sample_files import ack_path, sample_path
+from containers.faults import Fault
+from containers.stack import Stack
+from scenarios.sample_files import START_FILE, ack_path, sample_path
 
 T0 = 1_800_000_000.0
 INJECT, HEAL = T0 + 20, T0 + 30
@@ -166,3 +170,30 @@ def test_choose_faults_by_name() -> None:
     assert choose(None)[0] is not FAULTS[0]  # copies: a fault holds state while injected
     with pytest.raises(ValueError, match=r"unknown fault.*redis-pasued"):
         choose("redis-pasued")
+
+
+@dataclass
+class _Noted(Fault):
+    """A fault that only notes what was done to it."""
+
+    done: list[str] = field(default_factory=list)
+
+    def inject(self, stack: Stack) -> None:
+        self.done.append("inject")
+
+    def heal(self, stack: Stack) -> None:
+        self.done.append("heal")
+
+
+def test_the_injector_waits_for_the_loads_start_even_half_written(tmp_path: Path) -> None:
+    fault = _Noted("noted", "redis", "nothing really", hold_s=0)
+    (tmp_path / START_FILE).write_text('{"started_at": ')  # Locust is still writing it
+    injector = Injector(cast(Stack, None), fault, tmp_path, after_s=0)
+    injector.start()
+    writer = threading.Timer(0.3, (tmp_path / START_FILE).write_text, ['{"started_at": 1.0}'])
+    writer.start()
+    injector.join(timeout=10)
+    writer.join()
+    injector.finish()
+    assert (injector.error, fault.done) == (None, ["inject", "heal"])
+    assert injector.injected_at is not None
