@@ -18,7 +18,13 @@ from pathlib import Path
 from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, Verdict
 from benchmarks.gate import GateOptions, run_gate
 from benchmarks.loadgen import check_workers
-from benchmarks.summary import failure_lines, unstable_lines, verdict_table, versus_base_lines
+from benchmarks.summary import (
+    failure_lines,
+    not_run_lines,
+    unstable_lines,
+    verdict_table,
+    versus_base_lines,
+)
 from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import PROFILES, parse_regressions
 from scenarios.registry import SCENARIOS
@@ -178,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     verdicts = [Verdict.model_validate(item) for item in document["verdicts"]]
     print(verdict_table(verdicts))
-    for line in unstable_lines(verdicts) + failure_lines(verdicts):
+    for line in unstable_lines(verdicts) + failure_lines(verdicts) + not_run_lines(verdicts):
         print(line)
     for line in versus_base_lines(document.get("versus_base")):
         print(line)

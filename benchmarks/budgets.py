@@ -2,7 +2,9 @@
 
 Each budget is a small object whose :meth:`Budget.judge` is a pure function of
 the document; it never raises on a bad measurement — a missing figure is a
-failing verdict that says what is missing.
+failing verdict that says what is missing. A budget whose subject the run left
+out on purpose (a faults run of some faults only) is not judged: its verdict is
+"not run" (``passed`` ``None``), neither a pass nor a failure.
 """
 
 from __future__ import annotations
@@ -140,6 +142,21 @@ class Budget:
         pick = max if self.aggregate == "max" else min
         path, value = pick(numbers, key=lambda item: item[1])
         return value, path, [path]
+
+    def not_run(self, reason: str) -> Verdict:
+        """This budget's verdict when what it judges was not run: ``passed`` ``None``,
+        ``reason`` its explanation."""
+        return Verdict(
+            budget=self.name,
+            description=self.description,
+            measured=None,
+            limit=self.limit,
+            unit=self.unit,
+            comparison=self.comparison,
+            passed=None,
+            explanation=reason,
+            metric=self.metric,
+        )
 
     def judge(self, node: Any, *, phase: str | None, context: str = "") -> Verdict:
         """The verdict of this budget on ``node`` (a phase, or the whole document)."""
@@ -286,11 +303,24 @@ def _errors_of(document: Mapping[str, Any], budget: Budget) -> str:
     return str(errors) if errors else ""
 
 
-def evaluate(document: Mapping[str, Any], budgets: Iterable[Budget]) -> list[Verdict]:
-    """Every budget judged: phase budgets once per gated phase, run budgets once."""
+def evaluate(
+    document: Mapping[str, Any],
+    budgets: Iterable[Budget],
+    *,
+    not_run: Mapping[str, str] | None = None,
+) -> list[Verdict]:
+    """Every budget judged: phase budgets once per gated phase, run budgets once.
+
+    ``not_run`` maps the names of budgets whose subject the run left out to why: each
+    gets one "not run" verdict instead of a judgement.
+    """
     phases = list(_gated_phases(document))
+    not_run = not_run or {}
     verdicts: list[Verdict] = []
     for budget in budgets:
+        if budget.name in not_run:
+            verdicts.append(budget.not_run(not_run[budget.name]))
+            continue
         if budget.scope == "run":
             verdicts.append(
                 budget.judge(document, phase=None, context=_errors_of(document, budget))

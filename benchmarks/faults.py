@@ -9,20 +9,21 @@ is done). Per fault the result document records the requests before, during and 
 it (failures by kind, 5xx, p95, the longest request), the time to recover, and the
 **acknowledged orders lost**: every ``201`` the load generator got for an order must be
 in Postgres afterwards. The budgets with ``command = "faults"`` in ``budgets.toml``
-judge them.
+judge them. A run of some faults only (``--only``) names the others in the document's
+``faults_not_run``; the budgets that read only their entries are "not run" (neither
+passed nor failed), every other budget is judged on the faults that ran.
 
 Writes ``reports/out/<run-id>-faults/`` (``result.json``, ``index.html`` with each
-fault on its load's timeline, ``faults.md``). Exit code 0 when every fault budget held,
-1 when one failed or the stack could not run, 2 on bad input.
+fault on its load's timeline, ``faults.md``). Exit code 0 when every fault budget judged
+held, 1 when one failed or the stack could not run, 2 on bad input.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 import psycopg
 from docker.errors import DockerException
 
-from benchmarks.budgets import DEFAULT_BUDGETS, load_budgets
+from benchmarks.budgets import DEFAULT_BUDGETS, Budget, load_budgets, resolve
 from benchmarks.environment import Dataset, document_head, environment, run_id
 from benchmarks.gate import judge, seed_dataset
 from benchmarks.oom import stopped_by
@@ -54,9 +55,17 @@ from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack, StackError
 from results import write
 from scenarios.registry import get_scenario
-from scenarios.sample_files import START_FILE
+from scenarios.sample_files import read_started_at
 
-__all__ = ["FAULTS", "FAULT_LOAD", "faults_markdown", "main", "run_faults"]
+__all__ = [
+    "FAULTS",
+    "FAULT_LOAD",
+    "budgets_not_run",
+    "faults_markdown",
+    "judge_faults",
+    "main",
+    "run_faults",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 FAULT_LOAD = get_scenario("standard").with_overrides(warmup_s=10, measure_s=50)
@@ -115,14 +124,14 @@ class Injector(threading.Thread):
         self._done = threading.Event()
 
     def _load_started(self) -> float | None:
-        marker = self.samples_dir / START_FILE
         deadline = time.monotonic() + 120
         while not self._done.is_set() and time.monotonic() < deadline:
-            if marker.exists():
-                try:
-                    return float(json.loads(marker.read_text())["started_at"])
-                except (ValueError, KeyError):
-                    pass  # being written
+            try:
+                started = read_started_at(self.samples_dir)
+            except ValueError:
+                started = None  # being written
+            if started is not None:
+                return started
             self._done.wait(0.1)
         return None
 
@@ -227,11 +236,54 @@ def _line(entry: dict[str, Any]) -> str:
     )
 
 
+def budgets_not_run(document: Mapping[str, Any], budgets: Iterable[Budget]) -> dict[str, str]:
+    """The budgets a run of some faults only did not run, with why: those whose metric
+    reads only entries of faults in ``faults_not_run``. A budget that reads a fault that
+    ran (``faults.*``, say) is judged, on the faults that ran; so is one that reads no
+    fault's entry at all (it then fails for want of a measurement, as always)."""
+    left_out = [str(name) for name in document.get("faults_not_run") or []]
+    if not left_out:
+        return {}
+    ran = [
+        str(entry.get("name"))
+        for entry in document.get("faults") or []
+        if isinstance(entry, Mapping)
+    ]
+    # Which faults a metric reads is decided as the budget resolves it, on an entry for
+    # each fault of the catalogue (those that ran and those left out).
+    catalogue = {"faults": [{"name": name} for name in ran + left_out]}
+    reasons: dict[str, str] = {}
+    for budget in budgets:
+        head, *rest = budget.metric.split(".")
+        if head != "faults" or not rest:
+            continue
+        read = [path.split(".", 1)[1] for path, _ in resolve(catalogue, f"faults.{rest[0]}")]
+        if read and not set(ran).intersection(read):
+            reasons[budget.name] = (
+                f"it reads only {', '.join(read)}, which this run left out (--only)"
+            )
+    return reasons
+
+
+def judge_faults(document: dict[str, Any], budgets: Sequence[Budget], *, duration_s: float) -> None:
+    """Judge a faults document in place (see :func:`benchmarks.gate.judge`); the budgets
+    of faults it left out are reported as not run, and ``passed`` depends on the others."""
+    judge(document, budgets, duration_s=duration_s, not_run=budgets_not_run(document, budgets))
+
+
 def faults_markdown(document: dict[str, Any]) -> str:
-    """The run as a markdown table (one row per fault) and its failed budgets."""
-    lines = [
-        f"# Faults: {'passed' if document.get('passed') else 'FAILED'}",
-        "",
+    """The run as a markdown table (one row per fault), its failed budgets and those not
+    run (a run of some faults only)."""
+    verdicts = document.get("verdicts", [])
+    failed = [v for v in verdicts if v["passed"] is False]
+    not_run = [v for v in verdicts if v["passed"] is None]
+    left_out = document.get("faults_not_run") or []
+    ran = len(document.get("faults", []))
+    partial = f" (partial run: {ran} of {ran + len(left_out)} faults)" if left_out else ""
+    lines = [f"# Faults: {'passed' if document.get('passed') else 'FAILED'}{partial}", ""]
+    if left_out:
+        lines += [f"Faults not run (--only): {', '.join(left_out)}", ""]
+    lines += [
         "| fault | failed (5xx) during | after | p95 before / during / after (ms) | longest (ms) "
         "| recovery (s) | orders acknowledged / lost |",
         "|---|---|---|---|---|---|---|",
@@ -249,10 +301,14 @@ def faults_markdown(document: dict[str, Any]) -> str:
             f"| {entry['longest_ms']} | {entry['recovery_ms'] / 1000:.1f} "
             f"| {orders.get('acknowledged')} / {orders.get('lost')} |"
         )
-    failed = [v for v in document.get("verdicts", []) if not v["passed"]]
+    held = len(verdicts) - len(failed) - len(not_run)
+    lines += ["", f"Budgets: {held} held, {len(failed)} failed, {len(not_run)} not run."]
     if failed:
         lines += ["", "Failed budgets:"]
         lines += [f"- `{v['budget']}`: {v['explanation']}" for v in failed]
+    if not_run:
+        lines += ["", "Budgets not run (neither passed nor failed):"]
+        lines += [f"- `{v['budget']}`: {v['explanation']}" for v in not_run]
     lines += ["", f"Run again: `{document['environment']['reproduce']}`"]
     return "\n".join(lines) + "\n"
 
@@ -265,7 +321,8 @@ def run_faults(
     reproduce: str = "python -m benchmarks.faults",
     log: Log = print,
 ) -> tuple[dict[str, Any], Path]:
-    """Boot, seed, run every fault in turn; write and return the run's document."""
+    """Boot, seed, run each of ``faults`` in turn; write and return the run's document
+    (the catalogue's other faults named in ``faults_not_run``)."""
     budgets = load_budgets(DEFAULT_BUDGETS, command="faults")
     dataset = dataset or Dataset()
     now = datetime.now(UTC)
@@ -283,12 +340,14 @@ def run_faults(
             phase, entry = _fault_phase(stack, fault, run_dir / "work" / fault.name, log)
             phases.append(phase)
             entries.append(entry)
+    chosen = {fault.name for fault in faults}
     document = {
         **document_head("faults", run_dir.name, now, env),
         "phases": phases,
         "faults": entries,
+        "faults_not_run": [fault.name for fault in FAULTS if fault.name not in chosen],
     }
-    judge(document, budgets, duration_s=round(time.monotonic() - started, 1))
+    judge_faults(document, budgets, duration_s=round(time.monotonic() - started, 1))
     write(run_dir / "result.json", document)
     (run_dir / "faults.md").write_text(faults_markdown(document), encoding="utf-8")
     return document, run_dir
@@ -316,6 +375,8 @@ def choose(only: str | None) -> tuple[Fault, ...]:
     if not only:
         return tuple(replace(fault) for fault in FAULTS)
     names = {name.strip() for name in only.split(",") if name.strip()}
+    if not names:  # a run of no fault would judge nothing
+        raise ValueError(f"--only {only!r} names no fault")
     known = {fault.name for fault in FAULTS}
     unknown = sorted(names - known)
     if unknown:

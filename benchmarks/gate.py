@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,12 +184,18 @@ def judge(
     *,
     duration_s: float,
     relative: Sequence[RelativeLimit] = (),
+    not_run: Mapping[str, str] | None = None,
 ) -> None:
     """Judge ``document`` against ``budgets`` (and, when it compared a base revision,
-    ``relative``) in place: its verdicts, ``passed`` and duration."""
-    verdicts = evaluate(document, budgets)
+    ``relative``) in place: its verdicts, ``passed`` and duration. The budgets named in
+    ``not_run`` (with why) are reported as not run: ``passed`` depends on the others."""
+    verdicts = evaluate(document, budgets, not_run=not_run)
     document["verdicts"] = [verdict.to_json() for verdict in verdicts]
-    document["passed"] = all(verdict.passed for verdict in verdicts)
+    judged = [verdict for verdict in verdicts if not verdict.not_run]
+    # A run whose every budget was left out judged nothing: that is not a pass.
+    document["passed"] = all(verdict.passed for verdict in judged) and (
+        bool(judged) or not verdicts
+    )
     versus = document.get("versus_base")
     if isinstance(versus, dict):
         versus["verdicts"] = judge_versus_base(versus, relative)

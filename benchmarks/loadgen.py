@@ -15,7 +15,6 @@ so percentiles stay exact and a lost or doubled sample is noticed.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -37,6 +36,7 @@ from benchmarks.samples import (
     read_samples,
 )
 from scenarios.registry import Scenario
+from scenarios.sample_files import read_started_at
 from scenarios.stages import Stage, total_duration
 
 __all__ = [
@@ -308,14 +308,11 @@ def run_scenario(
             raise
         finally:
             sampler.stop()
-    marker = samples_dir / "start.json"
-    started_at = (
-        float(json.loads(marker.read_text())["started_at"]) if marker.exists() else launched_at
-    )
+    started_at = read_started_at(samples_dir)
     return LoadRun(
         scenario=scenario,
         stages=stages,
-        started_at=started_at,
+        started_at=launched_at if started_at is None else started_at,
         samples=read_samples(samples_dir),
         cpu=tuple(sampler.samples),
         exit_code=process.returncode,

@@ -10,6 +10,7 @@ from benchmarks.units import format_quantity
 
 __all__ = [
     "failure_lines",
+    "not_run_lines",
     "spread_lines",
     "unstable_lines",
     "verdict_table",
@@ -17,11 +18,18 @@ __all__ = [
 ]
 
 
+def _status(verdict: Verdict) -> str:
+    if verdict.not_run:
+        return "NOT RUN"
+    return "PASS" if verdict.passed else "FAIL"
+
+
 def verdict_table(verdicts: Sequence[Verdict]) -> str:
-    """An aligned table: status, budget, phase, measured, limit."""
+    """An aligned table: status, budget, phase, measured, limit; then how many held (of
+    those judged) and how many were not run."""
     rows = [("", "budget", "phase", "measured", "limit")]
     for verdict in verdicts:
-        status = "PASS" if verdict.passed else "FAIL"
+        status = _status(verdict)
         if verdict.unstable:
             status += "~"
         rows.append(
@@ -38,9 +46,12 @@ def verdict_table(verdicts: Sequence[Verdict]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
-    passed = sum(verdict.passed for verdict in verdicts)
+    judged = [verdict for verdict in verdicts if not verdict.not_run]
+    passed = sum(1 for verdict in judged if verdict.passed)
+    not_run = len(verdicts) - len(judged)
+    skipped = f", {not_run} not run" if not_run else ""
     legend = "  (~ = unstable)" if any(verdict.unstable for verdict in verdicts) else ""
-    lines.append(f"{passed}/{len(verdicts)} budgets held{legend}")
+    lines.append(f"{passed}/{len(judged)} budgets held{skipped}{legend}")
     return "\n".join(lines)
 
 
@@ -52,7 +63,16 @@ def failure_lines(verdicts: Iterable[Verdict]) -> list[str]:
         f"limit {verdict.comparison} {format_quantity(verdict.limit, verdict.unit)} — "
         f"{verdict.explanation}"
         for verdict in verdicts
-        if not verdict.passed
+        if verdict.failed
+    ]
+
+
+def not_run_lines(verdicts: Iterable[Verdict]) -> list[str]:
+    """One line per budget that was not run, saying why (neither passed nor failed)."""
+    return [
+        f"NOT RUN {verdict.budget}: {verdict.explanation}"
+        for verdict in verdicts
+        if verdict.not_run
     ]
 
 

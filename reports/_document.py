@@ -265,21 +265,28 @@ class RunDocument:
     versus_base: results.VersusBase | None = None
     #: Each injected fault's figures (a ``make faults`` run; empty otherwise).
     faults: tuple[dict[str, Any], ...] = ()
+    #: The faults a ``make faults`` run with ``--only`` left out.
+    faults_not_run: tuple[str, ...] = ()
     failed: tuple[Verdict, ...] = field(init=False)
+    #: Budgets neither passed nor failed: what they judge was left out of the run.
+    not_run: tuple[Verdict, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "failed", tuple(v for v in self.verdicts if not v.passed))
+        object.__setattr__(self, "failed", tuple(v for v in self.verdicts if v.failed))
+        object.__setattr__(self, "not_run", tuple(v for v in self.verdicts if v.not_run))
+
+    @property
+    def judged(self) -> int:
+        """How many verdicts were judged (passed or failed)."""
+        return len(self.verdicts) - len(self.not_run)
 
     @property
     def passed(self) -> bool:
-        """True only when the gate said so, verdicts exist and every one of them holds
-        (and, against a base revision, every relative limit too)."""
+        """True only when the gate said so, verdicts were judged and every one of them
+        holds (and, against a base revision, every relative limit too)."""
         versus_ok = self.versus_base is None or self.versus_base.passed is not False
         return (
-            self.document_passed is not False
-            and bool(self.verdicts)
-            and not self.failed
-            and versus_ok
+            self.document_passed is not False and self.judged > 0 and not self.failed and versus_ok
         )
 
     def phase(self, name: str | None) -> Phase | None:
@@ -348,6 +355,7 @@ def run_document(document: results.RunDocument, source: Path) -> RunDocument:
         duration_s=document.duration_s,
         versus_base=document.versus_base,
         faults=tuple(dict(entry) for entry in document.faults or ()),
+        faults_not_run=tuple(document.faults_not_run),
     )
 
 

@@ -26,15 +26,18 @@ def limit_text(verdict: Verdict) -> str:
 
 
 def headline(run: RunDocument) -> str:
-    """One line: did the run hold its budgets."""
-    total = len(run.verdicts)
-    if not total:
+    """One line: did the run hold its budgets (those judged; the others were not run)."""
+    if not run.verdicts:
         return "no budget verdicts in this run: nothing was judged"
+    total = run.judged
+    not_run = f", {len(run.not_run)} not run" if run.not_run else ""
+    if not total:
+        return f"no budget was judged: all {len(run.not_run)} were not run"
     if run.passed:
-        return f"all {total} budgets held"
+        return f"all {total} budgets held{not_run}"
     if not run.failed:
-        return f"the gate failed the run although all {total} budget verdicts held"
-    return f"{len(run.failed)} of {total} budgets failed"
+        return f"the gate failed the run although all {total} budget verdicts held{not_run}"
+    return f"{len(run.failed)} of {total} budgets failed{not_run}"
 
 
 def _md(text: str) -> str:
@@ -84,7 +87,7 @@ def summary_markdown(run: RunDocument, comparison: RunComparison | None) -> str:
         rule += "---|"
     lines += [header, rule]
     for verdict in run.verdicts:
-        status = "✅" if verdict.passed else "❌"
+        status = "⏭️ not run" if verdict.not_run else "✅" if verdict.passed else "❌"
         if verdict.unstable:
             status += " ⚠️ unstable"
         cells = [
@@ -107,6 +110,9 @@ def summary_markdown(run: RunDocument, comparison: RunComparison | None) -> str:
                 f"{_md(verdict.explanation or verdict.description)}"
             )
             lines += [f"  - {_md(note)}" for note in verdict_findings(run, verdict)]
+    if run.not_run:
+        lines += ["", "### Budgets not run (neither passed nor failed)", ""]
+        lines += [f"- **{_md(v.budget)}**: {_md(v.explanation)}" for v in run.not_run]
     unstable = [v for v in run.verdicts if v.unstable]
     if unstable:
         lines += [
@@ -124,7 +130,8 @@ def _xml_text(text: str) -> str:
 
 
 def junit_xml(run: RunDocument) -> str:
-    """One ``testcase`` per verdict; a failed budget is a ``failure`` saying measured vs limit."""
+    """One ``testcase`` per verdict; a failed budget is a ``failure`` saying measured vs limit,
+    one that was not run is ``skipped``."""
     failures = len(run.failed)
     suites = ET.Element(
         "testsuites",
@@ -138,7 +145,7 @@ def junit_xml(run: RunDocument) -> str:
             "tests": str(len(run.verdicts)),
             "failures": str(failures),
             "errors": "0",
-            "skipped": "0",
+            "skipped": str(len(run.not_run)),
             **({"timestamp": _xml_text(run.created_at)} if run.created_at else {}),
         },
     )
@@ -164,7 +171,11 @@ def junit_xml(run: RunDocument) -> str:
         figures = (
             f"measured {measured}" if verdict.measured is not None else measured
         ) + f", limit {limit_text(verdict)}"
-        if not verdict.passed:
+        if verdict.not_run:
+            ET.SubElement(
+                case, "skipped", {"message": _xml_text(f"not run: {verdict.explanation}")}
+            )
+        elif not verdict.passed:
             failure = ET.SubElement(
                 case,
                 "failure",

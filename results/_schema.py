@@ -57,7 +57,10 @@ Format history (``schema_version``):
    document (``make faults``) has the gate's shape: one ungated phase per fault, each
    with a ``fault`` entry, and the same entries in ``faults`` (``benchmarks.recovery``:
    ``injected_at_s``/``healed_at_s`` on the phase's clock, ``before``/``during``/``after``
-   windows, ``recovery_ms``, ``settled_failures``, ``acknowledged_orders``).
+   windows, ``recovery_ms``, ``settled_failures``, ``acknowledged_orders``). A faults
+   run of some faults only (``--only``) names the others in ``faults_not_run``; a budget
+   that reads only their entries was not run: its verdict's ``passed`` is ``null``
+   (neither passed nor failed, and not counted either way), its ``explanation`` says why.
 
 Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
 ``oom`` block is present, else ``gate``) and their verdicts have no ``metric``
@@ -158,7 +161,8 @@ class Verdict(Model):
     limit: Number | None
     unit: str
     comparison: Literal["<=", ">="]
-    passed: Flag
+    #: ``None``: not run (what the budget judges was left out of the run on purpose).
+    passed: Flag | None
     description: Text = ""
     phase: str | None = None
     explanation: Text = ""
@@ -175,6 +179,16 @@ class Verdict(Model):
     @property
     def lower_is_better(self) -> bool:
         return self.comparison != ">="
+
+    @property
+    def failed(self) -> bool:
+        """Judged and did not hold (a budget that was not run has not failed)."""
+        return self.passed is False
+
+    @property
+    def not_run(self) -> bool:
+        """Neither passed nor failed: what the budget judges was not run."""
+        return self.passed is None
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -362,6 +376,8 @@ class RunDocument(Model):
     oom: Members[JsonValue] | None = None
     #: Each injected fault's figures (``kind`` ``faults`` only).
     faults: list[Members[JsonValue]] | None = None
+    #: The faults a run with ``--only`` left out (``kind`` ``faults`` only).
+    faults_not_run: Items[str] = []
 
     @property
     def microbenchmarks_error(self) -> str | None:

@@ -20,6 +20,8 @@ process) writes ``start.json`` (``{"started_at": epoch}``) at the test start and
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import socket
 from pathlib import Path
@@ -32,6 +34,7 @@ __all__ = [
     "START_FILE",
     "ack_path",
     "done_path",
+    "read_started_at",
     "run_files",
     "sample_path",
 ]
@@ -60,6 +63,32 @@ def ack_path(directory: Path, pid: int, host: str | None = None) -> Path:
 def done_path(sample_file: Path) -> Path:
     """The marker its writer leaves next to ``sample_file`` once it closed it."""
     return sample_file.with_suffix(DONE_SUFFIX)
+
+
+def read_started_at(directory: Path) -> float | None:
+    """When the load in ``directory`` started (epoch seconds), as its ``start.json`` says;
+    ``None`` while there is no such file.
+
+    Raises :class:`ValueError` naming the file when it is not ``{"started_at": <seconds>}``
+    (its writer does not write atomically: a reader may catch it half-written).
+    """
+    path = directory / START_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not JSON ({error})") from None
+    started_at = content.get("started_at") if isinstance(content, dict) else None
+    if (
+        not isinstance(started_at, int | float)
+        or isinstance(started_at, bool)
+        or not math.isfinite(started_at)
+    ):
+        raise ValueError(f'{path}: expected {{"started_at": <epoch seconds>}}, got {text[:80]!r}')
+    return float(started_at)
 
 
 def run_files(directory: Path) -> list[Path]:

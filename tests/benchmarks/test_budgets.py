@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from benchmarks.budgets import Budget, BudgetError, evaluate, load_budgets, resolve, spread
+from benchmarks.gate import judge
+from benchmarks.summary import failure_lines, not_run_lines, verdict_table
 
 MiB = 1024**2
 
@@ -223,3 +225,48 @@ def test_run_budget_explains_what_its_block_recorded() -> None:
     (verdict,) = evaluate(document, [budget])
     assert not verdict.passed
     assert "not measured: --skip-memray" in verdict.explanation
+
+
+def test_a_budget_not_run_is_neither_passed_nor_failed() -> None:
+    budgets = [
+        Budget("held", "why", "comparison.ratio", 0.7, "ratio", scope="run"),
+        Budget("absent", "why", "memray.peak_heap_bytes", 200 * MiB, "bytes", scope="run"),
+        Budget("per_phase", "why", "db.connections_per_replica", 4, "count"),
+    ]
+    document: dict[str, Any] = {"phases": [_phase()], "comparison": {"ratio": 0.5}}
+    not_run = {"absent": "its block was left out", "per_phase": "so was this"}
+
+    verdicts = evaluate(document, budgets, not_run=not_run)
+
+    assert [(v.budget, v.phase, v.passed) for v in verdicts] == [
+        ("held", None, True),
+        ("absent", None, None),
+        ("per_phase", None, None),  # once, not once per phase
+    ]
+    skipped = verdicts[1]
+    assert (skipped.not_run, skipped.failed, skipped.measured) == (True, False, None)
+    assert skipped.explanation == "its block was left out"
+    assert skipped.metric == "memray.peak_heap_bytes"
+    table = verdict_table(verdicts)
+    assert "NOT RUN  absent" in table
+    assert table.splitlines()[-1] == "1/1 budgets held, 2 not run"
+    assert failure_lines(verdicts) == []
+    assert not_run_lines(verdicts) == [
+        "NOT RUN absent: its block was left out",
+        "NOT RUN per_phase: so was this",
+    ]
+
+
+def test_the_run_passes_on_what_was_judged_and_not_on_nothing() -> None:
+    budgets = [
+        Budget("held", "why", "comparison.ratio", 0.7, "ratio", scope="run"),
+        Budget("broken", "why", "comparison.ratio", 0.1, "ratio", scope="run"),
+    ]
+    document: dict[str, Any] = {"phases": [], "comparison": {"ratio": 0.5}}
+    judge(document, budgets, duration_s=1.0, not_run={"broken": "left out"})
+    assert document["passed"] is True
+    assert [v["passed"] for v in document["verdicts"]] == [True, None]
+    judge(document, budgets, duration_s=1.0)
+    assert document["passed"] is False  # judged, it fails
+    judge(document, budgets, duration_s=1.0, not_run={"held": "out", "broken": "out"})
+    assert document["passed"] is False  # nothing judged is no pass

@@ -4,16 +4,27 @@ the fault budgets judging them; choosing faults by name."""
 from __future__ import annotations
 
 import csv
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from benchmarks.budgets import evaluate, load_budgets
-from benchmarks.faults import FAULTS, choose
+from benchmarks.faults import (
+    FAULTS,
+    Injector,
+    budgets_not_run,
+    choose,
+    faults_markdown,
+    judge_faults,
+)
 from benchmarks.recovery import SETTLE_S, acknowledged_orders, fault_figures
 from benchmarks.samples import read_samples
-from scenarios.sample_files import ack_path, sample_path
+from containers.faults import Fault
+from containers.stack import Stack
+from scenarios.sample_files import START_FILE, ack_path, sample_path
 
 T0 = 1_800_000_000.0
 INJECT, HEAL = T0 + 20, T0 + 30
@@ -149,6 +160,96 @@ def test_postgres_budgets_judge_only_postgres_faults() -> None:
     assert _failed(document) == set()
 
 
+POSTGRES_BUDGETS = {
+    "fault_postgres_errors_are_503",
+    "fault_postgres_recovery",
+    "fault_postgres_longest_request",
+}
+
+
+def _partial(only: set[str], **overrides: object) -> dict[str, Any]:
+    """A document of a run with ``--only`` ``only``; ``overrides`` on its first fault."""
+    document = _document()
+    document["faults"] = [f for f in document["faults"] if f["name"] in only]
+    document["faults"][0].update(overrides)
+    document["faults_not_run"] = [f.name for f in FAULTS if f.name not in only]
+    document["environment"] = {
+        "reproduce": f"python -m benchmarks.faults --only {','.join(sorted(only))}"
+    }
+    return document
+
+
+def _statuses(document: dict[str, Any]) -> dict[str, set[str]]:
+    judge_faults(document, load_budgets(command="faults"), duration_s=1.0)
+    statuses: dict[str, set[str]] = {"passed": set(), "failed": set(), "not run": set()}
+    for verdict in document["verdicts"]:
+        status = {True: "passed", False: "failed", None: "not run"}[verdict["passed"]]
+        statuses[status].add(verdict["budget"])
+    return statuses
+
+
+def test_a_partial_run_does_not_judge_the_budgets_of_faults_it_left_out() -> None:
+    document = _partial({"redis-paused"})
+    statuses = _statuses(document)
+    assert statuses["not run"] == POSTGRES_BUDGETS
+    assert statuses["failed"] == set()
+    # Every fault measured means every fault chosen: the eight left out do not count.
+    assert {"fault_measured", "fault_redis_failed_requests"} <= statuses["passed"]
+    assert document["passed"] is True
+    (recovery,) = (v for v in document["verdicts"] if v["budget"] == "fault_postgres_recovery")
+    assert recovery["explanation"] == (
+        "it reads only postgres-restarted, postgres-paused, postgres-loss, postgres-partition, "
+        "postgres-throttled, pool-exhausted, which this run left out (--only)"
+    )
+    assert recovery["measured"] is None
+
+
+def test_a_partial_run_judges_its_faults_as_usual() -> None:
+    document = _partial({"redis-paused", "pool-exhausted"}, failed=2)
+    statuses = _statuses(document)
+    assert statuses["failed"] == {"fault_redis_failed_requests"}
+    assert statuses["not run"] == set()  # pool-exhausted ran: the Postgres budgets judge it
+    assert statuses["passed"] >= POSTGRES_BUDGETS
+    assert document["passed"] is False
+
+
+def test_a_chosen_fault_that_was_not_measured_still_fails() -> None:
+    document = _partial({"redis-paused"}, measured=False)
+    del document["faults"][0]["failed"]  # no figures: the fault was never injected
+    statuses = _statuses(document)
+    assert statuses["failed"] == {"fault_measured", "fault_redis_failed_requests"}
+    assert statuses["not run"] == POSTGRES_BUDGETS
+    assert document["passed"] is False
+
+
+def test_a_full_run_skips_no_budget() -> None:
+    document = _document()
+    assert budgets_not_run(document, load_budgets(command="faults")) == {}
+    document["faults_not_run"] = []
+    assert _statuses(document)["not run"] == set()
+    assert document["passed"] is True
+
+
+def test_the_summary_of_a_partial_run_names_what_was_not_run() -> None:
+    entry = {
+        "before": {"p95_ms": 20.0},
+        "during": {"failed": 0, "server_errors": 0, "p95_ms": 510.0},
+        "after": {"failed": 0, "server_errors": 0, "p95_ms": 22.0},
+        "recovery_ms": 0.0,
+    }
+    document = _partial({"redis-paused", "service-killed"}, **entry)
+    document["faults"][1].update(entry)
+    judge_faults(document, load_budgets(command="faults"), duration_s=1.0)
+    text = faults_markdown(document)
+    assert text.startswith("# Faults: passed (partial run: 2 of 9 faults)\n")
+    assert "Faults not run (--only): redis-killed, postgres-restarted," in text
+    assert "Budgets: 6 held, 0 failed, 3 not run." in text
+    assert "Budgets not run (neither passed nor failed):\n- `fault_postgres_errors_are_503`: " in (
+        text
+    )
+    assert "Failed budgets" not in text
+
+
 def test_the_gate_does_not_load_fault_budgets() -> None:
     gate = {budget.name for budget in load_budgets()}
     faults = {budget.name for budget in load_budgets(command="faults")}
@@ -166,3 +267,32 @@ def test_choose_faults_by_name() -> None:
     assert choose(None)[0] is not FAULTS[0]  # copies: a fault holds state while injected
     with pytest.raises(ValueError, match=r"unknown fault.*redis-pasued"):
         choose("redis-pasued")
+    with pytest.raises(ValueError, match="names no fault"):
+        choose(" , ")
+
+
+@dataclass
+class _Noted(Fault):
+    """A fault that only notes what was done to it."""
+
+    done: list[str] = field(default_factory=list)
+
+    def inject(self, stack: Stack) -> None:
+        self.done.append("inject")
+
+    def heal(self, stack: Stack) -> None:
+        self.done.append("heal")
+
+
+def test_the_injector_waits_for_the_loads_start_even_half_written(tmp_path: Path) -> None:
+    fault = _Noted("noted", "redis", "nothing really", hold_s=0)
+    (tmp_path / START_FILE).write_text('{"started_at": ')  # Locust is still writing it
+    injector = Injector(cast(Stack, None), fault, tmp_path, after_s=0)
+    injector.start()
+    writer = threading.Timer(0.3, (tmp_path / START_FILE).write_text, ['{"started_at": 1.0}'])
+    writer.start()
+    injector.join(timeout=10)
+    writer.join()
+    injector.finish()
+    assert (injector.error, fault.done) == (None, ["inject", "heal"])
+    assert injector.injected_at is not None

@@ -413,3 +413,43 @@ def test_faults_run_shows_a_fault_table_and_each_fault_on_its_timeline(
     bands = [s for s in figure["layout"]["shapes"] if s.get("x0") == 25.0]
     assert bands
     assert bands[0]["x1"] == 30.0
+
+
+def test_a_partial_faults_run_shows_budgets_not_run_as_neither_pass_nor_fail(
+    make_document: Maker, write_document: Writer
+) -> None:
+    document = make_document("passing")
+    document["kind"] = "faults"
+    document["faults"] = [{"name": "redis-paused", "measured": False, "error": "boom"}]
+    document["faults_not_run"] = ["postgres-paused", "pool-exhausted"]
+    skipped = document["verdicts"][0]
+    skipped.update(
+        passed=None,
+        measured=None,
+        explanation="it reads only postgres-paused, which this run left out (--only)",
+    )
+    judged = len(document["verdicts"]) - 1
+    run = write_document("partial", document)
+
+    render_run(run)
+    html = (run / "index.html").read_text()
+    summary = (run / "summary.md").read_text()
+    junit = ET.parse(run / "junit.xml").getroot()
+
+    assert 'data-verdict="pass"' in html
+    assert f"all {judged} budgets held, 1 not run" in html
+    assert '<tr class="not-run">' in html
+    assert html.count('<span class="badge info">not run</span>') == 2  # its row, the faults
+    assert "Left out of this run (<code>--only</code>): postgres-paused, pool-exhausted." in html
+    assert summary.startswith(f"## ✅ TasteMatch Bench: all {judged} budgets held, 1 not run")
+    assert f"| ⏭️ not run | {skipped['budget'].replace('_', chr(92) + '_')} |" in summary
+    assert "### Budgets not run (neither passed nor failed)" in summary
+    assert "which this run left out (--only)" in summary
+    suite = junit.find("testsuite")
+    assert suite is not None
+    assert (suite.get("failures"), suite.get("skipped")) == ("0", "1")
+    (case,) = [c for c in junit.iter("testcase") if c.get("name") == skipped["budget"]]
+    not_run = case.find("skipped")
+    assert not_run is not None
+    assert case.find("failure") is None
+    assert not_run.get("message") == f"not run: {skipped['explanation']}"
