@@ -13,7 +13,13 @@ from service import metrics
 from service.config import Regression, Settings
 from service.models import Base, Restaurant
 
-__all__ = ["create_schema", "fetch_page", "make_engine", "make_session_factory"]
+__all__ = [
+    "NoCountError",
+    "create_schema",
+    "fetch_page",
+    "make_engine",
+    "make_session_factory",
+]
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +143,22 @@ def release_connection(session: Session) -> None:
     session.commit()
 
 
+class NoCountError(Exception):
+    """A page's count query returned no row: what the list belongs to does not exist."""
+
+
 def fetch_page(
     session: Session, query: Select[*tuple[Any, ...]], count_query: Select[int]
 ) -> tuple[list[Row[*tuple[Any, ...]]], int]:
     """Rows of a paged ``query`` and the total it pages over, in one statement if possible.
 
-    The total rides along as a window count; only a page past the end needs ``count_query``.
-    The connection is released before returning.
+    The total rides along as a window count; only an empty page needs ``count_query``.
+    Raise ``NoCountError`` if that returns no row at all (a query can say so when the
+    list's owner does not exist). The connection is released before returning.
     """
     rows = list(session.execute(query.add_columns(func.count().over().label("total_rows"))))
-    total = int(rows[0].total_rows) if rows else int(session.scalar(count_query) or 0)
+    counted = (rows[0].total_rows,) if rows else session.execute(count_query).first()
     release_connection(session)
-    return rows, total
+    if counted is None:
+        raise NoCountError
+    return rows, int(counted[0] or 0)
