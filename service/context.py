@@ -1,5 +1,5 @@
-"""Everything one running app holds: settings, engine, cache, restaurant index, the
-password hashing pool and the authentication rate limits."""
+"""Everything one running app holds: settings, engine, cache, restaurant index, the watch
+on accounts, the password hashing pool and the authentication rate limits."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.accounts import AccountWatch
 from service.cache import Backend, CacheClient, LocalBackend, NullBackend, RedisBackend
 from service.config import Settings
 from service.database import (
@@ -38,6 +39,8 @@ class AppContext:
     sessions: sessionmaker[Session]
     cache: CacheClient
     index: IndexHolder
+    #: The data set tokens must belong to.
+    accounts: AccountWatch
     redis: RedisBackend | None
     passwords: PasswordHasher
     limiter: AuthLimiter
@@ -55,7 +58,10 @@ class AppContext:
             create_schema(engine)
         except Exception as error:  # the database may come up after the service
             log.warning("schema not created at start-up: %s", error)
-        index = IndexHolder(engine, refresh_s=settings.index_refresh_s)
+        # The index's thread also polls the accounts (created below).
+        index = IndexHolder(
+            engine, refresh_s=settings.index_refresh_s, also_poll=lambda: accounts.poll()
+        )
         redis_backend: RedisBackend | None = None
         backend: Backend
         if settings.cache_mode == "redis":
@@ -66,7 +72,12 @@ class AppContext:
             backend = LocalBackend()
         else:
             backend = NullBackend()
-        cache = CacheClient(backend, namespace=lambda: index.namespace)
+        # Keys change with the restaurants and with the data set the users belong to: after
+        # a re-seed, nobody is served what was cached for the previous owner of their id.
+        cache = CacheClient(
+            backend, namespace=lambda: f"{index.namespace}-{accounts.datasets.current}"
+        )
+        accounts = AccountWatch(engine)
         index.start()
         passwords = PasswordHasher(threads=settings.hash_threads, rounds=settings.bcrypt_rounds)
         pool = pool_options(settings)
@@ -76,6 +87,7 @@ class AppContext:
             sessions=make_session_factory(engine),
             cache=cache,
             index=index,
+            accounts=accounts,
             redis=redis_backend,
             passwords=passwords,
             limiter=AuthLimiter(settings),

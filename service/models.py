@@ -25,7 +25,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["EMBEDDING_DIM", "Base", "DatasetInfo", "Order", "Restaurant", "User", "UserPreference"]
+__all__ = [
+    "EMBEDDING_DIM",
+    "Base",
+    "DatasetInfo",
+    "Order",
+    "Restaurant",
+    "User",
+    "UserPreference",
+]
 
 #: Length of every restaurant embedding.
 EMBEDDING_DIM = 384
@@ -131,7 +139,11 @@ class UserPreference(Base):
 
 
 class DatasetInfo(Base):
-    """What ``service.seed`` loaded; one row, used to keep seeding idempotent."""
+    """What ``service.seed`` loaded; one row, used to keep seeding idempotent.
+
+    Its ``loaded_at`` also identifies the data set that tokens are bound to
+    (``service.accounts.DATASET_ID``).
+    """
 
     __tablename__ = "dataset_info"
 

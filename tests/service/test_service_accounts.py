@@ -1,4 +1,9 @@
-"""A token whose user was deleted is refused everywhere. Real Postgres and Redis."""
+"""A token whose user was deleted, or whose data set was re-seeded, is refused everywhere.
+
+Real Postgres and Redis. A replica learns of a re-seed through its periodic refresh:
+these apps refresh every ``REFRESH_S``, and the tests wait for the 401 at most ``WAIT_S``
+(the documented window is ``index_refresh_s``, 10 s by default).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.deps import UNKNOWN_USER
+from service.deps import EARLIER_DATASET, UNKNOWN_USER
+from service.main import create_app
 from service.seed import LOAD_TEST_PASSWORD, seed, user_email
 
 pytestmark = pytest.mark.docker
@@ -113,3 +119,64 @@ def test_order_list_with_orders_takes_one_statement(
     assert page.status_code == 200
     assert page.json()["count"] >= 2
     assert sql_statements(metric, "/api/orders") == before + 1
+
+
+@pytest.fixture
+def reseedable(
+    scratch_database: Any, make_settings: Callable[..., Any]
+) -> Callable[[], tuple[str, Any]]:
+    """``make()`` → ``(database URL, settings)`` of a seeded database of the test's own."""
+
+    def make() -> tuple[str, Any]:
+        url, _ = scratch_database("reseed")
+        seed(url, restaurants=40, users=8, orders=80, seed=31)
+        return url, make_settings(database_url=url, index_refresh_s=REFRESH_S)
+
+    return make
+
+
+def test_a_reseeded_data_set_refuses_old_tokens_and_a_fresh_login_works(
+    reseedable: Callable[[], tuple[str, Any]], login: Login
+) -> None:
+    url, settings = reseedable()
+    # Replica B does not look at the data set by itself during the test: what it learns,
+    # it learns from the tokens it is shown.
+    lazy = settings.model_copy(update={"index_refresh_s": 600.0})
+    with (
+        TestClient(create_app(settings)) as replica_a,
+        TestClient(create_app(lazy)) as replica_b,
+    ):
+        old = login(replica_a, user_email(0), LOAD_TEST_PASSWORD)
+        for replica in (replica_a, replica_b):  # a token from one replica works on the other
+            for request in AUTHENTICATED[:3] + RECOMMENDATIONS:
+                assert call(replica, request, old).status_code == 200, request
+
+        seed(url, restaurants=40, users=8, orders=80, seed=32)  # the same user ids, other people
+        fresh = login(replica_a, user_email(0), LOAD_TEST_PASSWORD)
+        # The other replica has not refreshed yet: a token newer than what it knows makes
+        # it look again, at once.
+        for replica in (replica_b, replica_a):
+            for request in AUTHENTICATED[:3] + RECOMMENDATIONS:
+                response = call(replica, request, fresh)
+                assert response.status_code == 200, (request, response.text)
+        for replica in (replica_a, replica_b):
+            for request in AUTHENTICATED:
+                response = call(replica, request, old)
+                assert response.status_code == 401, (request, response.text)
+                assert response.json() == {"detail": EARLIER_DATASET}, request
+
+
+def test_a_replica_that_has_not_looked_yet_refuses_old_tokens_within_the_refresh_interval(
+    reseedable: Callable[[], tuple[str, Any]], login: Login
+) -> None:
+    url, settings = reseedable()
+    with TestClient(create_app(settings)) as replica:
+        old = login(replica, user_email(0), LOAD_TEST_PASSWORD)
+        assert call(replica, AUTHENTICATED[0], old).status_code == 200
+        seed(url, restaurants=40, users=8, orders=80, seed=33)
+        reseeded_at = time.monotonic()
+        for request in AUTHENTICATED:
+            response = refused_within(replica, request, old)
+            assert response.status_code == 401, (request, response.text)
+            assert response.json() == {"detail": EARLIER_DATASET}, request
+        assert time.monotonic() - reseeded_at <= WAIT_S
