@@ -39,7 +39,7 @@ class AppContext:
     sessions: sessionmaker[Session]
     cache: CacheClient
     index: IndexHolder
-    #: The data set tokens must belong to.
+    #: The data set tokens must belong to, and the deleted users' cached entries dropped.
     accounts: AccountWatch
     redis: RedisBackend | None
     passwords: PasswordHasher
@@ -58,7 +58,7 @@ class AppContext:
             create_schema(engine)
         except Exception as error:  # the database may come up after the service
             log.warning("schema not created at start-up: %s", error)
-        # The index's thread also polls the accounts (created below).
+        # The index's thread also polls the accounts (created below, once the cache is).
         index = IndexHolder(
             engine, refresh_s=settings.index_refresh_s, also_poll=lambda: accounts.poll()
         )
@@ -77,7 +77,15 @@ class AppContext:
         cache = CacheClient(
             backend, namespace=lambda: f"{index.namespace}-{accounts.datasets.current}"
         )
-        accounts = AccountWatch(engine)
+        accounts = AccountWatch(
+            engine,
+            forget_user=lambda user_id: cache.invalidate_user(
+                _user_cache_key(cache, user_id), settings.recommendation_cache_ttl_s
+            ),
+            # Deletions matter until a poll after their commit has dropped the entries;
+            # a cache TTL covers even a slow deleting transaction.
+            window_s=settings.recommendation_cache_ttl_s + 2 * settings.index_refresh_s,
+        )
         index.start()
         passwords = PasswordHasher(threads=settings.hash_threads, rounds=settings.bcrypt_rounds)
         pool = pool_options(settings)
@@ -113,4 +121,8 @@ class AppContext:
 
     def user_cache_key(self, user_id: int) -> str:
         """The key of the hash holding a user's cached recommendations."""
-        return self.cache.key("rec", user_id)
+        return _user_cache_key(self.cache, user_id)
+
+
+def _user_cache_key(cache: CacheClient, user_id: int) -> str:
+    return cache.key("rec", user_id)

@@ -123,14 +123,40 @@ _ADDED_COLUMNS = (
 )
 
 
+#: Records every deleted user in ``deleted_users`` (``service.accounts`` reads them). The
+#: function's search path is the one it is created with, like the tables it writes to.
+_RECORD_DELETION_FUNCTION = """
+CREATE OR REPLACE FUNCTION tm_record_user_deletion() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO deleted_users (user_id) VALUES (OLD.id);
+    RETURN OLD;
+END
+$$
+"""
+_RECORD_DELETION_TRIGGER = (
+    "CREATE TRIGGER tm_users_deleted AFTER DELETE ON users"
+    " FOR EACH ROW EXECUTE FUNCTION tm_record_user_deletion()"
+)
+_HAS_DELETION_TRIGGER = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_trigger"
+    " WHERE tgrelid = 'users'::regclass AND tgname = 'tm_users_deleted')"
+)
+
+
 def create_schema(engine: Engine) -> None:
-    """Create every table, column and index that is missing; safe from several processes."""
+    """Create every table, column, index and trigger that is missing; safe from several
+    processes."""
     with engine.begin() as conn:
         # create_all checks then creates; the lock keeps two processes from racing.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
         Base.metadata.create_all(conn)
         for statement in _ADDED_COLUMNS:
             conn.execute(text(statement))
+        # Created only when missing: CREATE TRIGGER locks users against writes.
+        if not conn.scalar(_HAS_DELETION_TRIGGER):
+            conn.execute(text(_RECORD_DELETION_FUNCTION))
+            conn.execute(text(_RECORD_DELETION_TRIGGER))
 
 
 def release_connection(session: Session) -> None:

@@ -85,7 +85,7 @@ async def current_user_id(
     this process last read it (right after a re-seed). A token of an earlier data set is
     refused once this process knows of the re-seed: within ``index_refresh_s``
     (``service.accounts``). Whether the user still exists is checked by the routes that
-    read it.
+    read it; a cached recommendation is dropped within ``index_refresh_s`` of a deletion.
     """
     if credentials is None:
         raise unauthorized("not authenticated: send 'Authorization: Bearer <token>'")

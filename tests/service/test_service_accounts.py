@@ -1,8 +1,8 @@
 """A token whose user was deleted, or whose data set was re-seeded, is refused everywhere.
 
-Real Postgres and Redis. A replica learns of a re-seed through its periodic refresh:
-these apps refresh every ``REFRESH_S``, and the tests wait for the 401 at most ``WAIT_S``
-(the documented window is ``index_refresh_s``, 10 s by default).
+Real Postgres and Redis. Deletions reach cached recommendations through the service's
+periodic refresh: these apps refresh every ``REFRESH_S``, and the tests wait for the 401
+at most ``WAIT_S`` (the documented window is ``index_refresh_s``, 10 s by default).
 """
 
 from __future__ import annotations
@@ -119,6 +119,46 @@ def test_order_list_with_orders_takes_one_statement(
     assert page.status_code == 200
     assert page.json()["count"] >= 2
     assert sql_statements(metric, "/api/orders") == before + 1
+
+
+def test_a_deleted_user_is_refused_everywhere_cached_recommendations_included(
+    client: TestClient, sql: Any, login: Login, metric: Any
+) -> None:
+    user_id = _user_with_orders(sql, 1)
+    headers = login(client, user_email(user_id - 1), LOAD_TEST_PASSWORD)
+    for request in RECOMMENDATIONS:
+        assert call(client, request, headers).status_code == 200
+    hits = metric("tastematch_cache_requests_total", cache="recommendations", outcome="hit")
+    for request in RECOMMENDATIONS:
+        assert call(client, request, headers).status_code == 200  # from the cache
+    assert metric(
+        "tastematch_cache_requests_total", cache="recommendations", outcome="hit"
+    ) == hits + len(RECOMMENDATIONS)
+
+    sql("DELETE FROM users WHERE id = %s", (user_id,))
+    app: Any = client.app
+    app.state.ctx.accounts.poll()  # what the background thread does periodically
+    for request in AUTHENTICATED:
+        response = call(client, request, headers)
+        assert response.status_code == 401, (request, response.text)
+        assert response.json() == {"detail": UNKNOWN_USER}, request
+
+
+def test_a_cached_recommendation_of_a_deleted_user_goes_within_the_refresh_interval(
+    client: TestClient, sql: Any, login: Login
+) -> None:
+    user_id = _user_with_orders(sql, 2)
+    headers = login(client, user_email(user_id - 1), LOAD_TEST_PASSWORD)
+    for request in RECOMMENDATIONS:
+        assert call(client, request, headers).status_code == 200
+    sql("DELETE FROM users WHERE id = %s", (user_id,))
+    deleted_at = time.monotonic()
+    for request in RECOMMENDATIONS:
+        response = refused_within(client, request, headers)
+        assert response.status_code == 401, (request, response.text)
+        assert response.json() == {"detail": UNKNOWN_USER}, request
+    # The background thread's rhythm, with room for a slow machine.
+    assert time.monotonic() - deleted_at <= WAIT_S
 
 
 @pytest.fixture
