@@ -1,5 +1,5 @@
-"""Everything one running app holds: settings, engine, cache, restaurant index, the
-password hashing pool and the authentication rate limits."""
+"""Everything one running app holds: settings, engine, cache, restaurant index, the watch
+on accounts, the password hashing pool and the authentication rate limits."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.accounts import AccountWatch
 from service.cache import Backend, CacheClient, LocalBackend, NullBackend, RedisBackend
 from service.config import Settings
 from service.database import (
@@ -38,6 +39,8 @@ class AppContext:
     sessions: sessionmaker[Session]
     cache: CacheClient
     index: IndexHolder
+    #: The data set tokens must belong to, and the deleted users' cached entries dropped.
+    accounts: AccountWatch
     redis: RedisBackend | None
     passwords: PasswordHasher
     limiter: AuthLimiter
@@ -55,7 +58,10 @@ class AppContext:
             create_schema(engine)
         except Exception as error:  # the database may come up after the service
             log.warning("schema not created at start-up: %s", error)
-        index = IndexHolder(engine, refresh_s=settings.index_refresh_s)
+        # The index's thread also polls the accounts (created below, once the cache is).
+        index = IndexHolder(
+            engine, refresh_s=settings.index_refresh_s, also_poll=lambda: accounts.poll()
+        )
         redis_backend: RedisBackend | None = None
         backend: Backend
         if settings.cache_mode == "redis":
@@ -66,7 +72,20 @@ class AppContext:
             backend = LocalBackend()
         else:
             backend = NullBackend()
-        cache = CacheClient(backend, namespace=lambda: index.namespace)
+        # Keys change with the restaurants and with the data set the users belong to: after
+        # a re-seed, nobody is served what was cached for the previous owner of their id.
+        cache = CacheClient(
+            backend, namespace=lambda: f"{index.namespace}-{accounts.datasets.current}"
+        )
+        accounts = AccountWatch(
+            engine,
+            forget_user=lambda user_id: cache.invalidate_user(
+                _user_cache_key(cache, user_id), settings.recommendation_cache_ttl_s
+            ),
+            # Deletions matter until a poll after their commit has dropped the entries;
+            # a cache TTL covers even a slow deleting transaction.
+            window_s=settings.recommendation_cache_ttl_s + 2 * settings.index_refresh_s,
+        )
         index.start()
         passwords = PasswordHasher(threads=settings.hash_threads, rounds=settings.bcrypt_rounds)
         pool = pool_options(settings)
@@ -76,6 +95,7 @@ class AppContext:
             sessions=make_session_factory(engine),
             cache=cache,
             index=index,
+            accounts=accounts,
             redis=redis_backend,
             passwords=passwords,
             limiter=AuthLimiter(settings),
@@ -101,4 +121,8 @@ class AppContext:
 
     def user_cache_key(self, user_id: int) -> str:
         """The key of the hash holding a user's cached recommendations."""
-        return self.cache.key("rec", user_id)
+        return _user_cache_key(self.cache, user_id)
+
+
+def _user_cache_key(cache: CacheClient, user_id: int) -> str:
+    return cache.key("rec", user_id)

@@ -13,7 +13,13 @@ from service import metrics
 from service.config import Regression, Settings
 from service.models import Base, Restaurant
 
-__all__ = ["create_schema", "fetch_page", "make_engine", "make_session_factory"]
+__all__ = [
+    "NoCountError",
+    "create_schema",
+    "fetch_page",
+    "make_engine",
+    "make_session_factory",
+]
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +123,40 @@ _ADDED_COLUMNS = (
 )
 
 
+#: Records every deleted user in ``deleted_users`` (``service.accounts`` reads them). The
+#: function's search path is the one it is created with, like the tables it writes to.
+_RECORD_DELETION_FUNCTION = """
+CREATE OR REPLACE FUNCTION tm_record_user_deletion() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO deleted_users (user_id) VALUES (OLD.id);
+    RETURN OLD;
+END
+$$
+"""
+_RECORD_DELETION_TRIGGER = (
+    "CREATE TRIGGER tm_users_deleted AFTER DELETE ON users"
+    " FOR EACH ROW EXECUTE FUNCTION tm_record_user_deletion()"
+)
+_HAS_DELETION_TRIGGER = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_trigger"
+    " WHERE tgrelid = 'users'::regclass AND tgname = 'tm_users_deleted')"
+)
+
+
 def create_schema(engine: Engine) -> None:
-    """Create every table, column and index that is missing; safe from several processes."""
+    """Create every table, column, index and trigger that is missing; safe from several
+    processes."""
     with engine.begin() as conn:
         # create_all checks then creates; the lock keeps two processes from racing.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
         Base.metadata.create_all(conn)
         for statement in _ADDED_COLUMNS:
             conn.execute(text(statement))
+        # Created only when missing: CREATE TRIGGER locks users against writes.
+        if not conn.scalar(_HAS_DELETION_TRIGGER):
+            conn.execute(text(_RECORD_DELETION_FUNCTION))
+            conn.execute(text(_RECORD_DELETION_TRIGGER))
 
 
 def release_connection(session: Session) -> None:
@@ -137,15 +169,22 @@ def release_connection(session: Session) -> None:
     session.commit()
 
 
+class NoCountError(Exception):
+    """A page's count query returned no row: what the list belongs to does not exist."""
+
+
 def fetch_page(
     session: Session, query: Select[*tuple[Any, ...]], count_query: Select[int]
 ) -> tuple[list[Row[*tuple[Any, ...]]], int]:
     """Rows of a paged ``query`` and the total it pages over, in one statement if possible.
 
-    The total rides along as a window count; only a page past the end needs ``count_query``.
-    The connection is released before returning.
+    The total rides along as a window count; only an empty page needs ``count_query``.
+    Raise ``NoCountError`` if that returns no row at all (a query can say so when the
+    list's owner does not exist). The connection is released before returning.
     """
     rows = list(session.execute(query.add_columns(func.count().over().label("total_rows"))))
-    total = int(rows[0].total_rows) if rows else int(session.scalar(count_query) or 0)
+    counted = (rows[0].total_rows,) if rows else session.execute(count_query).first()
     release_connection(session)
-    return rows, total
+    if counted is None:
+        raise NoCountError
+    return rows, int(counted[0] or 0)

@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from service.config import Regression
 from service.context import AppContext
@@ -16,6 +17,8 @@ from service.models import User
 from service.security import InvalidTokenError, read_token
 
 __all__ = [
+    "EARLIER_DATASET",
+    "UNKNOWN_USER",
     "CtxDep",
     "CurrentUserDep",
     "ListLimitDep",
@@ -60,6 +63,9 @@ _bearer = HTTPBearer(auto_error=False, description="JWT from /auth/login or /aut
 
 #: Reason given when a valid token names a user that does not exist (any more).
 UNKNOWN_USER = "invalid token: unknown user"
+#: Reason given when a valid token was issued before the data set was re-seeded: its user
+#: id may belong to someone else now.
+EARLIER_DATASET = "token from an earlier data set; log in again"
 
 
 def unauthorized(reason: str) -> HTTPException:
@@ -73,13 +79,27 @@ async def current_user_id(
     ctx: CtxDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> int:
-    """The user id in a valid bearer token (no database access), else 401."""
+    """The user id in a valid bearer token of the current data set, else 401.
+
+    No database access, except one look at the data set when the token was issued after
+    this process last read it (right after a re-seed). A token of an earlier data set is
+    refused once this process knows of the re-seed: within ``index_refresh_s``
+    (``service.accounts``). Whether the user still exists is checked by the routes that
+    read it; a cached recommendation is dropped within ``index_refresh_s`` of a deletion.
+    """
     if credentials is None:
         raise unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
     try:
-        return read_token(credentials.credentials, secret=ctx.settings.jwt_secret)
+        claims = read_token(credentials.credentials, secret=ctx.settings.jwt_secret)
     except InvalidTokenError as error:
         raise unauthorized(str(error)) from None
+    datasets = ctx.accounts.datasets
+    current = datasets.verdict(claims)
+    if current is None:  # an unreachable database answers 503 (service.main)
+        current = await run_in_threadpool(datasets.admits, claims)
+    if not current:
+        raise unauthorized(EARLIER_DATASET)
+    return claims.user_id
 
 
 UserIdDep = Annotated[int, Depends(current_user_id)]

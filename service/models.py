@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -25,7 +26,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["EMBEDDING_DIM", "Base", "DatasetInfo", "Order", "Restaurant", "User", "UserPreference"]
+__all__ = [
+    "EMBEDDING_DIM",
+    "Base",
+    "DatasetInfo",
+    "DeletedUser",
+    "Order",
+    "Restaurant",
+    "User",
+    "UserPreference",
+]
 
 #: Length of every restaurant embedding.
 EMBEDDING_DIM = 384
@@ -131,7 +141,11 @@ class UserPreference(Base):
 
 
 class DatasetInfo(Base):
-    """What ``service.seed`` loaded; one row, used to keep seeding idempotent."""
+    """What ``service.seed`` loaded; one row, used to keep seeding idempotent.
+
+    Its ``loaded_at`` also identifies the data set that tokens are bound to
+    (``service.accounts.DATASET_ID``).
+    """
 
     __tablename__ = "dataset_info"
 
@@ -142,3 +156,22 @@ class DatasetInfo(Base):
     seed: Mapped[int] = mapped_column(Integer)
     reference_date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DeletedUser(Base):
+    """A user deleted lately, written by a trigger on ``users`` (``create_schema``).
+
+    Replicas read these rows periodically and drop the users' cached recommendations,
+    which are otherwise served without any SQL (``service.accounts``). No foreign key:
+    the user is gone. Rows older than the cache's TTL are of no use and are pruned.
+    """
+
+    __tablename__ = "deleted_users"
+    __table_args__ = (Index("ix_deleted_users_deleted_at", "deleted_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    #: When the row was deleted (the statement's clock, not its transaction's start).
+    deleted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.clock_timestamp()
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,11 +191,22 @@ def load_index(engine: Engine) -> RestaurantIndex:
 
 
 class IndexHolder:
-    """The process's current index, kept fresh by a background thread."""
+    """The process's current index, kept fresh by a background thread.
 
-    def __init__(self, engine: Engine, *, refresh_s: float) -> None:
+    The thread also calls ``also_poll`` after each look at the index (the service's other
+    periodic reads, ``AccountWatch.poll``), so that they share its rhythm.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        refresh_s: float,
+        also_poll: Callable[[], None] | None = None,
+    ) -> None:
         self._engine = engine
         self._refresh_s = refresh_s
+        self._also_poll = also_poll
         self._index: RestaurantIndex | None = None
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
@@ -243,6 +255,7 @@ class IndexHolder:
             self.refresh()
         except Exception as error:  # the database may come up after the service
             log.warning("restaurant index not loaded yet: %s", error)
+        self._poll_also()
         self._thread = threading.Thread(target=self._run, name="restaurant-index", daemon=True)
         self._thread.start()
 
@@ -260,3 +273,12 @@ class IndexHolder:
                 self.refresh()
             except Exception as error:
                 log.warning("restaurant index refresh failed: %s", error)
+            self._poll_also()
+
+    def _poll_also(self) -> None:
+        if self._also_poll is None:
+            return
+        try:
+            self._also_poll()
+        except Exception as error:
+            log.warning("periodic read failed: %s", error)

@@ -1,13 +1,25 @@
-"""Password hashing (bcrypt) and access tokens (JWT, HS256)."""
+"""Password hashing (bcrypt) and access tokens (JWT, HS256).
+
+A token names a user (``sub``) and the data set it was issued in (``ds``, see
+``service.accounts``): a user id means someone else once the data set is re-seeded.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import bcrypt
 import jwt
 
-__all__ = ["InvalidTokenError", "create_token", "hash_password", "read_token", "verify_password"]
+__all__ = [
+    "InvalidTokenError",
+    "TokenClaims",
+    "create_token",
+    "hash_password",
+    "read_token",
+    "verify_password",
+]
 
 _ALGORITHM = "HS256"
 
@@ -29,25 +41,49 @@ def verify_password(password: str, password_hash: str) -> bool:
         return False
 
 
-def create_token(user_id: int, *, secret: str, ttl_s: int) -> str:
-    """A signed token naming ``user_id``, valid for ``ttl_s`` seconds."""
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a valid token says."""
+
+    user_id: int
+    #: The data set the token was issued in (``service.accounts.DATASET_ID``).
+    dataset: int
+    #: When it was issued (seconds since the epoch, rounded down).
+    issued_at: int
+
+
+def create_token(user_id: int, *, dataset: int, secret: str, ttl_s: int) -> str:
+    """A signed token naming ``user_id`` of data set ``dataset``, valid for ``ttl_s`` seconds."""
     now = int(time.time())
     return jwt.encode(
-        {"sub": str(user_id), "iat": now, "exp": now + ttl_s}, secret, algorithm=_ALGORITHM
+        {"sub": str(user_id), "ds": dataset, "iat": now, "exp": now + ttl_s},
+        secret,
+        algorithm=_ALGORITHM,
     )
 
 
-def read_token(token: str, *, secret: str) -> int:
-    """The user id in ``token``; raise ``InvalidTokenError`` if it is not valid now."""
+def read_token(token: str, *, secret: str) -> TokenClaims:
+    """The claims of ``token``; raise ``InvalidTokenError`` if it is not valid now.
+
+    A token without a data set (issued before tokens carried one) is invalid: its user
+    logs in again.
+    """
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[_ALGORITHM], options={"require": ["sub", "exp"]}
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            options={"require": ["sub", "ds", "iat", "exp"]},
         )
     except jwt.ExpiredSignatureError:
         raise InvalidTokenError("token expired") from None
     except jwt.PyJWTError as error:
         raise InvalidTokenError(f"invalid token: {error}") from None
     try:
-        return int(claims["sub"])
+        user_id = int(claims["sub"])
     except (TypeError, ValueError):
         raise InvalidTokenError("invalid token: subject is not a user id") from None
+    dataset, issued_at = claims["ds"], claims["iat"]
+    if type(dataset) is not int or type(issued_at) is not int:
+        raise InvalidTokenError("invalid token: data set or issue time is not an integer")
+    return TokenClaims(user_id=user_id, dataset=dataset, issued_at=issued_at)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from service.accounts import DATASET_ID
 from service.context import AppContext
 from service.deps import CtxDep, SessionDep, unauthorized
 from service.models import User, UserPreference
@@ -53,8 +54,8 @@ async def register(body: RegisterIn, request: Request, ctx: CtxDep, session: Ses
     # new one, so the time does not tell (the answer does, as any sign-up form's must;
     # the per-address limit bounds how many emails a client can try).
     password_hash = await ctx.passwords.hash(body.password)
-    user = await run_in_threadpool(_create_user, session, body, password_hash)
-    return _auth(ctx, user)
+    user, dataset = await run_in_threadpool(_create_user, session, body, password_hash)
+    return _auth(ctx, user, dataset)
 
 
 def _admit_registration(ctx: AppContext, address: str) -> None:
@@ -64,8 +65,14 @@ def _admit_registration(ctx: AppContext, address: str) -> None:
         raise too_many(limited) from None
 
 
-def _create_user(session: Session, body: RegisterIn, password_hash: str) -> UserOut:
-    if session.scalar(select(User.id).where(User.email == body.email)) is not None:
+def _create_user(session: Session, body: RegisterIn, password_hash: str) -> tuple[UserOut, int]:
+    """The new user and the data set it belongs to (read in the same statement as the
+    email check; a re-seed's TRUNCATE then waits for this transaction, and removes the
+    user after it, so the token's data set is right either way)."""
+    taken, dataset = session.execute(
+        select(select(User.id).where(User.email == body.email).scalar_subquery(), DATASET_ID)
+    ).one()
+    if taken is not None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=_DUPLICATE)
     user = User(email=body.email, name=body.name, password_hash=password_hash)
     session.add(user)
@@ -77,14 +84,15 @@ def _create_user(session: Session, body: RegisterIn, password_hash: str) -> User
         session.rollback()
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=_DUPLICATE) from None
     # Read here, in a worker thread: a column not loaded yet would be a query.
-    return UserOut.model_validate(user)
+    return UserOut.model_validate(user), int(dataset)
 
 
 @router.post("/login", responses={401: {"description": "email and password do not match"}})
 async def login(body: LoginIn, request: Request, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Exchange email and password for a bearer token; 401 if they do not match."""
     email = body.email.strip().lower()
-    user = await run_in_threadpool(_admit_login, ctx, session, client_address(request), email)
+    found = await run_in_threadpool(_admit_login, ctx, session, client_address(request), email)
+    user, dataset = found if found is not None else (None, 0)
     # An unknown email is checked against a dummy hash of the same cost: the answer takes
     # as long as for a wrong password, and does not tell whether the account exists.
     matched = await ctx.passwords.verify(
@@ -93,21 +101,27 @@ async def login(body: LoginIn, request: Request, ctx: CtxDep, session: SessionDe
     if user is None or not matched:
         raise unauthorized(_MISMATCH)
     # Every column was loaded by the query: no SQL on the event loop here.
-    return _auth(ctx, UserOut.model_validate(user))
+    return _auth(ctx, UserOut.model_validate(user), dataset)
 
 
-def _admit_login(ctx: AppContext, session: Session, address: str, email: str) -> User | None:
+def _admit_login(
+    ctx: AppContext, session: Session, address: str, email: str
+) -> tuple[User, int] | None:
+    """The user of ``email`` and its data set (one statement: they match), if any."""
     try:
         ctx.limiter.admit_login(address, email)
     except RateLimited as limited:
         raise too_many(limited) from None
-    user = session.scalar(select(User).where(User.email == email))
+    row = session.execute(select(User, DATASET_ID).where(User.email == email)).one_or_none()
     # Checking the password takes a while: give the connection back to the pool meanwhile
     # (a commit, unlike a rollback, leaves the loaded user readable without a new query).
     session.commit()
-    return user
+    return None if row is None else (row[0], int(row[1]))
 
 
-def _auth(ctx: AppContext, user: UserOut) -> AuthOut:
-    token = create_token(user.id, secret=ctx.settings.jwt_secret, ttl_s=ctx.settings.jwt_ttl_s)
+def _auth(ctx: AppContext, user: UserOut, dataset: int) -> AuthOut:
+    """The user with a token bound to ``dataset``, the data set the user was read from."""
+    token = create_token(
+        user.id, dataset=dataset, secret=ctx.settings.jwt_secret, ttl_s=ctx.settings.jwt_ttl_s
+    )
     return AuthOut(user=user, token=token)

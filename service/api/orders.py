@@ -7,14 +7,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import Integer, delete, func, literal, select, update
+from sqlalchemy import Integer, Select, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.config import Regression
 from service.context import AppContext
-from service.database import fetch_page
+from service.database import NoCountError, fetch_page
 from service.deps import (
     UNKNOWN_USER,
     CtxDep,
@@ -23,7 +23,7 @@ from service.deps import (
     UserIdDep,
     unauthorized,
 )
-from service.models import Order, Restaurant, UserPreference
+from service.models import Order, Restaurant, User, UserPreference
 from service.schemas import OrderIn, OrderListOut, OrderOut, SimulationResetOut
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -66,9 +66,17 @@ def _list_n_plus_one(
         .offset(offset)
         .limit(limit)
     ).all()
-    total = session.scalar(select(func.count()).select_from(Order).where(Order.user_id == user_id))
+    total = session.scalar(_count_if_user_exists(user_id))
+    if total is None:
+        raise unauthorized(UNKNOWN_USER)
     # Each access loads the restaurant (a full row) in its own statement.
-    return [_out(order, order.restaurant.name) for order in orders], int(total or 0)
+    return [_out(order, order.restaurant.name) for order in orders], int(total)
+
+
+def _count_if_user_exists(user_id: int) -> Select[int]:
+    """The user's number of orders; no row at all when the user does not exist."""
+    count = select(func.count()).select_from(Order).where(Order.user_id == user_id)
+    return select(count.scalar_subquery()).where(select(User.id).where(User.id == user_id).exists())
 
 
 @router.get("")
@@ -79,21 +87,27 @@ def list_orders(
     limit: OrderLimitDep,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> OrderListOut:
-    """The user's orders, most recent first, with each restaurant's name."""
+    """The user's orders, most recent first, with each restaurant's name.
+
+    401 when the token's user does not exist (any more): checked only when the page is
+    empty, with the count that an empty page needs anyway (a user with orders exists).
+    """
     if ctx.settings.has(Regression.R4):
         orders, total = _list_n_plus_one(session, user_id, limit, offset)
     else:
-        where = Order.user_id == user_id
-        rows, total = fetch_page(
-            session,
-            select(*_COLUMNS)
-            .join(Restaurant, Restaurant.id == Order.restaurant_id)
-            .where(where)
-            .order_by(Order.order_date.desc(), Order.id.desc())
-            .offset(offset)
-            .limit(limit),
-            select(func.count()).select_from(Order).where(where),
-        )
+        try:
+            rows, total = fetch_page(
+                session,
+                select(*_COLUMNS)
+                .join(Restaurant, Restaurant.id == Order.restaurant_id)
+                .where(Order.user_id == user_id)
+                .order_by(Order.order_date.desc(), Order.id.desc())
+                .offset(offset)
+                .limit(limit),
+                _count_if_user_exists(user_id),
+            )
+        except NoCountError:
+            raise unauthorized(UNKNOWN_USER) from None
         orders = [_out(row, row.restaurant_name) for row in rows]
     return OrderListOut(orders=orders, total=total, count=len(orders))
 
@@ -181,8 +195,9 @@ def _delete_one_by_one(session: Session, user_id: int) -> list[tuple[str, Decima
     return gone
 
 
-def _uncount_simulations(session: Session, user_id: int, *, n_plus_one: bool) -> int:
-    """Delete the user's simulated orders and take them out of their counters; the count.
+def _uncount_simulations(session: Session, user_id: int, *, n_plus_one: bool) -> int | None:
+    """Delete the user's simulated orders and take them out of their counters; the count,
+    or ``None`` when the user does not exist.
 
     The preference row is locked first (``SELECT ... FOR UPDATE``): an order placed
     meanwhile waits for this transaction, so neither its counting nor this subtraction is
@@ -196,6 +211,10 @@ def _uncount_simulations(session: Session, user_id: int, *, n_plus_one: bool) ->
         .where(UserPreference.user_id == user_id)
         .with_for_update()
     ).one_or_none()
+    # Every user has counters from registration (or seeding) on: without them, one more
+    # statement (only then) tells whether the user exists at all.
+    if prefs is None and session.get(User, user_id) is None:
+        return None
     gone: list[tuple[str, Decimal]]
     if n_plus_one:
         gone = _delete_one_by_one(session, user_id)
@@ -238,10 +257,12 @@ def reset_simulation(ctx: CtxDep, session: SessionDep, user_id: UserIdDep) -> Si
     """Delete the user's simulated orders (``is_simulation``), keep their real ones.
 
     The counters and taste vector no longer count them, and the cached recommendations
-    are dropped when any was deleted.
+    are dropped when any was deleted. 401 when the token's user does not exist (any more).
     """
     deleted = _uncount_simulations(session, user_id, n_plus_one=ctx.settings.has(Regression.R4))
     session.commit()
+    if deleted is None:
+        raise unauthorized(UNKNOWN_USER)
     if deleted:
         _invalidate(ctx, user_id)
     return SimulationResetOut(deleted=deleted, message=f"{deleted} simulated order(s) deleted")

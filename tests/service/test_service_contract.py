@@ -131,10 +131,13 @@ OTHER_SECRET = "a-different-secret-of-enough-length-0123456789"
         (lambda secret: {}, "not authenticated"),
         (lambda secret: {"Authorization": "Bearer not.a.token"}, "invalid token"),
         (
-            lambda secret: bearer(create_token(1, secret=OTHER_SECRET, ttl_s=60)),
+            lambda secret: bearer(create_token(1, dataset=0, secret=OTHER_SECRET, ttl_s=60)),
             "invalid token: Signature verification failed",
         ),
-        (lambda secret: bearer(create_token(1, secret=secret, ttl_s=-10)), "token expired"),
+        (
+            lambda secret: bearer(create_token(1, dataset=0, secret=secret, ttl_s=-10)),
+            "token expired",
+        ),
     ],
     ids=["missing", "malformed", "forged", "expired"],
 )

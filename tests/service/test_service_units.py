@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
+from typing import Any
 
+import jwt
 import numpy as np
 import pytest
 import redis
 from pydantic import ValidationError
 
+from service.accounts import DatasetView
 from service.cache import CacheClient, LocalBackend, NullBackend, RedisBackend
 from service.config import Regression, Settings, parse_regressions
 from service.insights import TasteProfile, chef_choice, insight
 from service.restaurant_index import RestaurantIndex
 from service.security import (
     InvalidTokenError,
+    TokenClaims,
     create_token,
     hash_password,
     read_token,
@@ -193,11 +198,94 @@ def test_no_cache_always_computes() -> None:
 
 # -- tokens and passwords ----------------------------------------------------------------------
 def test_token_round_trip_expiry_and_forgery() -> None:
-    assert read_token(create_token(42, secret=SECRET, ttl_s=60), secret=SECRET) == 42
+    before = int(time.time())
+    claims = read_token(create_token(42, dataset=7, secret=SECRET, ttl_s=60), secret=SECRET)
+    assert (claims.user_id, claims.dataset) == (42, 7)
+    assert before <= claims.issued_at <= time.time()
     with pytest.raises(InvalidTokenError, match="token expired"):
-        read_token(create_token(42, secret=SECRET, ttl_s=-1), secret=SECRET)
+        read_token(create_token(42, dataset=7, secret=SECRET, ttl_s=-1), secret=SECRET)
     with pytest.raises(InvalidTokenError, match="Signature verification failed"):
-        read_token(create_token(42, secret=SECRET + "!", ttl_s=60), secret=SECRET)
+        read_token(create_token(42, dataset=7, secret=SECRET + "!", ttl_s=60), secret=SECRET)
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"sub": "42", "iat": 1}, 'missing the "ds" claim'),
+        ({"sub": "42", "ds": 7}, 'missing the "iat" claim'),
+        ({"sub": "42", "ds": "7", "iat": 1}, "data set or issue time is not an integer"),
+        ({"sub": "42", "ds": True, "iat": 1}, "data set or issue time is not an integer"),
+        ({"sub": "me", "ds": 7, "iat": 1}, "subject is not a user id"),
+    ],
+    ids=["no-dataset", "no-issue-time", "dataset-text", "dataset-bool", "subject"],
+)
+def test_a_token_without_a_usable_data_set_is_invalid(claims: dict[str, Any], reason: str) -> None:
+    token = jwt.encode({**claims, "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
+    with pytest.raises(InvalidTokenError, match=re.escape(reason)):
+        read_token(token, secret=SECRET)
+
+
+class _Database:
+    """The data set id a ``DatasetView`` reads, and how many times it read it."""
+
+    def __init__(self, dataset: int) -> None:
+        self.dataset = dataset
+        self.reads = 0
+
+    def read(self) -> int:
+        self.reads += 1
+        return self.dataset
+
+
+def _claims(dataset: int, issued_at: float) -> TokenClaims:
+    return TokenClaims(user_id=1, dataset=dataset, issued_at=int(issued_at))
+
+
+def test_dataset_view_accepts_every_token_until_it_has_read_the_data_set() -> None:
+    view = DatasetView(_Database(5).read)
+    assert view.current is None
+    assert view.verdict(_claims(99, time.time())) is True
+
+
+def test_dataset_view_refuses_an_older_token_of_another_data_set_without_reading() -> None:
+    database = _Database(5)
+    now = [1000.0]
+    view = DatasetView(database.read, clock=lambda: now[0])
+    assert view.refresh() == 5
+    now[0] = 1001.0
+    assert view.verdict(_claims(5, 900)) is True
+    assert view.verdict(_claims(4, 900)) is False  # issued before the read: from before
+    assert view.admits(_claims(4, 900)) is False
+    assert database.reads == 1
+
+
+def test_dataset_view_reads_again_for_a_token_newer_than_what_it_knows() -> None:
+    database = _Database(5)
+    now = [1000.0]
+    view = DatasetView(database.read, clock=lambda: now[0])
+    view.refresh()
+    database.dataset = 6  # re-seeded; another replica logged someone in
+    now[0] = 1003.0
+    newer = _claims(6, 1002)
+    assert view.verdict(newer) is None
+    assert view.admits(newer) is True
+    assert (view.current, database.reads) == (6, 2)
+    # Known now: the old data set's tokens are refused, the new one's accepted, unread.
+    assert view.verdict(_claims(5, 999)) is False
+    assert view.admits(_claims(6, 1002)) is True
+    assert database.reads == 2
+
+
+def test_dataset_view_reads_once_for_a_token_newer_than_it_of_a_foreign_data_set() -> None:
+    database = _Database(5)
+    now = [1000.0]
+    view = DatasetView(database.read, clock=lambda: now[0])
+    view.refresh()
+    now[0] = 1005.0
+    stray = _claims(3, 1004)  # issued after the last read, yet not of the current data set
+    assert view.admits(stray) is False
+    assert view.admits(stray) is False
+    assert database.reads == 2  # the read after the token settles it for good
 
 
 def test_password_hash_verifies_only_the_password() -> None:
