@@ -353,7 +353,9 @@ def tally(results: Sequence[CaseResult], mutants: Sequence[MutantResult] = ()) -
     regressions = [r for r in results if not r.case.is_control]
     controls = [r for r in results if r.case.is_control]
     caught = sum(r.ok for r in regressions)
-    control = "passed" if controls and all(r.ok for r in controls) else "FAILED"
+    control = "passed" if all(r.ok for r in controls) else "FAILED"
+    if not controls:
+        control = "not run"
     parts = [f"caught {caught}/{len(regressions)} regressions; optimised profile {control}"]
     if mutants:
         changes = [r for r in mutants if not r.mutant.is_control]
