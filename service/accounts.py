@@ -69,10 +69,14 @@ class DatasetView:
     def refresh(self) -> int:
         """Read the current data set now (one statement); raise what ``read`` raises."""
         with self._lock:
-            started = self._clock()  # the database's answer is at least this recent
-            self._current = self._read()
-            self._read_at = started
-            return self._current
+            return self._read_now()
+
+    def _read_now(self) -> int:
+        """Read the data set and note when (the caller holds ``_lock``)."""
+        started = self._clock()  # the database's answer is at least this recent
+        self._current = self._read()
+        self._read_at = started
+        return self._current
 
     def verdict(self, claims: TokenClaims) -> bool | None:
         """Whether a token of ``claims`` belongs to the current data set, without a query;
@@ -96,9 +100,7 @@ class DatasetView:
             return decided
         with self._lock:
             if self._read_at < claims.issued_at + 1:
-                started = self._clock()
-                self._current = self._read()
-                self._read_at = started
+                self._read_now()
         return self._current == claims.dataset
 
 
