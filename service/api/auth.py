@@ -8,6 +8,8 @@ threads, never the ones every other route needs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +20,7 @@ from service.accounts import DATASET_ID
 from service.context import AppContext
 from service.deps import CtxDep, SessionDep, unauthorized
 from service.models import User, UserPreference
+from service.passwords import HashQueueFull
 from service.ratelimit import RateLimited
 from service.schemas import AuthOut, LoginIn, RegisterIn, UserOut
 from service.security import create_token
@@ -42,10 +45,24 @@ def too_many(limited: RateLimited) -> HTTPException:
     )
 
 
+def queue_full(full: HashQueueFull) -> HTTPException:
+    """A 503 answer with ``Retry-After``: the password hashing queue is full."""
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        detail=str(full),
+        headers={"Retry-After": str(full.retry_after_s)},
+    )
+
+
+_BUSY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "too many logins in progress (Retry-After says when to retry)"}
+}
+
+
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    responses={400: {"description": "email already registered"}},
+    responses={400: {"description": "email already registered"}, **_BUSY},
 )
 async def register(body: RegisterIn, request: Request, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Create an account and return it with a bearer token; 400 if the email is taken."""
@@ -53,7 +70,10 @@ async def register(body: RegisterIn, request: Request, ctx: CtxDep, session: Ses
     # Hashed before the email is looked up: a taken email is answered after as long as a
     # new one, so the time does not tell (the answer does, as any sign-up form's must;
     # the per-address limit bounds how many emails a client can try).
-    password_hash = await ctx.passwords.hash(body.password)
+    try:
+        password_hash = await ctx.passwords.hash(body.password)
+    except HashQueueFull as full:
+        raise queue_full(full) from None
     user, dataset = await run_in_threadpool(_create_user, session, body, password_hash)
     return _auth(ctx, user, dataset)
 
@@ -87,7 +107,7 @@ def _create_user(session: Session, body: RegisterIn, password_hash: str) -> tupl
     return UserOut.model_validate(user), int(dataset)
 
 
-@router.post("/login", responses={401: {"description": "email and password do not match"}})
+@router.post("/login", responses={401: {"description": "email and password do not match"}, **_BUSY})
 async def login(body: LoginIn, request: Request, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Exchange email and password for a bearer token; 401 if they do not match."""
     email = body.email.strip().lower()
@@ -95,9 +115,12 @@ async def login(body: LoginIn, request: Request, ctx: CtxDep, session: SessionDe
     user, dataset = found if found is not None else (None, 0)
     # An unknown email is checked against a dummy hash of the same cost: the answer takes
     # as long as for a wrong password, and does not tell whether the account exists.
-    matched = await ctx.passwords.verify(
-        body.password, user.password_hash if user is not None else None
-    )
+    try:
+        matched = await ctx.passwords.verify(
+            body.password, user.password_hash if user is not None else None
+        )
+    except HashQueueFull as full:
+        raise queue_full(full) from None
     if user is None or not matched:
         raise unauthorized(_MISMATCH)
     # Every column was loaded by the query: no SQL on the event loop here.

@@ -14,16 +14,18 @@ import bcrypt
 import pytest
 from fastapi import FastAPI
 from limits import parse as parse_rate_limit
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from starlette.types import Message, Receive, Scope, Send
 
 import service.__main__ as service_main
 from containers.stack import LOAD_GENERATOR_RATE_LIMITS, Stack
 from scenarios.registry import SCENARIOS
+from service import passwords
 from service.bodylimit import BodyLimitMiddleware, too_large_detail
 from service.config import MAX_BODY_BYTES, Settings, get_settings
 from service.main import create_app
-from service.passwords import PasswordHasher
+from service.passwords import HashQueueFull, PasswordHasher
 from service.ratelimit import AuthLimiter, RateLimited, account_key, retry_after
 from service.schemas import OrderItem
 from service.security import hash_password
@@ -174,6 +176,84 @@ def test_hashes_are_made_in_the_pool_at_the_configured_cost() -> None:
         assert hasher.verify_now("s3cret-password", made)
     finally:
         hasher.close()
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Password checks that wait for the event (set at the end in any case)."""
+    release = threading.Event()
+
+    def waiting(password: str, password_hash: str) -> bool:
+        assert release.wait(timeout=10), "a held check was never released"
+        return False
+
+    monkeypatch.setattr(passwords, "verify_password", waiting)
+    yield release
+    release.set()
+
+
+def _refusals() -> float:
+    return REGISTRY.get_sample_value("tastematch_password_queue_refusals_total") or 0.0
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met within 5 s")
+
+
+def test_a_full_hashing_queue_refuses_at_once_and_frees_its_places(
+    held: threading.Event,
+) -> None:
+    hasher = PasswordHasher(threads=1, rounds=4, max_waiting=1)
+    refusals = _refusals()
+
+    async def scenario() -> None:
+        running = asyncio.create_task(hasher.verify("pw", "hash-1"))
+        waiting = asyncio.create_task(hasher.verify("pw", "hash-2"))
+        await _until(lambda: hasher.in_flight == 2)
+        with pytest.raises(HashQueueFull, match="too many logins in progress; retry in 1 s"):
+            await hasher.verify("pw", "hash-3")
+        held.set()
+        assert await running is False
+        assert await waiting is False
+        await _until(lambda: hasher.in_flight == 0)
+        assert await hasher.verify("pw", "hash-4") is False  # room again
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        hasher.close()
+    assert _refusals() == refusals + 1
+
+
+def test_a_waiting_check_whose_client_left_gives_its_place_back(held: threading.Event) -> None:
+    hasher = PasswordHasher(threads=1, rounds=4, max_waiting=1)
+
+    async def scenario() -> None:
+        running = asyncio.create_task(hasher.verify("pw", "hash-1"))
+        waiting = asyncio.create_task(hasher.verify("pw", "hash-2"))
+        await _until(lambda: hasher.in_flight == 2)
+        waiting.cancel()  # the client went away before its check started
+        await _until(lambda: hasher.in_flight == 1)
+        third = asyncio.create_task(hasher.verify("pw", "hash-3"))  # takes the freed place
+        await _until(lambda: hasher.in_flight == 2)
+        held.set()
+        assert [await running, await third] == [False, False]
+        assert waiting.cancelled()
+        await _until(lambda: hasher.in_flight == 0)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        hasher.close()
+
+
+def test_a_negative_queue_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_waiting must be 0 or more, not -1"):
+        PasswordHasher(threads=1, rounds=4, max_waiting=-1)
 
 
 # -- body cap ---------------------------------------------------------------------------------
