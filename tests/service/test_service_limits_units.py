@@ -421,5 +421,7 @@ def test_the_stack_gives_its_services_valid_limits_sized_for_the_load_generator(
     biggest_load = max(scenario.users for scenario in SCENARIOS.values())
     for value in (settings.login_limit_per_address, settings.register_limit_per_address):
         assert parse_rate_limit(value).amount >= 10 * biggest_load
+    # Every diner of the biggest load may be logging in at once.
+    assert settings.hash_queue >= biggest_load
     own = Stack(service_env={"TASTEMATCH_LOGIN_LIMIT_PER_ADDRESS": "5/minute"})
     assert own.service_environment()["TASTEMATCH_LOGIN_LIMIT_PER_ADDRESS"] == "5/minute"
