@@ -8,8 +8,6 @@ threads, never the ones every other route needs.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -54,15 +52,10 @@ def queue_full(full: HashQueueFull) -> HTTPException:
     )
 
 
-_BUSY: dict[int | str, dict[str, Any]] = {
-    503: {"description": "too many logins in progress (Retry-After says when to retry)"}
-}
-
-
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    responses={400: {"description": "email already registered"}, **_BUSY},
+    responses={400: {"description": "email already registered"}},
 )
 async def register(body: RegisterIn, request: Request, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Create an account and return it with a bearer token; 400 if the email is taken."""
@@ -107,7 +100,7 @@ def _create_user(session: Session, body: RegisterIn, password_hash: str) -> tupl
     return UserOut.model_validate(user), int(dataset)
 
 
-@router.post("/login", responses={401: {"description": "email and password do not match"}, **_BUSY})
+@router.post("/login", responses={401: {"description": "email and password do not match"}})
 async def login(body: LoginIn, request: Request, ctx: CtxDep, session: SessionDep) -> AuthOut:
     """Exchange email and password for a bearer token; 401 if they do not match."""
     email = body.email.strip().lower()

@@ -406,6 +406,11 @@ def test_openapi_lists_413_on_bodies_and_429_on_the_auth_routes(jwt_secret: str)
             assert ("429" in responses) is limited, (method, path)
             if limited:
                 assert "Retry-After" in responses["429"]["headers"]
+                # A full password hashing queue, beside the database's own 503.
+                busy = responses["503"]
+                assert "password hashing queue is full" in busy["description"], path
+                assert "database unreachable" in busy["description"], path
+                assert "Retry-After" in busy["headers"], path
     assert with_body >= 4  # register, login, orders, onboarding
 
 
