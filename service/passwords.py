@@ -3,12 +3,16 @@
 bcrypt at cost 12 takes about a quarter of a second of CPU. Run in the request threads
 (``worker_threads``), a burst of logins would hold every one of them and starve the other
 routes, ``/health`` included. Here at most ``threads`` hashes run at once, in threads of
-their own; the other logins wait in this pool's queue (a waiting login whose client has
-gone away is dropped from it) while the request threads keep serving everything else.
-The queue is bounded: past ``max_waiting`` jobs waiting for a thread, a new one is
-refused at once (``HashQueueFull``; the routes answer 503 with ``Retry-After``) instead
-of adding memory and latency without end under a flood from many addresses, which the
-per-address limits do not stop.
+their own; the other logins wait in this pool's queue while the request threads keep
+serving everything else. The queue is bounded: past ``max_waiting`` jobs waiting for a
+thread, a new one is refused at once (``HashQueueFull``; the routes answer 503 with
+``Retry-After``) instead of adding memory and latency without end under a flood from many
+addresses, which the per-address limits do not stop.
+
+A job holds its place from submission until it ends. One whose awaiting task is cancelled
+before it starts is dropped and gives its place back at once. uvicorn does not cancel a
+request whose client has gone away, though: that login's check still runs, and holds its
+place until it ends.
 
 A dedicated ``ThreadPoolExecutor`` rather than anyio's worker threads behind a
 ``CapacityLimiter``: its threads are named (``tastematch-bcrypt``) in thread dumps and
@@ -96,7 +100,7 @@ class PasswordHasher:
 
     async def _run(self, job: Callable[[], T]) -> T:
         """``job`` in the pool, if a place is free. The place is given back when the job
-        ends, or when it is cancelled before it started (its client went away)."""
+        ends, or when it is cancelled before it started (its awaiting task was)."""
         with self._lock:
             if self._in_flight >= self._capacity:
                 waiting = self._in_flight - self._threads

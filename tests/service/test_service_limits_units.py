@@ -229,14 +229,14 @@ def test_a_full_hashing_queue_refuses_at_once_and_frees_its_places(
     assert _refusals() == refusals + 1
 
 
-def test_a_waiting_check_whose_client_left_gives_its_place_back(held: threading.Event) -> None:
+def test_a_cancelled_waiting_check_gives_its_place_back(held: threading.Event) -> None:
     hasher = PasswordHasher(threads=1, rounds=4, max_waiting=1)
 
     async def scenario() -> None:
         running = asyncio.create_task(hasher.verify("pw", "hash-1"))
         waiting = asyncio.create_task(hasher.verify("pw", "hash-2"))
         await _until(lambda: hasher.in_flight == 2)
-        waiting.cancel()  # the client went away before its check started
+        waiting.cancel()  # before its check started
         await _until(lambda: hasher.in_flight == 1)
         third = asyncio.create_task(hasher.verify("pw", "hash-3"))  # takes the freed place
         await _until(lambda: hasher.in_flight == 2)
