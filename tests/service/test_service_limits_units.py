@@ -40,6 +40,7 @@ def test_body_cap_and_rate_limits_have_defaults_and_read_the_environment(
     assert defaults.login_limit_per_account == "10/minute"
     assert defaults.login_limit_per_address == "30/minute"
     assert defaults.hash_threads == 2
+    assert defaults.hash_queue == 32
     monkeypatch.setenv("TASTEMATCH_MAX_BODY_BYTES", "1000")
     monkeypatch.setenv("TASTEMATCH_LOGIN_LIMIT_PER_ADDRESS", "100 per hour")
     read = Settings(jwt_secret=jwt_secret)
@@ -53,6 +54,7 @@ def test_body_cap_and_rate_limits_have_defaults_and_read_the_environment(
         ("login_limit_per_account", "ten a minute", "is not a rate limit"),
         ("register_limit_per_address", "", "is not a rate limit"),
         ("hash_threads", 0, "greater than or equal to 1"),
+        ("hash_queue", -1, "greater than or equal to 0"),
     ],
 )
 def test_bad_limits_are_refused_with_a_reason(
@@ -216,6 +218,8 @@ def test_a_full_hashing_queue_refuses_at_once_and_frees_its_places(
         await _until(lambda: hasher.in_flight == 2)
         with pytest.raises(HashQueueFull, match="too many logins in progress; retry in 1 s"):
             await hasher.verify("pw", "hash-3")
+        with pytest.raises(HashQueueFull):  # a registration's hash waits in the same queue
+            await hasher.hash("new-password")
         held.set()
         assert await running is False
         assert await waiting is False
@@ -226,7 +230,25 @@ def test_a_full_hashing_queue_refuses_at_once_and_frees_its_places(
         asyncio.run(scenario())
     finally:
         hasher.close()
-    assert _refusals() == refusals + 1
+    assert _refusals() == refusals + 2
+
+
+def test_with_no_queue_only_the_running_checks_are_taken(held: threading.Event) -> None:
+    hasher = PasswordHasher(threads=1, rounds=4, max_waiting=0)
+
+    async def scenario() -> None:
+        running = asyncio.create_task(hasher.verify("pw", "hash-1"))
+        await _until(lambda: hasher.in_flight == 1)
+        with pytest.raises(HashQueueFull) as refused:
+            await hasher.verify("pw", "hash-2")
+        assert refused.value.retry_after_s == 1
+        held.set()
+        assert await running is False
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        hasher.close()
 
 
 def test_a_cancelled_waiting_check_gives_its_place_back(held: threading.Event) -> None:
