@@ -79,12 +79,15 @@ SNAPSHOT_DATABASE = "tastematch_snapshot"
 #: its Zipf-skewed picks log the busiest seeded account in several times a minute (the
 #: spike and capacity loads log in 80-300 diners within a minute or two). These leave the
 #: standard loads well under every limit while the limiter still does its work (a Redis
-#: call per limit per attempt) on each login and registration. `service_env` overrides
-#: them.
+#: call per limit per attempt) on each login and registration. The password queue likewise:
+#: a spike, or every diner logging in again after the service was killed, may have more
+#: logins waiting for bcrypt than the service's default lets wait (32). `service_env`
+#: overrides them.
 LOAD_GENERATOR_RATE_LIMITS = {
     "TASTEMATCH_LOGIN_LIMIT_PER_ADDRESS": "3000/minute",
     "TASTEMATCH_LOGIN_LIMIT_PER_ACCOUNT": "600/minute",
     "TASTEMATCH_REGISTER_LIMIT_PER_ADDRESS": "3000/minute",
+    "TASTEMATCH_HASH_QUEUE": "1000",
 }
 
 

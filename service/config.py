@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     #: Threads hashing and checking passwords (bcrypt), apart from the request threads:
     #: a flood of logins queues for these and leaves ``worker_threads`` to other routes.
     hash_threads: int = Field(default=2, ge=1, le=32)
+    #: Logins and registrations that may wait for a hashing thread; past them the answer
+    #: is 503 with ``Retry-After`` at once (0: none waits; 32 is about 4 s of work for 2
+    #: threads at cost 12).
+    hash_queue: int = Field(default=32, ge=0, le=10_000)
     #: Folder for OTLP JSON span files, one per process (tracing on; see service/tracing.py,
     #: which also honours the standard OTEL_* variables).
     traces_dir: Path | None = None

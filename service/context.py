@@ -87,7 +87,11 @@ class AppContext:
             window_s=settings.recommendation_cache_ttl_s + 2 * settings.index_refresh_s,
         )
         index.start()
-        passwords = PasswordHasher(threads=settings.hash_threads, rounds=settings.bcrypt_rounds)
+        passwords = PasswordHasher(
+            threads=settings.hash_threads,
+            rounds=settings.bcrypt_rounds,
+            max_waiting=settings.hash_queue,
+        )
         pool = pool_options(settings)
         return cls(
             settings=settings,

@@ -65,6 +65,10 @@ POOL_CAPACITY = Gauge(
     "Connections the pool may open (pool_size + max_overflow)",
     multiprocess_mode="livesum",
 )
+PASSWORD_QUEUE_REFUSALS = Counter(
+    "tastematch_password_queue_refusals_total",
+    "Logins and registrations refused (503) because the password hashing queue was full",
+)
 RESTAURANT_ROWS = Counter(
     "tastematch_restaurant_rows_loaded_total",
     "Restaurant ORM rows materialised (full rows, embedding included)",

@@ -4,7 +4,9 @@ Generated clients and fuzzers trust this document, so it states every status a r
 really return and every bound the server enforces:
 
 - ``401`` on every operation that takes a bearer token;
-- ``503`` (with ``Retry-After``) on every operation that may need a database connection;
+- ``503`` (with ``Retry-After``) on every operation that may need a database connection,
+  and on ``/auth/login`` and ``/auth/register`` when the password hashing queue is full
+  (``TASTEMATCH_HASH_QUEUE``);
 - ``304`` on the cacheable reads (``If-None-Match`` against their ``ETag``);
 - ``400`` on every operation that takes a body: one that cannot be parsed (not UTF-8, not
   JSON) is answered 400 before validation, whatever else the route's 400 means;
@@ -33,6 +35,8 @@ _NO_DATABASE = frozenset({"/metrics"})
 _CACHEABLE_PREFIXES = ("/api/restaurants", "/api/recommendations")
 #: Paths under rate limits (``service.ratelimit``).
 _RATE_LIMITED = frozenset({"/auth/login", "/auth/register"})
+#: Paths that hash or check a password (``service.passwords``, a bounded queue).
+_PASSWORD_HASHING = frozenset({"/auth/login", "/auth/register"})
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
 
 _ERROR = {
@@ -64,12 +68,10 @@ def _complete(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
                     headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
                 )
             if path not in _NO_DATABASE:
-                _add(
-                    responses,
-                    503,
-                    "database unreachable or every connection busy: retry after the delay",
-                    headers=_RETRY_AFTER,
-                )
+                busy = "database unreachable or every connection busy"
+                if path in _PASSWORD_HASHING:
+                    busy += ", or too many logins in progress (the password hashing queue is full)"
+                _add(responses, 503, f"{busy}: retry after the delay", headers=_RETRY_AFTER)
             if "requestBody" in operation:
                 _add(responses, 400, "the body cannot be parsed: not UTF-8 text, or not JSON")
                 _add(

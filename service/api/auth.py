@@ -18,6 +18,7 @@ from service.accounts import DATASET_ID
 from service.context import AppContext
 from service.deps import CtxDep, SessionDep, unauthorized
 from service.models import User, UserPreference
+from service.passwords import HashQueueFull
 from service.ratelimit import RateLimited
 from service.schemas import AuthOut, LoginIn, RegisterIn, UserOut
 from service.security import create_token
@@ -42,6 +43,15 @@ def too_many(limited: RateLimited) -> HTTPException:
     )
 
 
+def queue_full(full: HashQueueFull) -> HTTPException:
+    """A 503 answer with ``Retry-After``: the password hashing queue is full."""
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        detail=str(full),
+        headers={"Retry-After": str(full.retry_after_s)},
+    )
+
+
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
@@ -53,7 +63,10 @@ async def register(body: RegisterIn, request: Request, ctx: CtxDep, session: Ses
     # Hashed before the email is looked up: a taken email is answered after as long as a
     # new one, so the time does not tell (the answer does, as any sign-up form's must;
     # the per-address limit bounds how many emails a client can try).
-    password_hash = await ctx.passwords.hash(body.password)
+    try:
+        password_hash = await ctx.passwords.hash(body.password)
+    except HashQueueFull as full:
+        raise queue_full(full) from None
     user, dataset = await run_in_threadpool(_create_user, session, body, password_hash)
     return _auth(ctx, user, dataset)
 
@@ -95,9 +108,12 @@ async def login(body: LoginIn, request: Request, ctx: CtxDep, session: SessionDe
     user, dataset = found if found is not None else (None, 0)
     # An unknown email is checked against a dummy hash of the same cost: the answer takes
     # as long as for a wrong password, and does not tell whether the account exists.
-    matched = await ctx.passwords.verify(
-        body.password, user.password_hash if user is not None else None
-    )
+    try:
+        matched = await ctx.passwords.verify(
+            body.password, user.password_hash if user is not None else None
+        )
+    except HashQueueFull as full:
+        raise queue_full(full) from None
     if user is None or not matched:
         raise unauthorized(_MISMATCH)
     # Every column was loaded by the query: no SQL on the event loop here.

@@ -301,3 +301,59 @@ def test_health_answers_during_a_flood_of_wrong_passwords(
     for name, value in figures.items():
         record_property(name, value)
     print(f"/health during {FLOOD} concurrent wrong logins at bcrypt cost 12: {figures}")
+
+
+def test_a_flood_beyond_the_hashing_queue_gets_503_at_once_and_the_rest_is_checked(
+    seeded: str, make_settings: Callable[..., Settings], serve: Any
+) -> None:
+    # One bcrypt thread and 4 places in its queue: of 20 wrong logins at once, those
+    # beyond 5 in flight are refused at once instead of waiting their turn.
+    settings = make_settings(
+        bcrypt_rounds=12,
+        hash_threads=1,
+        hash_queue=4,
+        login_limit_per_account="1000/minute",
+        login_limit_per_address="1000/minute",
+    )
+    with serve(create_app(settings), settings) as url:
+        with httpx.Client(timeout=60) as client:
+            before = _refusals(client.get(f"{url}/metrics").text)
+        answers: list[httpx.Response] = []
+        lock = threading.Lock()
+        # Every client is made before any sends: the 20 logins arrive together, well
+        # within the 5 checks' 1.25 s of bcrypt even on a busy machine.
+        together = threading.Barrier(20)
+
+        def wrong_login() -> None:
+            with httpx.Client(timeout=60) as flooder:
+                together.wait(timeout=30)
+                answer = _login(flooder, url, user_email(0), "wrong-password")
+            with lock:
+                answers.append(answer)
+
+        flood = [threading.Thread(target=wrong_login) for _ in range(20)]
+        for thread in flood:
+            thread.start()
+        for thread in flood:
+            thread.join()
+        with httpx.Client(timeout=60) as client:
+            right = _login(client, url, user_email(0), LOAD_TEST_PASSWORD)
+            exposition = client.get(f"{url}/metrics").text
+
+    refused = [a for a in answers if a.status_code == 503]
+    assert sorted({a.status_code for a in answers}) == [401, 503]
+    assert len(answers) - len(refused) >= 5  # the running one and the 4 waiting ones
+    for answer in refused:
+        assert answer.json()["detail"].startswith("too many logins in progress; retry in")
+        assert int(answer.headers["Retry-After"]) >= 1
+    assert right.status_code == 200, right.text  # the queue drained: room again
+    assert _refusals(exposition) == before + len(refused)
+
+
+def _refusals(exposition: str) -> float:
+    (line,) = (
+        line
+        for line in exposition.splitlines()
+        if line.startswith("tastematch_password_queue_refusals_total ")
+    )
+    return float(line.split()[1])

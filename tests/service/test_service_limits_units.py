@@ -14,16 +14,18 @@ import bcrypt
 import pytest
 from fastapi import FastAPI
 from limits import parse as parse_rate_limit
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from starlette.types import Message, Receive, Scope, Send
 
 import service.__main__ as service_main
 from containers.stack import LOAD_GENERATOR_RATE_LIMITS, Stack
 from scenarios.registry import SCENARIOS
+from service import passwords
 from service.bodylimit import BodyLimitMiddleware, too_large_detail
 from service.config import MAX_BODY_BYTES, Settings, get_settings
 from service.main import create_app
-from service.passwords import PasswordHasher
+from service.passwords import HashQueueFull, PasswordHasher
 from service.ratelimit import AuthLimiter, RateLimited, account_key, retry_after
 from service.schemas import OrderItem
 from service.security import hash_password
@@ -38,6 +40,7 @@ def test_body_cap_and_rate_limits_have_defaults_and_read_the_environment(
     assert defaults.login_limit_per_account == "10/minute"
     assert defaults.login_limit_per_address == "30/minute"
     assert defaults.hash_threads == 2
+    assert defaults.hash_queue == 32
     monkeypatch.setenv("TASTEMATCH_MAX_BODY_BYTES", "1000")
     monkeypatch.setenv("TASTEMATCH_LOGIN_LIMIT_PER_ADDRESS", "100 per hour")
     read = Settings(jwt_secret=jwt_secret)
@@ -51,6 +54,7 @@ def test_body_cap_and_rate_limits_have_defaults_and_read_the_environment(
         ("login_limit_per_account", "ten a minute", "is not a rate limit"),
         ("register_limit_per_address", "", "is not a rate limit"),
         ("hash_threads", 0, "greater than or equal to 1"),
+        ("hash_queue", -1, "greater than or equal to 0"),
     ],
 )
 def test_bad_limits_are_refused_with_a_reason(
@@ -174,6 +178,104 @@ def test_hashes_are_made_in_the_pool_at_the_configured_cost() -> None:
         assert hasher.verify_now("s3cret-password", made)
     finally:
         hasher.close()
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Password checks that wait for the event (set at the end in any case)."""
+    release = threading.Event()
+
+    def waiting(password: str, password_hash: str) -> bool:
+        assert release.wait(timeout=10), "a held check was never released"
+        return False
+
+    monkeypatch.setattr(passwords, "verify_password", waiting)
+    yield release
+    release.set()
+
+
+def _refusals() -> float:
+    return REGISTRY.get_sample_value("tastematch_password_queue_refusals_total") or 0.0
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met within 5 s")
+
+
+def test_a_full_hashing_queue_refuses_at_once_and_frees_its_places(
+    held: threading.Event,
+) -> None:
+    hasher = PasswordHasher(threads=1, rounds=4, max_waiting=1)
+    refusals = _refusals()
+
+    async def scenario() -> None:
+        running = asyncio.create_task(hasher.verify("pw", "hash-1"))
+        waiting = asyncio.create_task(hasher.verify("pw", "hash-2"))
+        await _until(lambda: hasher.in_flight == 2)
+        with pytest.raises(HashQueueFull, match="too many logins in progress; retry in 1 s"):
+            await hasher.verify("pw", "hash-3")
+        with pytest.raises(HashQueueFull):  # a registration's hash waits in the same queue
+            await hasher.hash("new-password")
+        held.set()
+        assert await running is False
+        assert await waiting is False
+        await _until(lambda: hasher.in_flight == 0)
+        assert await hasher.verify("pw", "hash-4") is False  # room again
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        hasher.close()
+    assert _refusals() == refusals + 2
+
+
+def test_with_no_queue_only_the_running_checks_are_taken(held: threading.Event) -> None:
+    hasher = PasswordHasher(threads=1, rounds=4, max_waiting=0)
+
+    async def scenario() -> None:
+        running = asyncio.create_task(hasher.verify("pw", "hash-1"))
+        await _until(lambda: hasher.in_flight == 1)
+        with pytest.raises(HashQueueFull) as refused:
+            await hasher.verify("pw", "hash-2")
+        assert refused.value.retry_after_s == 1
+        held.set()
+        assert await running is False
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        hasher.close()
+
+
+def test_a_cancelled_waiting_check_gives_its_place_back(held: threading.Event) -> None:
+    hasher = PasswordHasher(threads=1, rounds=4, max_waiting=1)
+
+    async def scenario() -> None:
+        running = asyncio.create_task(hasher.verify("pw", "hash-1"))
+        waiting = asyncio.create_task(hasher.verify("pw", "hash-2"))
+        await _until(lambda: hasher.in_flight == 2)
+        waiting.cancel()  # before its check started
+        await _until(lambda: hasher.in_flight == 1)
+        third = asyncio.create_task(hasher.verify("pw", "hash-3"))  # takes the freed place
+        await _until(lambda: hasher.in_flight == 2)
+        held.set()
+        assert [await running, await third] == [False, False]
+        assert waiting.cancelled()
+        await _until(lambda: hasher.in_flight == 0)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        hasher.close()
+
+
+def test_a_negative_queue_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_waiting must be 0 or more, not -1"):
+        PasswordHasher(threads=1, rounds=4, max_waiting=-1)
 
 
 # -- body cap ---------------------------------------------------------------------------------
@@ -326,6 +428,11 @@ def test_openapi_lists_413_on_bodies_and_429_on_the_auth_routes(jwt_secret: str)
             assert ("429" in responses) is limited, (method, path)
             if limited:
                 assert "Retry-After" in responses["429"]["headers"]
+                # A full password hashing queue, beside the database's own 503.
+                busy = responses["503"]
+                assert "password hashing queue is full" in busy["description"], path
+                assert "database unreachable" in busy["description"], path
+                assert "Retry-After" in busy["headers"], path
     assert with_body >= 4  # register, login, orders, onboarding
 
 
@@ -341,5 +448,7 @@ def test_the_stack_gives_its_services_valid_limits_sized_for_the_load_generator(
     biggest_load = max(scenario.users for scenario in SCENARIOS.values())
     for value in (settings.login_limit_per_address, settings.register_limit_per_address):
         assert parse_rate_limit(value).amount >= 10 * biggest_load
+    # Every diner of the biggest load may be logging in at once.
+    assert settings.hash_queue >= biggest_load
     own = Stack(service_env={"TASTEMATCH_LOGIN_LIMIT_PER_ADDRESS": "5/minute"})
     assert own.service_environment()["TASTEMATCH_LOGIN_LIMIT_PER_ADDRESS"] == "5/minute"
