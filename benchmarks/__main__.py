@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
         help="no closed-loop phase near the service's capacity (its budgets then fail)",
     )
     run.add_argument(
+        "--skip-pgbouncer",
+        action="store_true",
+        help="no second run of the gated load through PgBouncer (its budgets: not run)",
+    )
+    run.add_argument(
         "--no-tracing",
         action="store_true",
         help="do not trace the probes' requests (the span budgets then fail)",
@@ -122,7 +127,13 @@ def _parser() -> argparse.ArgumentParser:
             "are merged (default 0: one Locust process; at most 2 per CPU)"
         ),
     )
-    run.add_argument("--replicas", type=_positive_int, default=1)
+    run.add_argument(
+        "--replicas",
+        type=_positive_int,
+        default=GateOptions.replicas,
+        help="service replicas sharing Redis, the load balanced across them at random "
+        f"(default {GateOptions.replicas}, the fix plan's production)",
+    )
     run.add_argument(
         "--base",
         metavar="REF",
@@ -167,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         skip_memray=options.skip_memray,
         skip_micro=options.skip_micro,
         skip_saturation=options.skip_saturation,
+        skip_pgbouncer=options.skip_pgbouncer,
         tracing=not options.no_tracing,
         load_workers=options.load_workers,
         replicas=options.replicas,

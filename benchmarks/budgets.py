@@ -43,7 +43,7 @@ Aggregate = Literal["max", "min", "sum", "count_true", "count_false"]
 _AGGREGATES: tuple[Aggregate, ...] = ("max", "min", "sum", "count_true", "count_false")
 _FIELDS = frozenset(
     ("name", "description", "metric", "limit", "unit", "comparison", "aggregate", "scope")
-) | {"command"}
+) | {"command", "min_replicas"}
 #: The commands whose documents budgets judge (a budget's ``command``, default ``gate``).
 COMMANDS = ("gate", "faults")
 
@@ -112,6 +112,9 @@ class Budget:
     #: The command whose documents it judges: ``gate`` (``make bench``, also the OOM run
     #: and the self-test) or ``faults`` (``make faults``).
     command: Literal["gate", "faults"] = "gate"
+    #: A phase budget about several replicas (sharing a cache) is not run on a phase that
+    #: ran fewer.
+    min_replicas: int = 1
 
     def holds(self, measured: float) -> bool:
         return measured <= self.limit if self.comparison == "<=" else measured >= self.limit
@@ -143,12 +146,13 @@ class Budget:
         path, value = pick(numbers, key=lambda item: item[1])
         return value, path, [path]
 
-    def not_run(self, reason: str) -> Verdict:
+    def not_run(self, reason: str, *, phase: str | None = None) -> Verdict:
         """This budget's verdict when what it judges was not run: ``passed`` ``None``,
         ``reason`` its explanation."""
         return Verdict(
             budget=self.name,
             description=self.description,
+            phase=phase,
             measured=None,
             limit=self.limit,
             unit=self.unit,
@@ -249,6 +253,11 @@ def _budget_from_table(table: Mapping[str, Any], index: int) -> Budget:
     command = table.get("command", "gate")
     if command not in COMMANDS:
         raise BudgetError(f"{where}: command must be one of {', '.join(COMMANDS)}, got {command!r}")
+    min_replicas = table.get("min_replicas", 1)
+    if isinstance(min_replicas, bool) or not isinstance(min_replicas, int) or min_replicas < 1:
+        raise BudgetError(f"{where}: min_replicas must be an integer >= 1, got {min_replicas!r}")
+    if min_replicas > 1 and scope != "phase":
+        raise BudgetError(f"{where}: min_replicas needs scope 'phase' (a phase has replicas)")
     return Budget(
         name=table["name"],
         description=table["description"],
@@ -259,6 +268,7 @@ def _budget_from_table(table: Mapping[str, Any], index: int) -> Budget:
         aggregate=aggregate,
         scope=scope,
         command=command,
+        min_replicas=min_replicas,
     )
 
 
@@ -329,6 +339,16 @@ def evaluate(
         if not phases:
             verdicts.append(budget.judge({}, phase=None, context="the run has no gated phase"))
         for phase in phases:
+            replicas = phase.get("replicas") or 1
+            if replicas < budget.min_replicas:
+                verdicts.append(
+                    budget.not_run(
+                        f"phase {phase.get('name')} ran {replicas} service replica(s); "
+                        f"this budget needs {budget.min_replicas} (--replicas)",
+                        phase=str(phase.get("name")),
+                    )
+                )
+                continue
             error = phase.get("error")
             context = f"phase {phase.get('name')} failed: {error}" if error else ""
             verdicts.append(budget.judge(phase, phase=str(phase.get("name")), context=context))

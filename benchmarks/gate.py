@@ -20,6 +20,10 @@ from benchmarks.environment import ROOT, Dataset, document_head, environment, gi
 from benchmarks.loadgen import check_workers
 from benchmarks.memory import memory_phase
 from benchmarks.micro import run_microbenchmarks
+from benchmarks.pgbouncer import BUDGETS as PGBOUNCER_BUDGETS
+from benchmarks.pgbouncer import PHASE as PGBOUNCER
+from benchmarks.pgbouncer import POOL_SIZE as PGBOUNCER_POOL
+from benchmarks.pgbouncer import side_by_side
 from benchmarks.phases import PhasePlan, failed_phase, run_phase
 from benchmarks.relative import RelativeLimit, judge_versus_base, load_relative_limits
 from benchmarks.revisions import Revision, base_revision
@@ -63,9 +67,12 @@ class GateOptions:
     skip_micro: bool = False
     #: No closed-loop phase near the service's capacity.
     skip_saturation: bool = False
+    #: No phase through PgBouncer beside the gated one.
+    skip_pgbouncer: bool = False
     #: Locust worker processes (0: Locust as one process; N: a master and N workers).
     load_workers: int = 0
-    replicas: int = 1
+    #: Service replicas sharing Redis, as the fix plan's production ran (two machines).
+    replicas: int = 2
     #: Trace the probes' requests (not the load's) and judge their spans.
     tracing: bool = True
     #: A git ref: its service runs against the working tree's in interleaved rounds.
@@ -109,11 +116,14 @@ def reproduce(options: GateOptions) -> str:
             words.append(f"{flag} {value:g}")
     if options.load_workers:
         words.append(f"--load-workers {options.load_workers}")
+    if options.replicas != GateOptions.replicas:
+        words.append(f"--replicas {options.replicas}")
     for flag, skipped in (
         ("--skip-baseline", options.skip_baseline),
         ("--skip-memray", options.skip_memray),
         ("--skip-micro", options.skip_micro),
         ("--skip-saturation", options.skip_saturation),
+        ("--skip-pgbouncer", options.skip_pgbouncer),
         ("--no-tracing", not options.tracing),
     ):
         if skipped:
@@ -242,6 +252,11 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
     work_dir.mkdir(parents=True, exist_ok=True)
     document = new_document(run_dir.name, now)
     plans = [PhasePlan(options.profile, options.profile, options.regressions, primary, gated=True)]
+    if not options.skip_pgbouncer:
+        # The gated load again through PgBouncer: side by side with the gated phase.
+        plans.append(
+            PhasePlan(PGBOUNCER, options.profile, options.regressions, primary, gated=False)
+        )
     if not options.skip_saturation:
         # Not gated (its latencies are queueing by design); its own budgets read it by name.
         plans.append(
@@ -282,19 +297,29 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
                 f"phase {plan.name}: {plan.scenario.name}, {plan.scenario.users} users, "
                 f"{plan.scenario.warmup_s:g} s warm-up + {plan.scenario.measure_s:g} s measured"
             )
+            through_pgbouncer = plan.name == PGBOUNCER
             try:
+                if through_pgbouncer:
+                    log(f"phase {plan.name}: PgBouncer before Postgres, {PGBOUNCER_POOL} backends")
+                    stack.add_pgbouncer(PGBOUNCER_POOL)
                 phase = run_phase(
                     stack,
                     plan,
                     work_dir=work_dir / plan.name,
                     load_workers=options.load_workers,
+                    service_env=stack.through_pgbouncer() if through_pgbouncer else None,
                     traces_dir=run_dir / "traces" / plan.name,
                 )
             except StackError as error:  # e.g. the service would not start: a verdict
                 phase = failed_phase(plan, f"the stack could not run this phase: {error}")
+            finally:
+                if through_pgbouncer:
+                    stack.remove_pgbouncer()
             document["phases"].append(phase)
             if phase["error"]:
                 log(f"phase {plan.name}: {phase['error']}")
+        if not options.skip_pgbouncer:
+            document["pgbouncer"] = side_by_side(document["phases"], options.profile)
         if not options.skip_baseline:
             document["comparison"] = comparison(document["phases"], compared)
         if base is not None:
@@ -335,7 +360,14 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
                     work_dir=work_dir / "versus-base" / "micro",
                     log=log,
                 )
-    judge(document, budgets, duration_s=round(time.monotonic() - started, 1), relative=relative)
+    skipped = dict.fromkeys(PGBOUNCER_BUDGETS, "not run: --skip-pgbouncer")
+    judge(
+        document,
+        budgets,
+        duration_s=round(time.monotonic() - started, 1),
+        relative=relative,
+        not_run=skipped if options.skip_pgbouncer else None,
+    )
     write(run_dir / "result.json", document)
     _point_latest(options.out, run_dir)
     return document, run_dir

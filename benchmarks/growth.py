@@ -41,12 +41,18 @@ def memory_growth(
     *,
     start: float,
     end: float,
+    share: float = 1.0,
 ) -> dict[str, Any] | None:
     """Slope of ``memory_bytes`` against requests served in ``[start, end)``.
 
     ``memory_t`` and ``request_t`` are on one clock; a memory figure may be ``nan``
     (a sample without it). ``None`` when there are too few bins or requests to fit.
+    ``share`` is the fraction of the requests the measured process served: one replica
+    of N, each request sent to one picked at random, serves 1/N of them, so its slope
+    is per request it served, not per request the stack served.
     """
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
     times = np.asarray(memory_t, dtype=np.float64)
     sizes = np.asarray(memory_bytes, dtype=np.float64)
     requests = np.sort(np.asarray(request_t, dtype=np.float64))
@@ -65,7 +71,9 @@ def memory_growth(
         medians.append(float(np.median(inside)))
         # Requests served by the middle of the bin, counted from the window's start.
         middle = (low + high) / 2
-        served.append(float(np.searchsorted(requests, middle) - np.searchsorted(requests, start)))
+        served.append(
+            share * float(np.searchsorted(requests, middle) - np.searchsorted(requests, start))
+        )
     if len(medians) < 3 or served[-1] - served[0] <= 0:
         return None
     x = np.asarray(served) / PER_REQUESTS
@@ -77,7 +85,9 @@ def memory_growth(
         "ci95_low_bytes_per_10k_requests": round(slope - margin),
         "ci95_high_bytes_per_10k_requests": round(slope + margin),
         "bins": len(x),
-        "requests": int(np.searchsorted(requests, end) - np.searchsorted(requests, start)),
+        "requests": round(
+            share * float(np.searchsorted(requests, end) - np.searchsorted(requests, start))
+        ),
         "first_bytes": round(medians[0]),
         "last_bytes": round(medians[-1]),
     }

@@ -24,6 +24,7 @@ from benchmarks.polling import Poller
 __all__ = ["MetricsPoller", "Snapshot", "cache_figures", "scrape", "sql_figures"]
 
 CACHE_REQUESTS = "tastematch_cache_requests"
+CACHE_HITS_BY_WRITER = "tastematch_cache_hits_by_writer"
 SQL_STATEMENTS = "tastematch_sql_statements_per_request"
 POOL_CAPACITY = "tastematch_db_pool_capacity"
 
@@ -79,21 +80,35 @@ def _delta(before: Snapshot, after: Snapshot, name: str) -> dict[Labels, float]:
 
 
 def cache_figures(before: Snapshot, after: Snapshot) -> dict[str, dict[str, float | None]]:
-    """Hits, misses, errors and hit rate per cache between two snapshots."""
+    """Hits, misses, errors and hit rate per cache between two snapshots, and the share of
+    hits served from entries another replica computed (``None`` without a hit signed by
+    its writer)."""
     counts: dict[str, dict[str, float]] = defaultdict(
         lambda: {"hit": 0.0, "miss": 0.0, "error": 0.0}
     )
     for labels, value in _delta(before, after, f"{CACHE_REQUESTS}_total").items():
         label = dict(labels)
         counts[label.get("cache", "?")][label.get("outcome", "?")] = value
+    writers: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"this-replica": 0.0, "another-replica": 0.0}
+    )
+    for labels, value in _delta(before, after, f"{CACHE_HITS_BY_WRITER}_total").items():
+        label = dict(labels)
+        writers[label.get("cache", "?")][label.get("writer", "?")] = value
     figures: dict[str, dict[str, float | None]] = {}
     for cache, outcome in sorted(counts.items()):
         lookups = outcome["hit"] + outcome["miss"] + outcome["error"]
+        by_writer = writers[cache]
+        signed = by_writer["this-replica"] + by_writer["another-replica"]
         figures[cache] = {
             "hits": outcome["hit"],
             "misses": outcome["miss"],
             "errors": outcome["error"],
             "hit_rate": round(outcome["hit"] / lookups, 4) if lookups else None,
+            "cross_replica_hits": by_writer["another-replica"],
+            "cross_replica_hit_share": (
+                round(by_writer["another-replica"] / signed, 4) if signed else None
+            ),
         }
     return figures
 

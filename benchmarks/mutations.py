@@ -184,7 +184,7 @@ class MutantResult:
     def failed(self) -> tuple[str, ...]:
         """Every budget or relative limit that failed on a real measurement."""
         relative = {v["name"] for v in self.versus_base.get("verdicts", []) if not v["passed"]}
-        absolute = {v.budget for v in self.verdicts if not v.passed and v.measured is not None}
+        absolute = {v.budget for v in self.verdicts if v.failed and v.measured is not None}
         return tuple(sorted(relative | absolute))
 
     @property
@@ -213,7 +213,7 @@ class MutantResult:
             "ok": self.ok,
             "errors": self.errors,
             "duration_s": self.duration_s,
-            "verdicts": [verdict.to_json() for verdict in self.verdicts if not verdict.passed],
+            "verdicts": [verdict.to_json() for verdict in self.verdicts if verdict.failed],
             # Raw latencies stay out: every mutant's block repeats base's rounds.
             "versus_base": {**self.versus_base, "samples": {}},
         }

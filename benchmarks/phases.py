@@ -91,8 +91,11 @@ def _containers(memory: dict[str, dict[str, Any]], shift: float) -> dict[str, An
     return summary
 
 
-def _growth(figures: dict[str, Any], shift: float, load: LoadRun) -> dict[str, Any] | None:
-    """Working set against requests served by the stack, after the warm-up (phase clock)."""
+def _growth(
+    figures: dict[str, Any], shift: float, load: LoadRun, replicas: int
+) -> dict[str, Any] | None:
+    """Working set against requests served by this replica, after the warm-up (phase clock):
+    the load sends each request to a replica picked at random, so each serves 1/N."""
     samples = figures.get("samples", [])
     return memory_growth(
         [float(sample["t"]) + shift for sample in samples],
@@ -103,6 +106,7 @@ def _growth(figures: dict[str, Any], shift: float, load: LoadRun) -> dict[str, A
         load.samples.t - load.started_at,
         start=load.warmup_s,
         end=load.end_s,
+        share=1 / max(1, replicas),
     )
 
 
@@ -360,13 +364,14 @@ def phase_entry(plan: PhasePlan, record: PhaseRecord) -> dict[str, Any]:
     # requests for a slope per request to mean anything.
     for name, figures in containers.items():
         if (plan.gated or plan.leak_test) and figures["role"] == "service":
-            figures["growth"] = _growth(record.memory[name], shift, load)
+            figures["growth"] = _growth(record.memory[name], shift, load, record.replicas)
     start, end = load.started_at + load.warmup_s, load.started_at + load.end_s
     window = record.window
     max_connections = record.max_connections
     measured = load.samples.between(start, end)
     return {
         **_heading(plan, _phase_error(load, containers, len(measured), record.probe_error)),
+        "replicas": record.replicas,
         "warmup_s": load.warmup_s,
         "measure_s": load.end_s - load.warmup_s,
         "started_at": load.started_at,

@@ -148,7 +148,11 @@ CASES: tuple[Case, ...] = (
     ),
     _case(
         7,
-        ("http_contract", "recommendations_cache_hit_rate"),
+        (
+            "http_contract",
+            "recommendations_cache_hit_rate",
+            "recommendations_cross_replica_hit_share",
+        ),
         "per-process cache with 2 replicas",
         replicas=2,
         contract_check="another replica",
@@ -176,13 +180,15 @@ class CaseResult:
     def failed(self) -> tuple[str, ...]:
         """Budgets that failed on a real measurement (a missing one catches nothing)."""
         return tuple(
-            sorted({v.budget for v in self.verdicts if not v.passed and v.measured is not None})
+            sorted({v.budget for v in self.verdicts if v.failed and v.measured is not None})
         )
 
     @property
     def unmeasured_failures(self) -> tuple[str, ...]:
         """Budgets that failed only because their measurement is missing."""
-        return tuple(sorted({v.budget for v in self.verdicts if v.measured is None}))
+        return tuple(
+            sorted({v.budget for v in self.verdicts if v.measured is None and not v.not_run})
+        )
 
     @property
     def caught(self) -> tuple[str, ...]:
@@ -201,7 +207,7 @@ class CaseResult:
     def ok(self) -> bool:
         """Caught (a regression) or passed every measured budget (the optimised control)."""
         if self.case.is_control:
-            return bool(self.verdicts) and all(v.passed for v in self.verdicts)
+            return bool(self.verdicts) and not any(v.failed for v in self.verdicts)
         return bool(self.caught)
 
     def to_json(self) -> dict[str, Any]:
@@ -403,7 +409,7 @@ td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:t
 {% endfor %}</table>
 <h2>Failed verdicts per case</h2>
 {% for row, result in rows %}<h3>{{ row[0] }}</h3><ul>
-{% for v in result.verdicts if not v.passed %}<li><b>{{ v.budget }}</b>: {{ v.explanation }}</li>
+{% for v in result.verdicts if v.failed %}<li><b>{{ v.budget }}</b>: {{ v.explanation }}</li>
 {% else %}<li>every measured budget held</li>{% endfor %}</ul>
 <p><small>not measured in the self-test: {{ result.not_measured | join(", ") }}</small></p>
 {% endfor %}
@@ -417,7 +423,7 @@ td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:t
 {% for row, result in mutants %}<h3>{{ row[0] }}</h3><ul>
 {% for v in result.versus_base.verdicts %}<li>{{ 'held' if v.passed else 'FAILED' }}
 <b>{{ v.name }}</b>: {{ v.explanation }}</li>{% endfor %}
-{% for v in result.verdicts if not v.passed %}<li>FAILED <b>{{ v.budget }}</b>:
+{% for v in result.verdicts if v.failed %}<li>FAILED <b>{{ v.budget }}</b>:
 {{ v.explanation }}</li>{% endfor %}</ul>
 {% endfor %}{% endif %}</body></html>
 """

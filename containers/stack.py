@@ -13,6 +13,7 @@ container and the network are removed on exit, on a start-up failure and on Ctrl
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import secrets
 import socket
@@ -237,14 +238,48 @@ class Stack:
         )
         _start_all([self.postgres, self.redis])
         if self.pgbouncer_enabled:
-            # After Postgres: its readiness check is a query through it.
-            self.pgbouncer = PgBouncerContainer(
-                self._images.pgbouncer,
-                pool_size=self.pgbouncer_pool_size,
-                **self._container_kwargs("pgbouncer", "pgbouncer"),
-            )
-            _start_all([self.pgbouncer])
+            self._start_pgbouncer()
         self._start_services()
+
+    def _start_pgbouncer(self) -> None:
+        assert self._images is not None
+        # After Postgres: its readiness check is a query through it.
+        self.pgbouncer = PgBouncerContainer(
+            self._images.pgbouncer,
+            pool_size=self.pgbouncer_pool_size,
+            **self._container_kwargs("pgbouncer", "pgbouncer"),
+        )
+        _start_all([self.pgbouncer])
+
+    def add_pgbouncer(self, pool_size: int = PGBOUNCER_POOL_SIZE) -> None:
+        """Start PgBouncer on the running stack (the replicas keep connecting to Postgres:
+        ``through_pgbouncer()`` is the setting that sends a restart's replicas through it)."""
+        self._require(self.postgres, "postgres")
+        if self.pgbouncer is not None:
+            raise StackError("PgBouncer is already running in this stack")
+        if pool_size < 1:
+            raise ValueError(f"pgbouncer_pool_size must be 1 or more, not {pool_size}")
+        built = ensure_images(("pgbouncer",))
+        self._images = dataclasses.replace(self.images, pgbouncer=built.pgbouncer)
+        self.pgbouncer_pool_size = pool_size
+        self._start_pgbouncer()
+
+    def remove_pgbouncer(self) -> None:
+        """Remove the PgBouncer ``add_pgbouncer`` started (no-op without one); replicas
+        connected through it must be restarted first."""
+        if self.pgbouncer is None:
+            return
+        problem = _remove(self.pgbouncer)
+        self.pgbouncer = None
+        if problem is not None:
+            raise StackError(f"could not remove: {problem}")
+
+    def through_pgbouncer(self) -> dict[str, str]:
+        """The replicas' settings that connect them through the stack's PgBouncer."""
+        return {
+            "TASTEMATCH_DATABASE_URL": _database_url("pgbouncer", PGBOUNCER_PORT),
+            "TASTEMATCH_TRANSACTION_POOLER": "true",
+        }
 
     def _container_kwargs(self, name: str, role: str) -> dict[str, Any]:
         return {
@@ -260,23 +295,17 @@ class Stack:
 
     def service_environment(self) -> dict[str, str]:
         """The environment every service replica gets (settings of `service.config`)."""
-        database_host = "postgres", POSTGRES_PORT
-        pooler = {}
+        database = {"TASTEMATCH_DATABASE_URL": _database_url("postgres", POSTGRES_PORT)}
         if self.pgbouncer_enabled:
-            database_host = "pgbouncer", PGBOUNCER_PORT
-            pooler = {"TASTEMATCH_TRANSACTION_POOLER": "true"}
+            database = self.through_pgbouncer()
         return {
-            "TASTEMATCH_DATABASE_URL": (
-                f"postgresql+psycopg://{POSTGRES_USER}:{POSTGRES_PASSWORD}"
-                f"@{database_host[0]}:{database_host[1]}/{POSTGRES_DB}"
-            ),
+            **database,
             "TASTEMATCH_REDIS_URL": f"redis://:{self.redis_password}@redis:{REDIS_PORT}/0",
             "TASTEMATCH_PROFILE": self.profile,
             "TASTEMATCH_REGRESSIONS": ",".join(sorted(self.regressions)),
             "TASTEMATCH_JWT_SECRET": self.jwt_secret,
             "TASTEMATCH_PORT": str(SERVICE_PORT),
             **LOAD_GENERATOR_RATE_LIMITS,
-            **pooler,
             **(TRACING_ENV if self.tracing else {}),
             **self.service_env,
             **self.restart_env,
@@ -535,6 +564,11 @@ class Stack:
         lines.append(f"  containers: {' '.join(names)}")
         lines.append(f"  remove with: python -m containers remove {self.stack_id}")
         return "\n".join(lines)
+
+
+def _database_url(host: str, port: int) -> str:
+    """The service's SQLAlchemy URL of the database at ``host:port`` in the stack's network."""
+    return f"postgresql+psycopg://{POSTGRES_USER}:{POSTGRES_PASSWORD}@{host}:{port}/{POSTGRES_DB}"
 
 
 def leftovers(stack_id: str, client: docker.DockerClient | None = None) -> list[str]:

@@ -267,6 +267,8 @@ class RunDocument:
     faults: tuple[dict[str, Any], ...] = ()
     #: The faults a ``make faults`` run with ``--only`` left out.
     faults_not_run: tuple[str, ...] = ()
+    #: The gated phase beside the same load through PgBouncer (``None``: not run).
+    pgbouncer: results.PgBouncerComparison | None = None
     failed: tuple[Verdict, ...] = field(init=False)
     #: Budgets neither passed nor failed: what they judge was left out of the run.
     not_run: tuple[Verdict, ...] = field(init=False)
@@ -356,6 +358,7 @@ def run_document(document: results.RunDocument, source: Path) -> RunDocument:
         versus_base=document.versus_base,
         faults=tuple(dict(entry) for entry in document.faults or ()),
         faults_not_run=tuple(document.faults_not_run),
+        pgbouncer=document.pgbouncer,
     )
 
 

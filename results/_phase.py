@@ -142,6 +142,9 @@ class CacheFigures(Model):
     misses: Number | None = None
     errors: Number | None = None
     hit_rate: Number | None = None
+    #: Hits on entries another replica computed, and their share of the signed hits.
+    cross_replica_hits: Number | None = None
+    cross_replica_hit_share: Number | None = None
 
 
 class SqlFigures(Model):
@@ -242,6 +245,8 @@ class Phase(Model):
     regressions: Items[str] = []
     scenario: str | None = None
     users: int | None = None
+    #: Service replicas that served the load (``None``: not recorded, one).
+    replicas: int | None = None
     warmup_s: Number | None = None
     measure_s: Number | None = None
     started_at: Number | None = None

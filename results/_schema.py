@@ -61,6 +61,11 @@ Format history (``schema_version``):
    run of some faults only (``--only``) names the others in ``faults_not_run``; a budget
    that reads only their entries was not run: its verdict's ``passed`` is ``null``
    (neither passed nor failed, and not counted either way), its ``explanation`` says why.
+   A phase carries ``replicas`` (service replicas that served its load) and its cache
+   figures ``cross_replica_hits`` / ``cross_replica_hit_share`` (hits on entries another
+   replica wrote); a phase budget with ``min_replicas`` is not run on a phase with fewer.
+   The gate's ``pgbouncer`` block: the gated phase and the ``pgbouncer`` phase (the same
+   load through PgBouncer) side by side (``pool_size``, ``direct``, ``pgbouncer``).
 
 Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
 ``oom`` block is present, else ``gate``) and their verdicts have no ``metric``
@@ -353,6 +358,29 @@ class Environment(Model):
     reproduce: str | None = None
 
 
+class PgBouncerSide(Model):
+    """One side of the PgBouncer comparison: a phase's Postgres and latency figures."""
+
+    phase: str | None = None
+    error: str | None = None
+    replicas: int | None = None
+    #: Connections the replicas' pools may open together.
+    pools_add_up_to: Number | None = None
+    postgres_backends: Number | None = None
+    postgres_peak_working_set_bytes: Number | None = None
+    p95_ms: Members[Number | None] = {}
+    failures: int | None = None
+
+
+class PgBouncerComparison(Model):
+    """The gated phase and the same load through PgBouncer (``benchmarks.pgbouncer``)."""
+
+    pool_size: int | None = None
+    direct: PgBouncerSide | None = None
+    pgbouncer: PgBouncerSide | None = None
+    errors: Items[str] = []
+
+
 class RunDocument(Model):
     """A gate run's ``result.json`` (``kind`` ``gate``), an OOM run's (``oom``) or a faults
     run's (``faults``)."""
@@ -370,6 +398,8 @@ class RunDocument(Model):
     comparison: Comparison | None = None
     #: A run with ``--base REF`` (``None`` otherwise).
     versus_base: VersusBase | None = None
+    #: The gated phase beside the same load through PgBouncer (``None``: not run).
+    pgbouncer: PgBouncerComparison | None = None
     passed: Flag | None = None
     duration_s: Number | None = None
     #: Where the OOM run's kill landed and how to run it again (``kind`` ``oom`` only).

@@ -9,13 +9,16 @@ Per-user entries live in one hash per user, so that placing an order invalidates
 with one atomic script. The hash also holds a generation token: a recommendation computed
 from data read before an invalidation is not written back (no stale write-after-invalidate).
 Every entry carries its own expiry time, so a TTL holds per entry even though the hash is
-shared.
+shared, and names the replica that wrote it (its host name): a hit is counted as served
+from an entry this replica or another one computed, the proof that the cache is shared.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import socket
 import struct
 import threading
 import time
@@ -35,19 +38,31 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_EXPIRY = struct.Struct("<d")
+#: Every stored value starts with its expiry time and the writing replica's id.
+_HEADER = struct.Struct("<d8s")
 _GEN_FIELD = "gen"
+#: This replica (container), as it signs the entries it writes: its worker processes share it.
+REPLICA_ID = hashlib.blake2b(socket.gethostname().encode(), digest_size=8).digest()
 
 
 def _wrap(value: bytes, ttl_s: float) -> bytes:
-    return _EXPIRY.pack(time.time() + ttl_s) + value
+    return _HEADER.pack(time.time() + ttl_s, REPLICA_ID) + value
 
 
 def _unwrap(stored: bytes | None) -> bytes | None:
-    if stored is None or len(stored) < _EXPIRY.size:
+    """The value of a stored entry, ``None`` when it is missing or expired."""
+    if stored is None or len(stored) < _HEADER.size:
         return None
-    (expires_at,) = _EXPIRY.unpack_from(stored)
-    return stored[_EXPIRY.size :] if expires_at > time.time() else None
+    expires_at, _ = _HEADER.unpack_from(stored)
+    return stored[_HEADER.size :] if expires_at > time.time() else None
+
+
+def _record_hit(cache: metrics.CacheName, stored: bytes | None) -> None:
+    """Count a hit on ``stored`` (an unexpired entry), by the replica that wrote it."""
+    metrics.record_cache(cache, "hit")
+    if stored is not None and len(stored) >= _HEADER.size:
+        _, writer = _HEADER.unpack_from(stored)
+        metrics.record_cache_writer(cache, this_replica=writer == REPLICA_ID)
 
 
 class Backend(Protocol):
@@ -269,13 +284,17 @@ class CacheClient:
     def get_many(self, cache: metrics.CacheName, keys: Sequence[str]) -> list[bytes | None]:
         """Values of ``keys`` (``None`` for a miss); each key counts as one look-up."""
         try:
-            found = [_unwrap(value) for value in self._call(lambda: self.backend.mget(keys))]
+            stored = self._call(lambda: self.backend.mget(keys))
         except _Unavailable:
             for _ in keys:
                 metrics.record_cache(cache, "error")
             return [None] * len(keys)
-        for value in found:
-            metrics.record_cache(cache, "miss" if value is None else "hit")
+        found = [_unwrap(value) for value in stored]
+        for raw, value in zip(stored, found, strict=True):
+            if value is None:
+                metrics.record_cache(cache, "miss")
+            else:
+                _record_hit(cache, raw)
         return found
 
     def put_many(self, items: Mapping[str, bytes], ttl_s: int) -> None:
@@ -337,7 +356,7 @@ class CacheClient:
             return compute()[field], False
         value = None if refresh else _unwrap(stored)
         if value is not None:
-            metrics.record_cache(cache, "hit")
+            _record_hit(cache, stored)
             return value, True
         metrics.record_cache(cache, "miss")
         lock_key = f"{user_key}:{field}"

@@ -30,6 +30,7 @@ __all__ = [
     "RequestStats",
     "current_stats",
     "record_cache",
+    "record_cache_writer",
     "render",
 ]
 
@@ -48,6 +49,11 @@ CACHE_REQUESTS = Counter(
     "tastematch_cache_requests_total",
     "Cache look-ups by cache and outcome (an unreachable cache counts as error)",
     ["cache", "outcome"],
+)
+CACHE_HITS_BY_WRITER = Counter(
+    "tastematch_cache_hits_by_writer_total",
+    "Cache hits by who computed the entry: this replica or another one sharing the cache",
+    ["cache", "writer"],
 )
 SQL_STATEMENTS = Histogram(
     "tastematch_sql_statements_per_request",
@@ -123,6 +129,12 @@ def record_cache(cache: CacheName, outcome: CacheOutcome) -> None:
     # while computing recommendations must not overwrite it.
     if stats is not None and (cache == "recommendations" or stats.cache == "none"):
         stats.cache = "hit" if outcome == "hit" else "miss"
+
+
+def record_cache_writer(cache: CacheName, *, this_replica: bool) -> None:
+    """Count one hit by the replica that wrote the entry (shared cache: often another)."""
+    writer = "this-replica" if this_replica else "another-replica"
+    CACHE_HITS_BY_WRITER.labels(cache=cache, writer=writer).inc()
 
 
 def observe_request(

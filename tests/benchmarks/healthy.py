@@ -53,3 +53,16 @@ def saturation_phase() -> dict[str, Any]:
         "endpoints": {"GET /api/recommendations": {"failures": 0, "p95_ms": 60.0}},
         "load_generator": {"saturated": False},
     }
+
+
+def pgbouncer_phase() -> dict[str, Any]:
+    """The gate's run of the gated load through PgBouncer, healthy."""
+    return {
+        "name": "pgbouncer",
+        "profile": "optimized",
+        "gated": False,
+        "error": None,
+        "replicas": 2,
+        "db": {"max_connections_in_use": 4, "pool_capacity_per_replica": 4.0},
+        "endpoints": {"GET /api/recommendations": {"failures": 0, "p95_ms": 30.0}},
+    }

@@ -205,6 +205,16 @@ def test_no_gated_phase_fails_every_phase_budget() -> None:
             "[[budget]]\nname='x'\ndescription='d'\nmetric='m'\nunit='count'\nlimit=1\nlimt=2\n",
             "unknown field",
         ),
+        (
+            "[[budget]]\nname='x'\ndescription='d'\nmetric='m'\nunit='count'\nlimit=1\n"
+            "min_replicas=0\n",
+            "min_replicas must be an integer >= 1",
+        ),
+        (
+            "[[budget]]\nname='x'\ndescription='d'\nmetric='m'\nunit='count'\nlimit=1\n"
+            "min_replicas=2\nscope='run'\n",
+            "min_replicas needs scope 'phase'",
+        ),
         ("not toml [", "not valid TOML"),
         ("", "no \\[\\[budget\\]\\] tables"),
     ],
@@ -270,3 +280,37 @@ def test_the_run_passes_on_what_was_judged_and_not_on_nothing() -> None:
     assert document["passed"] is False  # judged, it fails
     judge(document, budgets, duration_s=1.0, not_run={"held": "out", "broken": "out"})
     assert document["passed"] is False  # nothing judged is no pass
+
+
+def test_a_budget_about_replicas_is_not_run_on_a_phase_with_fewer() -> None:
+    budget = _budget(
+        "cache.recommendations.cross_replica_hit_share",
+        0.3,
+        "ratio",
+        comparison=">=",
+        min_replicas=2,
+    )
+    shared = {"recommendations": {"hit_rate": 0.9, "cross_replica_hit_share": 0.5}}
+    local = {"recommendations": {"hit_rate": 0.9, "cross_replica_hit_share": 0.0}}
+    document = {
+        "phases": [
+            _phase(name="one", replicas=1, cache=local),
+            _phase(name="shared", replicas=2, cache=shared),
+            _phase(name="per-process", replicas=2, cache=local),
+        ]
+    }
+
+    verdicts = evaluate(document, [budget])
+
+    assert [(v.phase, v.passed) for v in verdicts] == [
+        ("one", None),
+        ("shared", True),
+        ("per-process", False),
+    ]
+    assert verdicts[0].explanation.startswith("phase one ran 1 service replica(s)")
+
+
+def test_the_shipped_cross_replica_budget_needs_two_replicas() -> None:
+    budgets = {budget.name: budget for budget in load_budgets()}
+    budget = budgets["recommendations_cross_replica_hit_share"]
+    assert (budget.min_replicas, budget.comparison) == (2, ">=")

@@ -64,3 +64,22 @@ def test_too_little_to_fit_is_no_figure() -> None:
     memory_t, working_set, _ = _phase(0)
     assert memory_growth(memory_t, working_set, np.array([]), start=0, end=60) is None
     assert memory_growth(memory_t, working_set, np.array([1.0]), start=30, end=30) is None
+
+
+def test_one_replica_of_two_is_judged_per_request_it_served() -> None:
+    # The stack served 6000 requests, this replica about half: 4 KiB per request it
+    # served is 8 KiB per request the stack served.
+    memory_t, working_set, requests = _phase(4096)
+    growth = memory_growth(memory_t, working_set / 2, requests, start=0, end=60, share=0.5)
+    assert growth is not None
+    assert growth["requests"] == 3000
+    low, high = (
+        growth["ci95_low_bytes_per_10k_requests"],
+        growth["ci95_high_bytes_per_10k_requests"],
+    )
+    assert low <= 4096 * PER_REQUESTS <= high
+
+
+def test_a_share_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="share must be in"):
+        memory_growth(*_phase(0), start=0, end=60, share=0)

@@ -121,3 +121,29 @@ def test_benchmark_json_becomes_microbenchmark_entries() -> None:
             "rounds": 200,
         }
     ]
+
+
+def _writers(this_replica: int, another_replica: int) -> str:
+    name = "tastematch_cache_hits_by_writer_total"
+    return (
+        f"# HELP {name} Cache hits by writer\n# TYPE {name} counter\n"
+        f'{name}{{cache="recommendations",writer="this-replica"}} {this_replica}\n'
+        f'{name}{{cache="recommendations",writer="another-replica"}} {another_replica}\n'
+    )
+
+
+def test_cross_replica_hit_share_is_the_share_of_hits_another_replica_wrote() -> None:
+    before = _snapshot(0, _exposition(0, 0, 0, 0), _writers(10, 10), _writers(0, 0))
+    after = _snapshot(
+        60, _exposition(50, 10, 0, 0), _writers(30, 40), _writers(10, 20)
+    )  # window: 30 own hits, 50 another replica's
+    figures = cache_figures(before, after)["recommendations"]
+    assert figures["cross_replica_hits"] == 50
+    assert figures["cross_replica_hit_share"] == pytest.approx(50 / 80)
+
+
+def test_cross_replica_hit_share_is_unknown_without_signed_hits() -> None:
+    before = _snapshot(0, _exposition(0, 0, 0, 0))
+    after = _snapshot(1, _exposition(5, 5, 0, 0))
+    figures = cache_figures(before, after)["recommendations"]
+    assert figures["cross_replica_hit_share"] is None

@@ -11,7 +11,13 @@ import pytest
 from benchmarks.budgets import evaluate, load_budgets
 from benchmarks.evaluate import main as evaluate_main
 from benchmarks.result import ResultError, load_result, parse_result, write_result
-from tests.benchmarks.healthy import TRACE_PROBE, WORK_PROBE, growth, saturation_phase
+from tests.benchmarks.healthy import (
+    TRACE_PROBE,
+    WORK_PROBE,
+    growth,
+    pgbouncer_phase,
+    saturation_phase,
+)
 
 MiB = 1024**2
 
@@ -40,7 +46,8 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
                 "p99_ms_windows": [79.0, 80.0, 81.0],
             }
         },
-        "cache": {"recommendations": {"hit_rate": 0.93}},
+        "replicas": 2,
+        "cache": {"recommendations": {"hit_rate": 0.93, "cross_replica_hit_share": 0.5}},
         "db": {
             "connections_per_replica": 4.0,
             "pool_capacity_per_replica": 4.0,
@@ -67,7 +74,7 @@ def _document(**phase_overrides: Any) -> dict[str, Any]:
         "run_id": "20261129T050102Z-abc1234",
         "created_at": "2026-11-29T05:01:02Z",
         "environment": {},
-        "phases": [phase, saturation_phase()],
+        "phases": [phase, pgbouncer_phase(), saturation_phase()],
         "memray": {
             "peak_heap_bytes": 90 * MiB,
             "per_request_bytes": 4 * MiB,

@@ -11,8 +11,10 @@ import jwt
 import numpy as np
 import pytest
 import redis
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
+import service.cache
 from service.accounts import DatasetView
 from service.cache import CacheClient, LocalBackend, NullBackend, RedisBackend
 from service.config import Regression, Settings, parse_regressions
@@ -188,6 +190,31 @@ def test_entries_expire_after_their_ttl(monkeypatch: pytest.MonkeyPatch) -> None
     later = time.time() + 61
     monkeypatch.setattr(time, "time", lambda: later)
     assert cache.get_many("restaurants", [key]) == [None]
+
+
+def _hits_by_writer(writer: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "tastematch_cache_hits_by_writer_total", {"cache": "recommendations", "writer": writer}
+    )
+    return value or 0.0
+
+
+def test_a_hit_counts_the_replica_that_wrote_the_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two replicas on one shared backend: each signs what it writes with its own id.
+    shared = LocalBackend()
+    cache = _client(shared)
+    key = cache.key("rec", 3)
+    before = {writer: _hits_by_writer(writer) for writer in ("this-replica", "another-replica")}
+    monkeypatch.setattr(service.cache, "REPLICA_ID", b"replica1")
+    cache.get_user_entry("recommendations", key, "f", lambda: {"f": b"v"}, 60)  # writes
+    cache.get_user_entry("recommendations", key, "f", lambda: {"f": b"x"}, 60)  # own hit
+    monkeypatch.setattr(service.cache, "REPLICA_ID", b"replica2")
+    assert cache.get_user_entry("recommendations", key, "f", lambda: {"f": b"x"}, 60) == (
+        b"v",
+        True,
+    )
+    assert _hits_by_writer("this-replica") - before["this-replica"] == 1
+    assert _hits_by_writer("another-replica") - before["another-replica"] == 1
 
 
 def test_no_cache_always_computes() -> None:
