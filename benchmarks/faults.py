@@ -126,17 +126,18 @@ class Injector(threading.Thread):
     def _load_started(self) -> float | None:
         deadline = time.monotonic() + 120
         while not self._done.is_set() and time.monotonic() < deadline:
-            try:
-                started = read_started_at(self.samples_dir)
-            except ValueError:
-                started = None  # being written
+            started = read_started_at(self.samples_dir)
             if started is not None:
                 return started
             self._done.wait(0.1)
         return None
 
     def run(self) -> None:
-        started = self._load_started()
+        try:
+            started = self._load_started()
+        except ValueError as error:  # written whole (renamed into place): malformed
+            self.error = f"the load's start time is unreadable: {error}"
+            return
         if started is None:
             self.error = "the load never started: fault not injected"
             return

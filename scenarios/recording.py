@@ -15,7 +15,6 @@ quits, so the merge can be checked (``scenarios.sample_files``).
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from collections.abc import Callable
@@ -26,7 +25,14 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from scenarios.sample_files import COUNTED_FILE, START_FILE, ack_path, done_path, sample_path
+from scenarios.sample_files import (
+    COUNTED_FILE,
+    START_FILE,
+    ack_path,
+    done_path,
+    sample_path,
+    write_json,
+)
 
 __all__ = ["SAMPLE_COLUMNS", "SampleRecorder"]
 
@@ -91,7 +97,7 @@ class SampleRecorder:
             self._acks = None
         if self._file is not None and self._path is not None:
             self._file.close()
-            done_path(self._path).write_text(json.dumps({"rows": self.rows}))
+            write_json(done_path(self._path), {"rows": self.rows})
             self._file = None
             self._writer = None
 
@@ -120,7 +126,7 @@ def _mark_start(environment: Environment, **_: Any) -> None:
         return
     marker = Path(directory) / START_FILE
     if not marker.exists():
-        marker.write_text(json.dumps({"started_at": time.time()}))
+        write_json(marker, {"started_at": time.time()})
 
 
 def _set_exit_code(environment: Environment, **_: Any) -> None:
@@ -133,7 +139,7 @@ def _set_exit_code(environment: Environment, **_: Any) -> None:
         # A headless run's master has had its workers' final reports by now (it quits
         # the runner before `quitting` fires): its totals are what the merge must match.
         counted = {"requests": stats.num_requests, "failures": stats.num_failures}
-        (Path(directory) / COUNTED_FILE).write_text(json.dumps(counted))
+        write_json(Path(directory) / COUNTED_FILE, counted)
     if stats is not None and stats.num_failures > 0:
         environment.process_exit_code = 1
     else:

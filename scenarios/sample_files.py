@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import socket
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ACK_GLOB",
@@ -37,6 +39,7 @@ __all__ = [
     "read_started_at",
     "run_files",
     "sample_path",
+    "write_json",
 ]
 
 SAMPLE_GLOB = "samples-*.csv"
@@ -65,12 +68,23 @@ def done_path(sample_file: Path) -> Path:
     return sample_file.with_suffix(DONE_SUFFIX)
 
 
+def write_json(path: Path, content: dict[str, Any]) -> None:
+    """Write ``content`` as JSON so that a reader (the gate, the fault injector) sees the
+    whole file or none: a temporary file renamed over ``path``."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(content), encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def read_started_at(directory: Path) -> float | None:
     """When the load in ``directory`` started (epoch seconds), as its ``start.json`` says;
     ``None`` while there is no such file.
 
     Raises :class:`ValueError` naming the file when it is not ``{"started_at": <seconds>}``
-    (its writer does not write atomically: a reader may catch it half-written).
+    (its writer renames a complete file into place: a reader never sees half of one).
     """
     path = directory / START_FILE
     try:

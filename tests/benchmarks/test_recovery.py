@@ -24,7 +24,7 @@ from benchmarks.recovery import SETTLE_S, acknowledged_orders, fault_figures
 from benchmarks.samples import read_samples
 from containers.faults import Fault
 from containers.stack import Stack
-from scenarios.sample_files import START_FILE, ack_path, sample_path
+from scenarios.sample_files import START_FILE, ack_path, sample_path, write_json
 
 T0 = 1_800_000_000.0
 INJECT, HEAL = T0 + 20, T0 + 30
@@ -284,15 +284,27 @@ class _Noted(Fault):
         self.done.append("heal")
 
 
-def test_the_injector_waits_for_the_loads_start_even_half_written(tmp_path: Path) -> None:
+def test_the_injector_waits_for_the_loads_start(tmp_path: Path) -> None:
     fault = _Noted("noted", "redis", "nothing really", hold_s=0)
-    (tmp_path / START_FILE).write_text('{"started_at": ')  # Locust is still writing it
     injector = Injector(cast(Stack, None), fault, tmp_path, after_s=0)
     injector.start()
-    writer = threading.Timer(0.3, (tmp_path / START_FILE).write_text, ['{"started_at": 1.0}'])
+    writer = threading.Timer(0.3, write_json, [tmp_path / START_FILE, {"started_at": 1.0}])
     writer.start()
     injector.join(timeout=10)
     writer.join()
     injector.finish()
     assert (injector.error, fault.done) == (None, ["inject", "heal"])
     assert injector.injected_at is not None
+
+
+def test_an_unreadable_start_is_an_error_not_a_wait(tmp_path: Path) -> None:
+    # The marker is renamed into place whole: a malformed one will not get better.
+    fault = _Noted("noted", "redis", "nothing really", hold_s=0)
+    (tmp_path / START_FILE).write_text('{"started_at": ')
+    injector = Injector(cast(Stack, None), fault, tmp_path, after_s=0)
+    injector.start()
+    injector.join(timeout=10)
+    injector.finish()
+    assert injector.error is not None
+    assert injector.error.startswith("the load's start time is unreadable")
+    assert fault.done == []
