@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from service.config import Regression
 from service.deps import UNKNOWN_USER, CtxDep, SessionDep, UserIdDep, unauthorized
+from service.models import User
 from service.onboarding import save_vector, synthetic_vector
 from service.schemas import OnboardingIn, OnboardingOut
 
@@ -42,6 +44,10 @@ def complete_onboarding(
         full_rows=ctx.settings.has(Regression.R1),
     )
     if vector is None:
+        # Nothing is written, so no foreign key tells whether the token's user still
+        # exists: ask (one statement, on this path only).
+        if session.scalar(select(User.id).where(User.id == user_id)) is None:
+            raise unauthorized(UNKNOWN_USER)
         return OnboardingOut(success=False, message=_NO_MATCH, has_synthetic_vector=False)
     try:
         save_vector(session, user_id=user_id, vector=vector)

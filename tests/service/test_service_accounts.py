@@ -220,3 +220,24 @@ def test_a_replica_that_has_not_looked_yet_refuses_old_tokens_within_the_refresh
             assert response.status_code == 401, (request, response.text)
             assert response.json() == {"detail": EARLIER_DATASET}, request
         assert time.monotonic() - reseeded_at <= WAIT_S
+
+
+def test_onboarding_that_matches_nothing_refuses_a_deleted_user_at_once(
+    client: TestClient, sql: Any
+) -> None:
+    registered = client.post(
+        "/auth/register",
+        json={"email": "picky@tastematch.test", "name": "Picky", "password": "pw-picky-123456"},
+    )
+    assert registered.status_code == 201, registered.text
+    headers = {"Authorization": f"Bearer {registered.json()['token']}"}
+    nothing = {"selected_cuisines": ["No Such Cuisine"]}
+    kept = client.post("/api/onboarding/complete", json=nothing, headers=headers)
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["success"] is False
+
+    sql("DELETE FROM users WHERE id = %s", (registered.json()["user"]["id"],))
+    # Nothing is written on this path, so no foreign key refuses it: the user is looked up
+    # (not left to the next refresh of the deleted users).
+    gone = client.post("/api/onboarding/complete", json=nothing, headers=headers)
+    assert (gone.status_code, gone.json()) == (401, {"detail": UNKNOWN_USER})
