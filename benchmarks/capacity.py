@@ -19,8 +19,8 @@ answered; more than ``rate x 0.25 s`` arrivals waiting for a user at its end; th
 working set at 95 % of its cap, or an OOM kill. The ladder stops at the first broken step;
 the *capacity* is the highest held rate: its sustained requests/s, the users in flight
 there (Little's law) and the pool of users. A step is *generator-bound* when the Locust
-process averaged >= 90 % of a core, or its arrivals waited for sending as long as the
-service took to answer while users were free: a limit found there is the load
+process averaged >= 90 % of a core, or its arrivals' p95 wait to be sent reached the
+service's p95 answer time while users were free: a limit found there is the load
 generator's, and the capacity is reported as a bound (``>=``).
 
 Writes ``reports/out/<run-id>-capacity/`` (``capacity.json`` with sorted keys,
@@ -153,7 +153,7 @@ class StepResult:
     sustained_rps: float
     p50_ms: float | None
     p95_ms: float | None
-    service_p50_ms: float | None
+    service_p95_ms: float | None
     dispatch_lag_p95_ms: float | None
     backlog_at_end: int
     users_in_flight: float
@@ -199,7 +199,7 @@ def judge_step(
     failures = int(window.failed.sum())
     from_schedule = window.from_schedule_ms
     p95 = _percentile(from_schedule, 95)
-    service_p50 = _percentile(window.response_ms, 50)
+    service_p95 = _percentile(window.response_ms, 95)
     lag_p95 = _percentile(window.dispatch_lag_ms, 95)
     sent_by_end = int((ours & ~np.isnan(samples.scheduled) & (samples.t < end)).sum())
     backlog = max(0, plan.arrivals_due_by(end) - sent_by_end)
@@ -220,8 +220,8 @@ def judge_step(
         broken["oom"] = "OOM-killed"
     lagging = (
         lag_p95 is not None
-        and service_p50 is not None
-        and lag_p95 >= service_p50
+        and service_p95 is not None
+        and lag_p95 >= service_p95
         and in_flight < _FREE_USERS * step.pool
     )
     busy = cpu_percent is not None and cpu_percent >= SATURATION_PERCENT
@@ -235,7 +235,7 @@ def judge_step(
         sustained_rps=round((answered - failures) / duration, 3),
         p50_ms=_percentile(from_schedule, 50),
         p95_ms=p95,
-        service_p50_ms=service_p50,
+        service_p95_ms=service_p95,
         dispatch_lag_p95_ms=lag_p95,
         backlog_at_end=backlog,
         users_in_flight=round(in_flight, 2),

@@ -112,7 +112,7 @@ def _step(rate: float, **changes: object) -> StepResult:
         "sustained_rps": rate,
         "p50_ms": 10.0,
         "p95_ms": 20.0,
-        "service_p50_ms": 9.0,
+        "service_p95_ms": 19.0,
         "dispatch_lag_p95_ms": 0.5,
         "backlog_at_end": 0,
         "users_in_flight": rate / 100,
