@@ -73,6 +73,7 @@ __all__ = [
     "GOAL_FRACTION",
     "Ladder",
     "StepResult",
+    "capacity_document",
     "capacity_markdown",
     "ceiling_fraction",
     "judge_step",
@@ -694,6 +695,24 @@ def capacity_html(ladders: Sequence[Ladder], *, run_id: str, reproduce: str) -> 
     )
 
 
+def capacity_document(
+    head: Mapping[str, Any],
+    ladders: Sequence[Ladder],
+    runs: Mapping[str, Any],
+    *,
+    duration_s: float,
+) -> dict[str, Any]:
+    """``capacity.json``: every ladder, the Locust run behind each, and the comparisons."""
+    return {
+        **head,
+        "curves": [],
+        "ladders": [ladder.to_json() for ladder in ladders],
+        "ladder_runs": dict(runs),
+        "comparisons": [asdict(item) for item in comparisons(ladders)],
+        "duration_s": round(duration_s, 1),
+    }
+
+
 def run_capacity(
     out: Path = ROOT / "reports" / "out",
     *,
@@ -726,15 +745,12 @@ def run_capacity(
                 detail = {"error": str(error)}
             results.append(ladder)
             details[target.key] = detail
-    compared = comparisons(results)
-    document = {
-        **document_head("capacity", run_dir.name, now, env),
-        "curves": [],
-        "ladders": [ladder.to_json() for ladder in results],
-        "ladder_runs": details,
-        "comparisons": [asdict(item) for item in compared],
-        "duration_s": round(time.monotonic() - started, 1),
-    }
+    document = capacity_document(
+        document_head("capacity", run_dir.name, now, env),
+        results,
+        details,
+        duration_s=time.monotonic() - started,
+    )
     write(run_dir / "capacity.json", document)
     (run_dir / "capacity.md").write_text(capacity_markdown(results, reproduce), encoding="utf-8")
     (run_dir / "capacity.html").write_text(

@@ -61,6 +61,10 @@ Format history (``schema_version``):
    run of some faults only (``--only``) names the others in ``faults_not_run``; a budget
    that reads only their entries was not run: its verdict's ``passed`` is ``null``
    (neither passed nor failed, and not counted either way), its ``explanation`` says why.
+   ``capacity.json`` of the open model: ``ladders`` (per ladder of constant arrival
+   rates: its ``steps`` with ``broken`` rules and ``generator_bound``, ``capacity_rps``,
+   ``lower_bound``), ``ladder_runs`` (the Locust run behind each) and ``comparisons``
+   (the profile ratio, the fraction of ``/health/live``); its ``curves`` is empty.
 
 Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
 ``oom`` block is present, else ``gate``) and their verdicts have no ``metric``

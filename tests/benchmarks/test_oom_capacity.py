@@ -3,11 +3,16 @@ the comparisons (no containers, no clock: samples are built by hand)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
+import results
 from benchmarks.capacity import (
     Ladder,
     StepResult,
+    capacity_document,
     capacity_html,
     capacity_markdown,
     ceiling_fraction,
@@ -16,8 +21,10 @@ from benchmarks.capacity import (
     targets,
 )
 from benchmarks.samples import Samples
+from results import write
 from scenarios.arrivals import LadderConfig, LadderPlan, due_times
 
+GOLDEN = Path(__file__).resolve().parent.parent / "results" / "golden"
 T0 = 1_800_000_000.0
 MIB = 2**20
 ENDPOINT = "GET /api/recommendations"
@@ -208,3 +215,29 @@ def test_the_three_ladders_and_their_rates() -> None:
     assert live.profile == "optimized"
     assert baseline.config.rates == (0.1, 0.2, 0.3)
     assert optimized.config.anchored
+
+
+def test_the_document_fits_its_schema_with_no_key_left_undeclared(tmp_path: Path) -> None:
+    ladders = [
+        _ladder("optimized", _step(400), _step(500, broken=SLOW)),
+        _ladder("live", _step(450), _step(600, broken=SLOW), endpoint="GET /health/live"),
+        _ladder("baseline", _step(0.1, broken={"oom": "OOM-killed"})),
+    ]
+    head = {
+        "schema_version": 2,
+        "kind": "capacity",
+        "run_id": "r1-capacity",
+        "environment": json.loads((GOLDEN / "capacity-v1.json").read_text())["environment"],
+    }
+    runs = {"optimized": {"locust_exit_code": 0, "error": None}}
+    write(tmp_path / "capacity.json", capacity_document(head, ladders, runs, duration_s=1.0))
+
+    document = results.load(tmp_path / "capacity.json")
+
+    assert isinstance(document, results.CapacityDocument)
+    assert results.unknown_keys(document) == []
+    assert [ladder.target for ladder in document.ladders] == ["optimized", "live", "baseline"]
+    assert document.ladders[0].capacity_rps == 400
+    # A baseline killed at its first step held and served nothing: no ratio to give.
+    assert [item.relation for item in document.comparisons] == [None, "="]
+    assert document.comparisons[0].text.endswith("the baseline held no step and served none")
