@@ -241,3 +241,13 @@ def test_the_document_fits_its_schema_with_no_key_left_undeclared(tmp_path: Path
     # A baseline killed at its first step held and served nothing: no ratio to give.
     assert [item.relation for item in document.comparisons] == [None, "="]
     assert document.comparisons[0].text.endswith("the baseline held no step and served none")
+
+
+def test_the_baseline_ladder_goes_on_past_slow_steps_until_it_fails_to_serve() -> None:
+    optimized, _, baseline = targets()
+    slow = _step(0.1, broken={"p95": "p95 4400 ms from schedule > 150 ms"})
+    killed = _step(0.2, broken={"oom": "OOM-killed"})
+    assert optimized.stops(slow)
+    assert not baseline.stops(slow)
+    assert baseline.stops(killed)
+    assert not baseline.stops(_step(0.1))
