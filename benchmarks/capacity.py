@@ -73,6 +73,7 @@ __all__ = [
     "GOAL_FRACTION",
     "Ladder",
     "StepResult",
+    "answers_pending",
     "capacity_document",
     "capacity_markdown",
     "ceiling_fraction",
@@ -92,6 +93,12 @@ MIN_ANSWERED = 0.97
 GOAL_FRACTION = 0.8
 #: Users in flight below this share of the pool mean free users (for the dispatch-lag rule).
 _FREE_USERS = 0.8
+#: Seconds after a step's end that its unanswered requests may still be answered (the
+#: open-model users' network timeout, and a margin).
+ANSWER_WAIT_S = 35.0
+#: The resolution of the due times in the sample files (microseconds): an arrival due
+#: exactly at a step's end may be written a hair before it.
+_DUE_RESOLUTION_S = 1e-6
 STEP_S = 15.0
 SETTLE_S = 3.0
 #: Seconds bounding the logins and the warm-up (the Locust run's deadline only).
@@ -202,7 +209,8 @@ def judge_step(
     """A step's figures from the samples (arrivals due in its measured window) and its verdict."""
     start, end = step.measured_start, step.end
     ours = samples.endpoint == endpoint
-    window = samples.where(ours).scheduled_between(start, end)
+    half = _DUE_RESOLUTION_S / 2
+    window = samples.where(ours).scheduled_between(start - half, end - half)
     duration = end - start
     arrivals = step.arrivals - step.arrivals_due_by(start)
     answered = len(window)
@@ -470,7 +478,6 @@ class _Monitor:
         if self.judged >= len(steps) or time.time() < steps[self.judged].end + SETTLE_S:
             return
         step = steps[self.judged]
-        self.judged += 1
         result = judge_step(
             step,
             read_samples(self.samples_dir),
@@ -478,6 +485,9 @@ class _Monitor:
             endpoint=self.target.endpoint,
             p95_limit_ms=self.p95_limit_ms,
         )
+        if answers_pending(self.target, result, waited_s=time.time() - step.end):
+            return  # requests still in flight may yet be answered: judge again next tick
+        self.judged += 1
         verdict = "held" if result.held else f"broken: {result.reasons()}"
         self.log(
             f"[{self.target.key}] {step.name} at {step.rate:g} req/s: {result.sustained_rps:g} "
@@ -485,6 +495,16 @@ class _Monitor:
         )
         if self.target.stops(result):
             self.stop(f"{step.name} broke")
+
+
+def answers_pending(target: Target, result: StepResult, *, waited_s: float) -> bool:
+    """Whether to judge a step again later: judged ``waited_s`` after its end, it would end
+    the ladder only for its unanswered arrivals, and those may still be answered (a request
+    sent before the end can take up to its timeout: a slow answer is p95, not a loss)."""
+    if "answered" not in result.broken or waited_s >= ANSWER_WAIT_S:
+        return False
+    others = {kind: why for kind, why in result.broken.items() if kind != "answered"}
+    return not target.stops(replace(result, broken=others))
 
 
 def _last_working_set(figures: Mapping[str, Any]) -> int | None:

@@ -12,6 +12,7 @@ import results
 from benchmarks.capacity import (
     Ladder,
     StepResult,
+    answers_pending,
     capacity_document,
     capacity_html,
     capacity_markdown,
@@ -251,3 +252,20 @@ def test_the_baseline_ladder_goes_on_past_slow_steps_until_it_fails_to_serve() -
     assert not baseline.stops(slow)
     assert baseline.stops(killed)
     assert not baseline.stops(_step(0.1))
+
+
+def test_a_step_short_of_answers_is_judged_again_until_they_may_have_come() -> None:
+    optimized, _, baseline = targets()
+    unanswered = {"answered": "0 of 3 arrivals answered (< 97 %)"}
+    waiting = _step(0.1, broken={**unanswered, "backlog": "4 arrivals waiting at its end"})
+    assert answers_pending(baseline, waiting, waited_s=5.0)
+    assert not answers_pending(baseline, waiting, waited_s=40.0)
+    assert not answers_pending(baseline, _step(0.1, broken=SLOW), waited_s=5.0)
+    # The optimised ladder stops for its backlog anyway: no reason to wait.
+    assert not answers_pending(optimized, waiting, waited_s=5.0)
+
+
+def test_an_arrival_due_at_the_step_end_belongs_to_the_next_step() -> None:
+    due = [*due_times(T0, 10.0, 10.0), T0 + 10.0 - 4e-7]  # the next step's first, as written
+    step = _judge(_samples(due))
+    assert (step.arrivals, step.answered) == (80, 80)
