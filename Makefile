@@ -58,7 +58,7 @@ selftest: setup engine images ## prove the gate fails on each of R1-R8 alone and
 oom: setup engine images ## reproduce the OOM kill of the old service at 1 GiB, with memray's top allocations
 	$(PY) -m benchmarks.oom
 
-capacity: setup engine images ## step-ramp both profiles: the user count each holds within its budgets at 1 GiB
+capacity: setup engine images ## open-model ladders on both profiles and /health/live: the arrival rate each holds at 1 GiB
 	$(PY) -m benchmarks.capacity
 
 # e.g. make faults FAULTS=redis-paused,service-killed (default: every fault; --list names them)

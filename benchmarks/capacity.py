@@ -1,20 +1,32 @@
-"""``python -m benchmarks.capacity``: how many diners each profile holds in 1 GiB.
+"""``python -m benchmarks.capacity``: the real capacity of each profile, under an open model.
 
-Runs the ``recommendations-step-ramp`` load (one more step of diners asking
-for recommendations every step) on one capped stack, twice: against the
-``baseline`` profile at its default height, stopping at its OOM kill, and
-against the ``optimized`` profile climbing much higher. Per step it measures the
-exact p95 of ``GET /api/recommendations`` (requests started in the step's second
-half, after its new diners logged in) and the service's peak working set. A
-profile's *capacity* is the user count of the last step before the first one
-where p95 exceeds its budget (``recommendations_p95``), the service reaches its
-memory cap, or it is OOM-killed. A ramp that ends before any of that says so: the capacity is then
-at least its top step, not a measured limit. When the load generator
-saturates, the latencies are its own and the curve says so.
+On one capped stack, three ladders of constant arrival rates (``scenarios.open_model``:
+arrivals are queued at their due times and never dropped; latency counts from the due
+time, so a queue in front of the service is in it):
+
+- ``optimized``: cached ``GET /api/recommendations`` (64 logged-in diners), rates
+  anchored on ``X0``, the throughput of a 10 s closed-loop warm-up: X0 x 0.5, 0.7, 0.85,
+  1.0, 1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5;
+- ``live``: ``GET /health/live`` on the same optimised service (no I/O at all), anchored
+  on its own warm-up: the ceiling of the service's HTTP overhead;
+- ``baseline``: the pre-fix service at 0.1, 0.2, 0.3 requests/s (it needs seconds per
+  request and is OOM-killed serving two at once).
+
+Each step runs ``--step`` seconds; its first ``--settle`` seconds are left out of its
+figures. A step *breaks* on any of: p95 (from the due time) above the
+``recommendations_p95`` budget; any failed request; fewer than 97 % of its arrivals
+answered; more than ``rate x 0.25 s`` arrivals waiting for a user at its end; the service's
+working set at 95 % of its cap, or an OOM kill. The ladder stops at the first broken step;
+the *capacity* is the highest held rate: its sustained requests/s, the users in flight
+there (Little's law) and the pool of users. A step is *generator-bound* when the Locust
+process averaged >= 90 % of a core, or its arrivals' p95 wait to be sent reached the
+service's p95 answer time while users were free: a limit found there is the load
+generator's, and the capacity is reported as a bound (``>=``).
 
 Writes ``reports/out/<run-id>-capacity/`` (``capacity.json`` with sorted keys,
-``capacity.md``, ``capacity.html`` with both curves side by side). Exit code 0
-when both ramps ran, 1 when one could not, 2 on bad input.
+``capacity.md``, ``capacity.html``) with both capacities, their ratio, and cached
+recommendations' ceiling as a fraction of ``/health/live``'s (goal >= 0.8). Exit code 0
+when every ladder ran, 1 when one could not, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -22,210 +34,601 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io
+import redis
 from docker.errors import DockerException
 from markupsafe import Markup
-from plotly.subplots import make_subplots
 
 from benchmarks.budgets import DEFAULT_BUDGETS, load_budgets
 from benchmarks.environment import Dataset, document_head, environment, run_id
 from benchmarks.gate import seed_dataset
-from benchmarks.oom import COMPARED_ENDPOINT, OOM_LOAD, KillWatch, ramp_text, stopped_by
-from benchmarks.phases import PhasePlan, run_phase
-from benchmarks.samples import endpoint_figures, read_samples
+from benchmarks.loadgen import SATURATION_PERCENT, CpuSample, run_scenario
+from benchmarks.oom import stopped_by
+from benchmarks.samples import Samples, read_samples
 from containers.interrupts import ends_cleanly_on_signals
+from containers.memory import MemorySampler
 from containers.stack import Stack, StackError
 from results import write
+from scenarios.arrivals import (
+    IN_FLIGHT_S,
+    LADDER_ENV,
+    PLAN_FILE,
+    STOP_FILE,
+    LadderConfig,
+    LadderPlan,
+    PlannedStep,
+)
 from scenarios.registry import Scenario
+from scenarios.stages import Stage
 
-__all__ = ["CapacityCurve", "Step", "capacity_markdown", "curve", "main", "run_capacity"]
+__all__ = [
+    "GOAL_FRACTION",
+    "Ladder",
+    "StepResult",
+    "answers_pending",
+    "capacity_document",
+    "capacity_markdown",
+    "ceiling_fraction",
+    "judge_step",
+    "main",
+    "run_capacity",
+    "targets",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Users at the top of the optimised ramp (the baseline's tops at 5). On the 2-core
-#: reference machine p95 passed 150 ms between 120 and 240 users (measured).
-OPTIMIZED_USERS = 300
-OPTIMIZED_MEASURE_S = 125.0
+OPEN_LOCUSTFILE = ROOT / "scenarios" / "open_model.py"
 #: A working set this close to the cap counts as reaching it.
 CAP_FRACTION = 0.95
+#: The share of a step's arrivals that must be answered for it to hold.
+MIN_ANSWERED = 0.97
+#: Cached recommendations' ceiling over ``/health/live``'s that the service aims for.
+GOAL_FRACTION = 0.8
+#: Users in flight below this share of the pool mean free users (for the dispatch-lag rule).
+_FREE_USERS = 0.8
+#: Seconds after a step's end that its unanswered requests may still be answered (the
+#: open-model users' network timeout, and a margin).
+ANSWER_WAIT_S = 35.0
+#: The resolution of the due times in the sample files (microseconds): an arrival due
+#: exactly at a step's end may be written a hair before it.
+_DUE_RESOLUTION_S = 1e-6
+STEP_S = 15.0
+SETTLE_S = 3.0
+#: Seconds bounding the logins and the warm-up (the Locust run's deadline only).
+_PREPARE_BOUND_S = 90.0
 _MIB = 2**20
 
 Log = Callable[[str], None]
 
 
+#: Reasons that say the service could not serve (not merely slowly).
+SERVING_REASONS = frozenset({"errors", "answered", "memory", "oom"})
+
+
 @dataclass(frozen=True)
-class Step:
-    """One step of a ramp: its users and what the service did meanwhile."""
+class Target:
+    """One ladder: which endpoint of which profile, and its rates."""
+
+    key: str
+    profile: str
+    endpoint: str
+    config: LadderConfig
+    #: The broken rules that end the ladder (``None``: any).
+    stop_on: frozenset[str] | None = None
+
+    def stops(self, step: StepResult) -> bool:
+        """Whether the ladder ends after ``step``."""
+        return bool(step.broken.keys() & self.stop_on if self.stop_on else step.broken)
+
+
+def targets(step_s: float = STEP_S, settle_s: float = SETTLE_S) -> tuple[Target, ...]:
+    """The three ladders of a run, in the order they run (``ValueError`` on bad durations)."""
+    recommendations = LadderConfig(
+        path="/api/recommendations?limit=12",
+        name="/api/recommendations",
+        step_s=step_s,
+        settle_s=settle_s,
+        accounts=64,
+        min_pool=8,
+    )
+    live = replace(recommendations, path="/health/live", name="/health/live", accounts=1)
+    # Seconds per request: longer steps, so each holds a few arrivals.
+    baseline = replace(
+        recommendations,
+        rates=(0.1, 0.2, 0.3),
+        step_s=max(step_s, 40.0),
+        settle_s=max(settle_s, 5.0),
+        accounts=4,
+        min_pool=2,
+    )
+    return (
+        Target("optimized", "optimized", "GET /api/recommendations", recommendations),
+        Target("live", "optimized", "GET /health/live", live),
+        # Seconds per answer break its latency budget at any rate: its ladder goes on until
+        # it fails to serve, to find the highest rate it serves without errors.
+        Target("baseline", "baseline", "GET /api/recommendations", baseline, SERVING_REASONS),
+    )
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step of a ladder measured, over its window after the settling time."""
 
     name: str
-    users: int
-    start_t: float
-    end_t: float
-    requests: int
+    rate: float
+    pool: int
+    arrivals: int
+    answered: int
     failures: int
+    sustained_rps: float
+    p50_ms: float | None
     p95_ms: float | None
+    service_p95_ms: float | None
+    dispatch_lag_p95_ms: float | None
+    backlog_at_end: int
+    users_in_flight: float
+    load_generator_cpu_percent: float | None
     peak_working_set_bytes: int | None
     oom_killed: bool
+    #: ``{kind: explanation}`` of every rule the step broke (kinds: ``p95``, ``errors``,
+    #: ``answered``, ``backlog``, ``memory``, ``oom``).
+    broken: dict[str, str]
+    generator_bound: bool
+
+    @property
+    def held(self) -> bool:
+        return not self.broken
+
+    def reasons(self) -> str:
+        return ", ".join(self.broken.values())
+
+
+def _percentile(values: np.ndarray[Any, Any], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if len(values) else None
+
+
+def judge_step(
+    step: PlannedStep,
+    samples: Samples,
+    plan: LadderPlan,
+    *,
+    endpoint: str,
+    p95_limit_ms: float,
+    cpu_percent: float | None = None,
+    peak_working_set_bytes: int | None = None,
+    cap_bytes: int | None = None,
+    oom_killed: bool = False,
+) -> StepResult:
+    """A step's figures from the samples (arrivals due in its measured window) and its verdict."""
+    start, end = step.measured_start, step.end
+    ours = samples.endpoint == endpoint
+    half = _DUE_RESOLUTION_S / 2
+    window = samples.where(ours).scheduled_between(start - half, end - half)
+    duration = end - start
+    arrivals = step.arrivals - step.arrivals_due_by(start)
+    answered = len(window)
+    failures = int(window.failed.sum())
+    from_schedule = window.from_schedule_ms
+    p95 = _percentile(from_schedule, 95)
+    service_p95 = _percentile(window.response_ms, 95)
+    lag_p95 = _percentile(window.dispatch_lag_ms, 95)
+    sent_by_end = int((ours & ~np.isnan(samples.scheduled) & (samples.t < end)).sum())
+    backlog = max(0, plan.arrivals_due_by(end) - sent_by_end)
+    in_flight = float(window.response_ms.sum()) / 1000.0 / duration
+    broken: dict[str, str] = {}
+    if p95 is not None and p95 > p95_limit_ms:
+        broken["p95"] = f"p95 {p95:.0f} ms from schedule > {p95_limit_ms:.0f} ms"
+    if failures:
+        broken["errors"] = f"{failures} failed request(s)"
+    if answered < MIN_ANSWERED * arrivals:
+        broken["answered"] = f"{answered} of {arrivals} arrivals answered (< 97 %)"
+    if backlog > step.rate * IN_FLIGHT_S:
+        broken["backlog"] = f"{backlog} arrivals waiting at its end (> {step.rate * IN_FLIGHT_S:g})"
+    peak = peak_working_set_bytes
+    if cap_bytes and peak is not None and peak >= CAP_FRACTION * cap_bytes:
+        broken["memory"] = f"memory {peak / _MIB:.0f} MiB at the cap"
+    if oom_killed:
+        broken["oom"] = "OOM-killed"
+    lagging = (
+        lag_p95 is not None
+        and service_p95 is not None
+        and lag_p95 >= service_p95
+        and in_flight < _FREE_USERS * step.pool
+    )
+    busy = cpu_percent is not None and cpu_percent >= SATURATION_PERCENT
+    return StepResult(
+        name=step.name,
+        rate=step.rate,
+        pool=step.pool,
+        arrivals=arrivals,
+        answered=answered,
+        failures=failures,
+        sustained_rps=round((answered - failures) / duration, 3),
+        p50_ms=_percentile(from_schedule, 50),
+        p95_ms=p95,
+        service_p95_ms=service_p95,
+        dispatch_lag_p95_ms=lag_p95,
+        backlog_at_end=backlog,
+        users_in_flight=round(in_flight, 2),
+        load_generator_cpu_percent=None if cpu_percent is None else round(cpu_percent, 1),
+        peak_working_set_bytes=peak_working_set_bytes,
+        oom_killed=oom_killed,
+        broken=broken,
+        generator_bound=busy or lagging,
+    )
 
 
 @dataclass(frozen=True)
-class CapacityCurve:
-    """A profile's steps and the capacity they show."""
+class Ladder:
+    """One ladder's steps (up to the first broken one) and the capacity they show."""
 
+    target: str
     profile: str
-    steps: tuple[Step, ...]
+    endpoint: str
+    x0: float | None
+    steps: tuple[StepResult, ...]
     p95_limit_ms: float
-    cap_bytes: int | None
-    saturated: bool | None
-    error: str | None
+    error: str | None = None
 
     @property
-    def limit_step(self) -> Step | None:
-        """The first step whose p95, memory or an OOM kill broke the limit."""
+    def limit_step(self) -> StepResult | None:
+        """The first broken step."""
+        return next((step for step in self.steps if not step.held), None)
+
+    @property
+    def capacity_step(self) -> StepResult | None:
+        """The highest-rate step held before the first broken one."""
+        held = []
         for step in self.steps:
-            if self.broke(step):
-                return step
-        return None
+            if not step.held:
+                break
+            held.append(step)
+        return max(held, key=lambda step: step.rate) if held else None
 
-    def broke(self, step: Step) -> bool:
-        memory = step.peak_working_set_bytes
-        near_cap = (
-            self.cap_bytes is not None
-            and memory is not None
-            and memory >= CAP_FRACTION * self.cap_bytes
-        )
-        slow = step.p95_ms is not None and step.p95_ms > self.p95_limit_ms
-        return step.oom_killed or near_cap or slow
+    @property
+    def lower_bound(self) -> bool:
+        """Whether the capacity is only a bound: no step broke, or the load generator did."""
+        limit = self.limit_step
+        return bool(self.steps) and (limit is None or limit.generator_bound)
 
-    def reason(self, step: Step) -> str:
-        reasons = []
-        if step.oom_killed:
-            reasons.append("OOM-killed")
-        if step.p95_ms is not None and step.p95_ms > self.p95_limit_ms:
-            reasons.append(f"p95 {step.p95_ms:.0f} ms > {self.p95_limit_ms:.0f} ms")
-        memory = step.peak_working_set_bytes
-        if self.cap_bytes and memory is not None and memory >= CAP_FRACTION * self.cap_bytes:
-            reasons.append(f"memory {memory / _MIB:.0f} MiB at the cap")
-        return ", ".join(reasons)
+    @property
+    def capacity_rps(self) -> float | None:
+        step = self.capacity_step
+        return None if step is None else step.sustained_rps
+
+    @property
+    def serving_step(self) -> StepResult | None:
+        """The highest-rate step before the first that failed to serve (latency aside)."""
+        served = None
+        for step in self.steps:
+            if SERVING_REASONS & step.broken.keys():
+                break
+            served = step
+        return served
 
     def summary(self) -> str:
-        """One line: the capacity, or the bound that the ramp reached without finding it."""
+        """One line: the capacity (or its bound), and what broke the ladder."""
+        name = f"{self.target} ({self.endpoint}, {self.profile})"
         if not self.steps:
-            return f"{self.profile}: not measured ({self.error or 'no step ran'})"
-        limit = self.limit_step
-        note = " (load generator saturated: latencies are its own)" if self.saturated else ""
+            return f"{name}: not measured ({self.error or 'no step ran'})"
+        limit, top = self.limit_step, self.capacity_step
         if limit is None:
-            return (
-                f"{self.profile}: no limit reached up to {self.steps[-1].users} users "
-                f"(capacity >= {self.steps[-1].users}){note}"
+            head = "no step broke"
+        else:
+            bound = " (load generator bound)" if limit.generator_bound else ""
+            head = f"at {limit.rate:g} req/s {limit.reasons()}{bound}"
+        if top is None:
+            serving = self.serving_step
+            served = (
+                ""
+                if serving is None
+                else f"; served without errors up to {serving.rate:g} req/s "
+                f"(p95 {serving.p95_ms or 0:.0f} ms)"
             )
-        held = [step.users for step in self.steps if step.start_t < limit.start_t]
-        capacity = max(held) if held else 0
-        killed = [step.users for step in self.steps if step.oom_killed]
-        kill = f"; OOM-killed at {killed[0]} users" if killed and not limit.oom_killed else ""
+            return f"{name}: no step held ({head}){served}"
+        sign = ">=" if self.lower_bound else "="
         return (
-            f"{self.profile}: capacity {capacity} users; at {limit.users} users "
-            f"{self.reason(limit)}{kill}{note}"
+            f"{name}: capacity {sign} {top.sustained_rps:g} req/s sustained at the "
+            f"{top.rate:g} req/s step ({top.users_in_flight:g} users in flight, pool "
+            f"{top.pool}, p95 {top.p95_ms or 0:.0f} ms); {head}"
         )
 
     def to_json(self) -> dict[str, Any]:
-        limit = self.limit_step
+        top, limit = self.capacity_step, self.limit_step
+        serving = self.serving_step
         return {
+            "target": self.target,
             "profile": self.profile,
-            "steps": [asdict(step) for step in self.steps],
+            "endpoint": self.endpoint,
+            "x0_rps": self.x0,
             "p95_limit_ms": self.p95_limit_ms,
-            "cap_bytes": self.cap_bytes,
-            "saturated": self.saturated,
             "error": self.error,
+            "steps": [asdict(step) for step in self.steps],
+            "capacity_rps": self.capacity_rps,
+            "capacity_rate": None if top is None else top.rate,
+            "users_in_flight": None if top is None else top.users_in_flight,
+            "pool": None if top is None else top.pool,
+            "lower_bound": self.lower_bound,
             "limit_step": None if limit is None else limit.name,
+            "served_without_errors_rate": None if serving is None else serving.rate,
             "summary": self.summary(),
         }
 
 
-def _peak(samples: Sequence[Mapping[str, Any]], start: float, end: float) -> int | None:
-    values = [
-        int(sample["working_set_bytes"])
-        for sample in samples
-        if start <= float(sample["t"]) < end and sample.get("working_set_bytes") is not None
-    ]
-    return max(values) if values else None
+@dataclass(frozen=True)
+class Comparison:
+    """A ratio of two capacities, and whether it is a measurement or a bound."""
+
+    value: float | None
+    #: ``"="``, ``">="``, ``"<="``, or ``None`` when neither bound holds.
+    relation: str | None
+    text: str
 
 
-def curve(
-    profile: str,
-    phase: Mapping[str, Any],
-    endpoints_by_step: Mapping[str, Mapping[str, Any]],
-    *,
-    p95_limit_ms: float,
-) -> CapacityCurve:
-    """The capacity curve of a recorded phase (``endpoints_by_step``: exact figures per step)."""
-    memory = (phase.get("timeline") or {}).get("memory") or {}
-    containers = phase.get("containers") or {}
-    services = sorted(name for name in containers if name.startswith("service-"))
-    kill_times = [
-        float(containers[name]["oom_kill_t"])
-        for name in services
-        if containers[name].get("oom_killed") and containers[name].get("oom_kill_t") is not None
-    ]
-    kill_t = min(kill_times) if kill_times else None
-    last_t = max(
-        (float(sample["t"]) for name in services for sample in memory.get(name, [])),
-        default=0.0,
-    )
-    steps = []
-    for stage in phase.get("stages") or []:
-        if not stage.get("measured", True):
-            continue
-        start, end = float(stage["start_t"]), float(stage["end_t"])
-        if start > last_t:
-            break  # the load was stopped (at the kill) before this step
-        figures = endpoints_by_step.get(stage["name"], {}).get(COMPARED_ENDPOINT, {})
-        peaks = [_peak(memory.get(name, []), start, end) for name in services]
-        known = [peak for peak in peaks if peak is not None]
-        steps.append(
-            Step(
-                name=str(stage["name"]),
-                users=int(stage["users"]),
-                start_t=start,
-                end_t=end,
-                requests=int(figures.get("count") or 0),
-                failures=int(figures.get("failures") or 0),
-                p95_ms=figures.get("p95_ms"),
-                peak_working_set_bytes=max(known) if known else None,
-                oom_killed=kill_t is not None and start <= kill_t < end,
-            )
+def _relation(numerator_bound: bool, denominator_bound: bool) -> str | None:
+    if numerator_bound and denominator_bound:
+        return None
+    if numerator_bound:
+        return ">="
+    return "<=" if denominator_bound else "="
+
+
+def ceiling_fraction(recommendations: Ladder, live: Ladder) -> Comparison:
+    """Cached recommendations' capacity over ``/health/live``'s (goal >= 0.8)."""
+    top, floor = recommendations.capacity_rps, live.capacity_rps
+    if not top or not floor:
+        return Comparison(None, None, "fraction of /health/live: not measured")
+    value = round(top / floor, 3)
+    relation = _relation(recommendations.lower_bound, live.lower_bound)
+    goal = f"goal >= {GOAL_FRACTION:g}"
+    if relation is None:
+        return Comparison(
+            value, None, f"fraction of /health/live: both ceilings are bounds, unknown ({goal})"
         )
-    caps = [containers[name].get("cap_bytes") for name in services]
-    return CapacityCurve(
-        profile=profile,
-        steps=tuple(steps),
-        p95_limit_ms=p95_limit_ms,
-        cap_bytes=next((int(cap) for cap in caps if cap), None),
-        saturated=(phase.get("load_generator") or {}).get("saturated"),
-        error=phase.get("error"),
+    met = {"=": value >= GOAL_FRACTION, ">=": value >= GOAL_FRACTION, "<=": False}[relation]
+    verdict = "met" if met else ("undecided" if relation == "<=" else "missed")
+    return Comparison(
+        value,
+        relation,
+        f"cached recommendations at {top:g} req/s are {relation} {value:g} of /health/live's "
+        f"{floor:g} req/s ({goal}: {verdict})",
     )
 
 
-def _step_figures(phase: Mapping[str, Any], samples_dir: Path) -> dict[str, dict[str, Any]]:
-    """Exact figures per step, over each step's second half.
+def profile_ratio(optimized: Ladder, baseline: Ladder) -> Comparison:
+    """The optimised profile's capacity over the baseline's (its error-free rate when it
+    held no step within the latency budget)."""
+    top = optimized.capacity_rps
+    if not top:
+        return Comparison(None, None, "optimized / baseline: not measured")
+    if baseline.capacity_rps:
+        value = round(top / baseline.capacity_rps, 1)
+        relation = _relation(optimized.lower_bound, baseline.lower_bound)
+        return Comparison(value, relation, f"optimized / baseline: {relation or '?'} {value:g}x")
+    serving = baseline.serving_step
+    if serving is None or not serving.sustained_rps:
+        return Comparison(
+            None, None, "optimized / baseline: the baseline held no step and served none"
+        )
+    value = round(top / serving.sustained_rps, 1)
+    return Comparison(
+        value,
+        ">=" if optimized.lower_bound else "=",
+        f"optimized / baseline: the baseline held no step within its budgets; against the "
+        f"{serving.sustained_rps:g} req/s it served without errors: "
+        f"{'>=' if optimized.lower_bound else '='} {value:g}x",
+    )
 
-    A step's first seconds carry its new diners' logins (bcrypt on the service):
-    a transient of the ramp, not the load the step holds.
-    """
-    samples = read_samples(samples_dir)
-    started = float(phase.get("started_at") or 0.0)
-    figures = {}
-    for stage in phase.get("stages") or []:
-        start, end = float(stage["start_t"]), float(stage["end_t"])
-        middle = started + (start + end) / 2
-        figures[str(stage["name"])] = endpoint_figures(samples, start=middle, end=started + end)
-    return figures
+
+class _Monitor:
+    """Judges each step as it ends (during the run) and ends the ladder at the first broken
+    one, or at once when the service reaches its cap or is OOM-killed."""
+
+    def __init__(
+        self,
+        target: Target,
+        samples_dir: Path,
+        sampler: MemorySampler,
+        p95_limit_ms: float,
+        log: Log,
+    ) -> None:
+        self.target = target
+        self.samples_dir = samples_dir
+        self.sampler = sampler
+        self.p95_limit_ms = p95_limit_ms
+        self.log = log
+        self.plan: LadderPlan | None = None
+        self.judged = 0
+        self.stopped_at: float | None = None
+
+    def stop(self, why: str) -> None:
+        if self.stopped_at is None:
+            self.stopped_at = time.time()
+            (self.samples_dir / STOP_FILE).touch()
+            self.log(f"[{self.target.key}] ladder stopped: {why}")
+
+    def __call__(self, elapsed_s: float) -> None:
+        if self.stopped_at is not None:
+            return
+        if self.plan is None:
+            self.plan = LadderPlan.read(self.samples_dir / PLAN_FILE)
+            if self.plan is not None:
+                rates = ", ".join(f"{step.rate:g}" for step in self.plan.steps)
+                x0 = "" if self.plan.x0 is None else f"X0 {self.plan.x0:g} req/s; "
+                self.log(f"[{self.target.key}] {x0}steps of {rates} req/s")
+            return
+        for name, figures in self.sampler.result().items():
+            cap, working_set = figures.get("cap_bytes"), _last_working_set(figures)
+            if not name.startswith("service"):
+                continue
+            if figures.get("oom_killed"):
+                self.stop(f"{name} OOM-killed")
+                return
+            if cap and working_set is not None and working_set >= CAP_FRACTION * cap:
+                self.stop(f"{name} at {working_set / _MIB:.0f} MiB of its {cap / _MIB:.0f} MiB")
+                return
+        steps = self.plan.steps
+        if self.judged >= len(steps) or time.time() < steps[self.judged].end + SETTLE_S:
+            return
+        step = steps[self.judged]
+        result = judge_step(
+            step,
+            read_samples(self.samples_dir),
+            self.plan,
+            endpoint=self.target.endpoint,
+            p95_limit_ms=self.p95_limit_ms,
+        )
+        if answers_pending(self.target, result, waited_s=time.time() - step.end):
+            return  # requests still in flight may yet be answered: judge again next tick
+        self.judged += 1
+        verdict = "held" if result.held else f"broken: {result.reasons()}"
+        self.log(
+            f"[{self.target.key}] {step.name} at {step.rate:g} req/s: {result.sustained_rps:g} "
+            f"req/s, p95 {result.p95_ms or 0:.1f} ms, backlog {result.backlog_at_end}; {verdict}"
+        )
+        if self.target.stops(result):
+            self.stop(f"{step.name} broke")
+
+
+def answers_pending(target: Target, result: StepResult, *, waited_s: float) -> bool:
+    """Whether to judge a step again later: judged ``waited_s`` after its end, it would end
+    the ladder only for its unanswered arrivals, and those may still be answered (a request
+    sent before the end can take up to its timeout: a slow answer is p95, not a loss)."""
+    if "answered" not in result.broken or waited_s >= ANSWER_WAIT_S:
+        return False
+    others = {kind: why for kind, why in result.broken.items() if kind != "answered"}
+    return not target.stops(replace(result, broken=others))
+
+
+def _last_working_set(figures: Mapping[str, Any]) -> int | None:
+    samples = figures.get("samples") or []
+    value = samples[-1].get("working_set_bytes") if samples else None
+    return None if value is None else int(value)
+
+
+def _step_memory(
+    memory: Mapping[str, Mapping[str, Any]], t0: float, step: PlannedStep
+) -> tuple[int | None, int | None, bool]:
+    """Peak service working set during ``step``, the cap, and whether an OOM kill fell in it."""
+    peaks, caps, killed = [], [], False
+    for name, figures in memory.items():
+        if not name.startswith("service"):
+            continue
+        caps.append(figures.get("cap_bytes"))
+        peaks += [
+            int(value)
+            for sample in figures.get("samples", [])
+            if step.start <= t0 + float(sample["t"]) < step.end
+            and (value := sample.get("working_set_bytes")) is not None
+        ]
+        kill_t = figures.get("oom_kill_t")
+        if figures.get("oom_killed") and kill_t is not None:
+            killed = killed or step.start <= t0 + float(kill_t) < step.end
+    cap = next((int(cap) for cap in caps if cap), None)
+    return (max(peaks) if peaks else None), cap, killed
+
+
+def _step_cpu(cpu: Sequence[CpuSample], step: PlannedStep) -> float | None:
+    """Mean CPU of the busiest Locust process over the step's measured window."""
+    per_pid: dict[int, list[float]] = {}
+    for sample in cpu:
+        if step.measured_start <= sample.t <= step.end:
+            for pid, percent in sample.percent_by_pid.items():
+                per_pid.setdefault(pid, []).append(percent)
+    means = [sum(values) / len(values) for values in per_pid.values() if values]
+    return max(means) if means else None
+
+
+def _deadline_stages(config: LadderConfig) -> tuple[Stage, ...]:
+    """Stages bounding the Locust run (its deadline): the ladder's own times come from its plan."""
+    steps = len(config.rates or config.multipliers)
+    return (
+        Stage("prepare", _PREPARE_BOUND_S + config.warmup_s, 1, 1.0, measured=False),
+        Stage("ladder", steps * config.step_s, 1, 1.0),
+    )
+
+
+def run_ladder(
+    stack: Stack, target: Target, work_dir: Path, p95_limit_ms: float, log: Log
+) -> tuple[Ladder, dict[str, Any]]:
+    """Restart the service as the target's profile, run its ladder, judge every step."""
+    stack.restart_services(profile=target.profile, regressions=[])
+    with redis.Redis.from_url(stack.redis_url) as client:
+        client.flushdb()
+    stages = _deadline_stages(target.config)
+    scenario = Scenario(
+        f"open-{target.key}",
+        f"open model: {target.endpoint} at constant arrival rates",
+        ("OpenModelUser",),
+        lambda users, warmup_s, measure_s: stages,
+        users=1,
+        warmup_s=stages[0].duration_s,
+        measure_s=stages[1].duration_s,
+    )
+    sampler = MemorySampler(stack.docker_containers(), interval_s=0.25)
+    sampler.start()
+    samples_dir = work_dir / "samples"
+    monitor = _Monitor(target, samples_dir, sampler, p95_limit_ms, log)
+    try:
+        load = run_scenario(
+            scenario,
+            host=stack.service_url,
+            out_dir=work_dir,
+            locustfile=OPEN_LOCUSTFILE,
+            extra_env={LADDER_ENV: target.config.to_json()},
+            on_tick=monitor,
+        )
+    finally:
+        sampler.stop()
+    memory = sampler.result()
+    plan = LadderPlan.read(samples_dir / PLAN_FILE)
+    details: dict[str, Any] = {
+        "locust_exit_code": load.exit_code,
+        "locust_timed_out": load.timed_out,
+        "locust_log": str(load.log_path),
+        "samples": load.accounting.as_dict(),
+        "config": asdict(target.config),
+    }
+    if plan is None:
+        why = f"the load generator wrote no plan (logins failed?): see {load.log_path}"
+        empty = Ladder(target.key, target.profile, target.endpoint, None, (), p95_limit_ms, why)
+        return empty, {**details, "error": why}
+    results = []
+    t0 = float(sampler.t0 or 0.0)
+    for step in plan.steps:
+        if monitor.stopped_at is not None and step.start >= monitor.stopped_at:
+            break
+        peak, cap, killed = _step_memory(memory, t0, step)
+        result = judge_step(
+            step,
+            load.samples,
+            plan,
+            endpoint=target.endpoint,
+            p95_limit_ms=p95_limit_ms,
+            cpu_percent=_step_cpu(load.cpu, step),
+            peak_working_set_bytes=peak,
+            cap_bytes=cap,
+            oom_killed=killed,
+        )
+        cut_short = monitor.stopped_at is not None and step.end > monitor.stopped_at
+        if cut_short and not ({"memory", "oom"} & result.broken.keys()):
+            break  # stopped for an earlier step: its figures are a fragment
+        results.append(result)
+        if target.stops(result):
+            break
+    error = None if results else f"no step completed (see {load.log_path})"
+    ladder = Ladder(
+        target.key, target.profile, target.endpoint, plan.x0, tuple(results), p95_limit_ms, error
+    )
+    log(ladder.summary())
+    return ladder, {**details, "error": error}
 
 
 def _p95_limit(budgets_path: Path) -> float:
@@ -235,170 +638,206 @@ def _p95_limit(budgets_path: Path) -> float:
     raise ValueError(f"{budgets_path}: no recommendations_p95 budget")
 
 
-def capacity_markdown(curves: Sequence[CapacityCurve], reproduce: str) -> str:
-    """Both curves as markdown tables, each with its one-line capacity."""
-    lines = ["## TasteMatch Bench: capacity at 1 GiB", ""]
-    for item in curves:
-        lines += [f"**{item.summary()}**", ""]
-        lines += ["| step | users | requests | failures | p95 | service peak | limit |"]
-        lines += ["|---|---|---|---|---|---|---|"]
-        for step in item.steps:
-            p95 = "-" if step.p95_ms is None else f"{step.p95_ms:.0f} ms"
+def _by_target(ladders: Sequence[Ladder]) -> dict[str, Ladder]:
+    return {ladder.target: ladder for ladder in ladders}
+
+
+def comparisons(ladders: Sequence[Ladder]) -> list[Comparison]:
+    """The profile ratio and the fraction of ``/health/live``, when their ladders ran."""
+    found = _by_target(ladders)
+    compared = []
+    if "optimized" in found and "baseline" in found:
+        compared.append(profile_ratio(found["optimized"], found["baseline"]))
+    if "optimized" in found and "live" in found:
+        compared.append(ceiling_fraction(found["optimized"], found["live"]))
+    return compared
+
+
+def capacity_markdown(ladders: Sequence[Ladder], reproduce: str) -> str:
+    """Each ladder as a markdown table under its one-line capacity, then the comparisons."""
+    lines = ["## TasteMatch Bench: capacity under an open model (1 GiB per service)", ""]
+    for ladder in ladders:
+        lines += [f"**{ladder.summary()}**", ""]
+        if not ladder.steps:
+            continue
+        lines += [
+            "| step | rate | sustained | answered | failures | p95 from schedule | "
+            "dispatch lag p95 | in flight / pool | Locust CPU | service peak | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for step in ladder.steps:
+            p95 = "-" if step.p95_ms is None else f"{step.p95_ms:.1f} ms"
+            lag = "-" if step.dispatch_lag_p95_ms is None else f"{step.dispatch_lag_p95_ms:.1f} ms"
+            cpu = (
+                "-"
+                if step.load_generator_cpu_percent is None
+                else f"{step.load_generator_cpu_percent:.0f} %"
+            )
             peak = step.peak_working_set_bytes
             memory = "-" if peak is None else f"{peak / _MIB:.0f} MiB"
+            verdict = "held" if step.held else step.reasons()
+            if step.generator_bound:
+                verdict += " (generator-bound)"
             lines.append(
-                f"| {step.name} | {step.users} | {step.requests} | {step.failures} | {p95} "
-                f"| {memory} | {item.reason(step) if item.broke(step) else ''} |"
+                f"| {step.name} | {step.rate:g}/s | {step.sustained_rps:g}/s | "
+                f"{step.answered}/{step.arrivals} | {step.failures} | {p95} | {lag} | "
+                f"{step.users_in_flight:g} / {step.pool} | {cpu} | {memory} | {verdict} |"
             )
         lines.append("")
-    lines.append(f"Run again: `{reproduce}`")
+    lines += [f"- {item.text}" for item in comparisons(ladders)]
+    lines += ["", f"Run again: `{reproduce}`"]
     return "\n".join(lines) + "\n"
 
 
 _PAGE = jinja2.Environment(autoescape=True).from_string(
     """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Capacity at 1 GiB {{ run_id }}</title>
+<title>Capacity {{ run_id }}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem}</style></head><body>
-<h1>Capacity at 1 GiB</h1><p>Run {{ run_id }} · re-run: <code>{{ reproduce }}</code></p>
+<h1>Capacity under an open model</h1><p>Run {{ run_id }} · re-run: <code>{{ reproduce }}</code></p>
 <ul>{% for line in summaries %}<li>{{ line }}</li>{% endfor %}</ul>
 {{ figure }}</body></html>
 """
 )
 
 
-def capacity_html(curves: Sequence[CapacityCurve], *, run_id: str, reproduce: str) -> str:
-    """Self-contained page: p95 and service memory against users, both profiles side by side."""
-    figure = make_subplots(
-        rows=1,
-        cols=2,
-        subplot_titles=(f"p95 of {COMPARED_ENDPOINT} (ms)", "service peak working set (MiB)"),
-    )
-    for item in curves:
-        users = [step.users for step in item.steps]
+def capacity_html(ladders: Sequence[Ladder], *, run_id: str, reproduce: str) -> str:
+    """Self-contained page: p95 from schedule against the offered rate, every ladder."""
+    figure = go.Figure()
+    for ladder in ladders:
         figure.add_trace(
-            go.Scatter(x=users, y=[s.p95_ms for s in item.steps], name=f"{item.profile} p95"),
-            row=1,
-            col=1,
+            go.Scatter(
+                x=[step.rate for step in ladder.steps],
+                y=[step.p95_ms for step in ladder.steps],
+                name=f"{ladder.target} p95",
+                mode="lines+markers",
+            )
         )
-        memory = [
-            None if s.peak_working_set_bytes is None else s.peak_working_set_bytes / _MIB
-            for s in item.steps
-        ]
-        figure.add_trace(go.Scatter(x=users, y=memory, name=f"{item.profile} memory"), row=1, col=2)
-    if curves:
-        figure.add_hline(y=curves[0].p95_limit_ms, line_dash="dash", row=1, col=1)
-        cap = curves[0].cap_bytes
-        if cap:
-            figure.add_hline(y=cap / _MIB, line_dash="dash", row=1, col=2)
-    figure.update_xaxes(title_text="users", type="log")
-    figure.update_yaxes(type="log", row=1, col=1)
+    if ladders:
+        figure.add_hline(y=ladders[0].p95_limit_ms, line_dash="dash")
+    figure.update_xaxes(title_text="offered requests/s", type="log")
+    figure.update_yaxes(title_text="p95 from schedule (ms)", type="log")
     html = plotly.io.to_html(figure, include_plotlyjs=True, full_html=False)
+    summaries = [ladder.summary() for ladder in ladders]
+    summaries += [item.text for item in comparisons(ladders)]
     return _PAGE.render(
-        run_id=run_id,
-        reproduce=reproduce,
-        summaries=[item.summary() for item in curves],
-        figure=Markup(html),
+        run_id=run_id, reproduce=reproduce, summaries=summaries, figure=Markup(html)
     )
 
 
-def _ramp(
-    stack: Stack, profile: str, scenario: Scenario, work_dir: Path, p95_limit_ms: float, log: Log
-) -> tuple[CapacityCurve, dict[str, Any]]:
-    log(f"{profile}: {ramp_text(scenario)}")
-    plan = PhasePlan(profile, profile, frozenset(), scenario, gated=False)
-    watch = KillWatch(stack, log)
-    watch.start()
-    try:
-        phase = run_phase(stack, plan, work_dir=work_dir)
-    except StackError as error:
-        empty = CapacityCurve(profile, (), p95_limit_ms, None, None, str(error))
-        return empty, {"error": str(error)}
-    finally:
-        watch.stop()
-    result = curve(
-        profile, phase, _step_figures(phase, work_dir / "samples"), p95_limit_ms=p95_limit_ms
-    )
-    log(result.summary())
-    return result, phase
+def capacity_document(
+    head: Mapping[str, Any],
+    ladders: Sequence[Ladder],
+    runs: Mapping[str, Any],
+    *,
+    duration_s: float,
+) -> dict[str, Any]:
+    """``capacity.json``: every ladder, the Locust run behind each, and the comparisons."""
+    return {
+        **head,
+        "curves": [],
+        "ladders": [ladder.to_json() for ladder in ladders],
+        "ladder_runs": dict(runs),
+        "comparisons": [asdict(item) for item in comparisons(ladders)],
+        "duration_s": round(duration_s, 1),
+    }
 
 
 def run_capacity(
     out: Path = ROOT / "reports" / "out",
     *,
-    optimized: Scenario,
-    baseline: Scenario = OOM_LOAD,
+    ladders: Sequence[Target],
     budgets_path: Path = DEFAULT_BUDGETS,
     dataset: Dataset | None = None,
     reproduce: str = "python -m benchmarks.capacity",
     log: Log = print,
-) -> tuple[dict[str, Any], list[CapacityCurve], Path]:
-    """Ramp the baseline, then the optimised profile, on one stack; write the run folder."""
+) -> tuple[dict[str, Any], list[Ladder], Path]:
+    """Run each ladder on one stack, in order; write the run folder."""
     p95_limit = _p95_limit(budgets_path)
-    optimized.stages()
-    baseline.stages()
     dataset = dataset or Dataset()
     now = datetime.now(UTC)
     started = time.monotonic()
-    curves: list[CapacityCurve] = []
-    phases: dict[str, Any] = {}
-    with Stack(profile="baseline") as stack:
+    results: list[Ladder] = []
+    details: dict[str, Any] = {}
+    with Stack(profile="optimized") as stack:
         env = environment(stack, dataset, reproduce)
         run_dir = out / (run_id(now, env["commit"]) + "-capacity")
         seed_dataset(stack, dataset, log)
-        for profile, scenario in (("baseline", baseline), ("optimized", optimized)):
-            result, phase = _ramp(
-                stack, profile, scenario, run_dir / "work" / profile, p95_limit, log
-            )
-            curves.append(result)
-            phases[profile] = phase
-    document = {
-        **document_head("capacity", run_dir.name, now, env),
-        "curves": [item.to_json() for item in curves],
-        "phases": phases,
-        "duration_s": round(time.monotonic() - started, 1),
-    }
-    write(run_dir / "capacity.json", document)
-    (run_dir / "capacity.md").write_text(capacity_markdown(curves, reproduce), encoding="utf-8")
-    (run_dir / "capacity.html").write_text(
-        capacity_html(curves, run_id=run_dir.name, reproduce=reproduce), encoding="utf-8"
+        for target in ladders:
+            try:
+                ladder, detail = run_ladder(
+                    stack, target, run_dir / "work" / target.key, p95_limit, log
+                )
+            except StackError as error:
+                ladder = Ladder(
+                    target.key, target.profile, target.endpoint, None, (), p95_limit, str(error)
+                )
+                detail = {"error": str(error)}
+            results.append(ladder)
+            details[target.key] = detail
+    document = capacity_document(
+        document_head("capacity", run_dir.name, now, env),
+        results,
+        details,
+        duration_s=time.monotonic() - started,
     )
-    return document, curves, run_dir
+    write(run_dir / "capacity.json", document)
+    (run_dir / "capacity.md").write_text(capacity_markdown(results, reproduce), encoding="utf-8")
+    (run_dir / "capacity.html").write_text(
+        capacity_html(results, run_id=run_dir.name, reproduce=reproduce), encoding="utf-8"
+    )
+    return document, results, run_dir
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.capacity", description=__doc__)
+    parser.add_argument("--step", type=float, default=STEP_S, help="seconds per step")
     parser.add_argument(
-        "--users", type=int, default=OPTIMIZED_USERS, help="top of the optimised ramp"
+        "--settle", type=float, default=SETTLE_S, help="seconds of each step left out"
     )
     parser.add_argument(
-        "--measure",
-        type=float,
-        default=OPTIMIZED_MEASURE_S,
-        help="seconds of the optimised ramp's steps together",
+        "--only",
+        default="",
+        help="comma list of ladders to run (optimized, live, baseline; default: all three)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "out")
     return parser
+
+
+def _chosen(only: str, step_s: float, settle_s: float) -> tuple[Target, ...]:
+    every = targets(step_s, settle_s)
+    if not only:
+        return every
+    names = [name.strip() for name in only.split(",") if name.strip()]
+    known = {target.key for target in every}
+    unknown = sorted(set(names) - known)
+    if unknown or not names:
+        raise ValueError(f"--only: unknown ladder(s) {unknown} (known: {', '.join(sorted(known))})")
+    return tuple(target for target in every if target.key in names)
 
 
 @ends_cleanly_on_signals
 def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     reproduce = "python -m benchmarks.capacity"
-    if options.users != OPTIMIZED_USERS or options.measure != OPTIMIZED_MEASURE_S:
-        reproduce += f" --users {options.users} --measure {options.measure:g}"
+    if options.step != STEP_S or options.settle != SETTLE_S:
+        reproduce += f" --step {options.step:g} --settle {options.settle:g}"
+    if options.only:
+        reproduce += f" --only {options.only}"
     try:
-        scenario = OOM_LOAD.with_overrides(users=options.users, measure_s=options.measure)
-        document, curves, run_dir = run_capacity(
+        if options.step <= 0:
+            raise ValueError(f"--step must be > 0, got {options.step:g}")
+        chosen = _chosen(options.only, options.step, options.settle)
+        document, ladders, run_dir = run_capacity(
             options.out,
-            optimized=scenario,
+            ladders=chosen,
             reproduce=reproduce,
             log=lambda line: print(line, flush=True),
         )
     except (ValueError, StackError, DockerException) as error:
         return stopped_by(error)
-    print(capacity_markdown(curves, reproduce))
+    print(capacity_markdown(ladders, reproduce))
     print(f"capacity: {run_dir / 'capacity.html'} ({document['duration_s']:g} s)")
-    return 0 if all(item.steps for item in curves) else 1
+    return 0 if all(ladder.steps for ladder in ladders) else 1
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +242,8 @@ def run_scenario(
     grace_s: float = 45.0,
     replica_urls: Sequence[str] = (),
     on_tick: Callable[[float], None] | None = None,
+    locustfile: Path = LOCUSTFILE,
+    extra_env: Mapping[str, str] | None = None,
 ) -> LoadRun:
     """Run ``scenario`` against ``host`` headless; samples and logs go to ``out_dir``.
 
@@ -250,6 +252,7 @@ def run_scenario(
     (``ValueError`` beyond :func:`max_workers`). With ``replica_urls``, every request
     goes to one of them chosen at random (no sticky sessions). ``on_tick`` is called
     about once a second with the seconds since Locust started (live progress).
+    ``locustfile`` and ``extra_env`` run another locustfile (the open model) with its settings.
     """
     check_workers(workers)
     stages = scenario.stages()
@@ -264,7 +267,7 @@ def run_scenario(
         "-m",
         "locust",
         "-f",
-        str(LOCUSTFILE),
+        str(locustfile),
         "--headless",
         "--host",
         host,
@@ -283,7 +286,7 @@ def run_scenario(
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=_environment(scenario, samples_dir, replica_urls),
+            env={**_environment(scenario, samples_dir, replica_urls), **(extra_env or {})},
             start_new_session=True,  # its own process group, so the whole tree can be stopped
         )
         sampler = _CpuSampler(process.pid)

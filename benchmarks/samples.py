@@ -16,7 +16,7 @@ import csv
 import itertools
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +35,10 @@ __all__ = [
     "request_timeline",
 ]
 
-#: Fields of one sample row (``scenarios.recording.SAMPLE_COLUMNS``).
+#: Fields of one sample row (``scenarios.recording.SAMPLE_COLUMNS``); an open-model
+#: request adds a seventh, ``scheduled_epoch_s`` (``scenarios.recording.SCHEDULED_COLUMN``).
 _COLUMNS = 6
+_SCHEDULED_COLUMNS = 7
 
 #: Sub-windows of the measured window whose p95 spread flags an unstable figure.
 STABILITY_WINDOWS = 3
@@ -44,13 +46,34 @@ STABILITY_WINDOWS = 3
 
 @dataclass(frozen=True)
 class Samples:
-    """Parallel arrays, one entry per request; ``t`` in epoch seconds (request start)."""
+    """Parallel arrays, one entry per request; ``t`` in epoch seconds (request start).
+
+    ``scheduled`` is when an open-model request was due (epoch seconds), NaN for a request
+    of a closed loop (a six-column row): its latency as the arrival saw it is
+    :attr:`from_schedule_ms`, the wait for a free user included."""
 
     t: npt.NDArray[np.float64]
     endpoint: npt.NDArray[np.str_]
     response_ms: npt.NDArray[np.float64]
     failed: npt.NDArray[np.bool_]
     error: npt.NDArray[np.str_]
+    scheduled: npt.NDArray[np.float64] = field(
+        default_factory=lambda: np.array([], dtype=np.float64)
+    )
+
+    def __post_init__(self) -> None:
+        if len(self.scheduled) != len(self.t):  # built without schedules: closed-loop samples
+            object.__setattr__(self, "scheduled", np.full(len(self.t), np.nan))
+
+    @property
+    def dispatch_lag_ms(self) -> npt.NDArray[np.float64]:
+        """Milliseconds from each request's scheduled time to its sending (NaN: unscheduled)."""
+        return (self.t - self.scheduled) * 1000.0
+
+    @property
+    def from_schedule_ms(self) -> npt.NDArray[np.float64]:
+        """Milliseconds from each request's scheduled time to its answer (NaN: unscheduled)."""
+        return self.dispatch_lag_ms + self.response_ms
 
     def __len__(self) -> int:
         return len(self.t)
@@ -64,13 +87,29 @@ class Samples:
             response_ms=self.response_ms[keep],
             failed=self.failed[keep],
             error=self.error[keep],
+            scheduled=self.scheduled[keep],
+        )
+
+    def scheduled_between(self, start: float, end: float) -> Samples:
+        """The samples of open-model requests scheduled in ``[start, end)``."""
+        return self.where((self.scheduled >= start) & (self.scheduled < end))
+
+    def where(self, keep: npt.NDArray[np.bool_]) -> Samples:
+        """The samples where ``keep`` is true."""
+        return Samples(
+            t=self.t[keep],
+            endpoint=self.endpoint[keep],
+            response_ms=self.response_ms[keep],
+            failed=self.failed[keep],
+            error=self.error[keep],
+            scheduled=self.scheduled[keep],
         )
 
 
 def _rows(path: Path) -> list[list[str]]:
     # A row still being written (the live progress line reads during the run) is cut short.
     with path.open(newline="") as handle:
-        return [row for row in csv.reader(handle) if len(row) == _COLUMNS]
+        return [row for row in csv.reader(handle) if len(row) in (_COLUMNS, _SCHEDULED_COLUMNS)]
 
 
 def read_samples(directory: Path) -> Samples:
@@ -86,6 +125,10 @@ def read_samples(directory: Path) -> Samples:
         response_ms=np.array([float(row[3]) for row in rows], dtype=np.float64),
         failed=np.array([row[4] == "1" for row in rows], dtype=np.bool_),
         error=np.array([row[5] for row in rows], dtype=np.str_),
+        scheduled=np.array(
+            [float(row[6]) if len(row) == _SCHEDULED_COLUMNS else np.nan for row in rows],
+            dtype=np.float64,
+        ),
     )
 
 

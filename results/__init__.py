@@ -8,8 +8,11 @@ the format history live in :mod:`results._schema`.
 """
 
 from results._commands import (
+    CapacityComparison,
     CapacityCurve,
     CapacityDocument,
+    CapacityLadder,
+    CapacityLadderStep,
     CapacityStep,
     SelftestCase,
     SelftestDocument,
@@ -73,8 +76,11 @@ __all__ = [
     "Allocation",
     "AnyDocument",
     "CacheFigures",
+    "CapacityComparison",
     "CapacityCurve",
     "CapacityDocument",
+    "CapacityLadder",
+    "CapacityLadderStep",
     "CapacityStep",
     "Comparison",
     "ContainerFigures",

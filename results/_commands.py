@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from results._base import Flag, Items, Members, Model, Number
 from results._phase import Phase
 from results._schema import Environment, Memray, Verdict, VersusBase
 
 __all__ = [
+    "CapacityComparison",
     "CapacityCurve",
     "CapacityDocument",
+    "CapacityLadder",
+    "CapacityLadderStep",
     "CapacityStep",
     "SelftestCase",
     "SelftestCaseDocument",
@@ -133,14 +136,70 @@ class CapacityCurve(Model):
     summary: str
 
 
+class CapacityLadderStep(Model):
+    """One step of an open-model ladder (``benchmarks.capacity.StepResult``)."""
+
+    name: str
+    rate: Number
+    pool: int
+    arrivals: int
+    answered: int
+    failures: int
+    sustained_rps: Number
+    p50_ms: Number | None
+    p95_ms: Number | None
+    service_p95_ms: Number | None
+    dispatch_lag_p95_ms: Number | None
+    backlog_at_end: int
+    users_in_flight: Number
+    load_generator_cpu_percent: Number | None
+    peak_working_set_bytes: int | None
+    oom_killed: Flag
+    broken: dict[str, str]
+    generator_bound: Flag
+
+
+class CapacityLadder(Model):
+    """One ladder of constant arrival rates and the capacity it shows."""
+
+    target: str
+    profile: str
+    endpoint: str
+    x0_rps: Number | None
+    p95_limit_ms: Number
+    error: str | None
+    steps: Items[CapacityLadderStep] = Field(default_factory=list)
+    capacity_rps: Number | None
+    capacity_rate: Number | None
+    users_in_flight: Number | None
+    pool: int | None
+    lower_bound: Flag
+    limit_step: str | None
+    served_without_errors_rate: Number | None
+    summary: str
+
+
+class CapacityComparison(Model):
+    """A ratio of two capacities; ``relation`` ``>=``/``<=`` when one of them is a bound."""
+
+    value: Number | None
+    relation: Literal["=", ">=", "<="] | None
+    text: str
+
+
 class CapacityDocument(Model):
-    """``capacity.json``: both profiles step-ramped on one stack (version 1 had no version)."""
+    """``capacity.json`` (version 1 had no version). Since the open model (within version
+    2): ``ladders``, ``ladder_runs`` and ``comparisons``, and ``curves`` is empty."""
 
     schema_version: int = 1
     kind: Literal["capacity"]
     run_id: str
     created_at: str | None = None
     environment: Environment
-    curves: list[CapacityCurve]
+    curves: list[CapacityCurve] = Field(default_factory=list)
     phases: Members[Phase] = Field(default_factory=dict)
+    ladders: list[CapacityLadder] = Field(default_factory=list)
+    #: Per ladder: the Locust run behind it (exit code, log, sample accounting, settings).
+    ladder_runs: dict[str, JsonValue] = Field(default_factory=dict)
+    comparisons: list[CapacityComparison] = Field(default_factory=list)
     duration_s: Number | None = None

@@ -66,6 +66,10 @@ Format history (``schema_version``):
    replica wrote); a phase budget with ``min_replicas`` is not run on a phase with fewer.
    The gate's ``pgbouncer`` block: the gated phase and the ``pgbouncer`` phase (the same
    load through PgBouncer) side by side (``pool_size``, ``direct``, ``pgbouncer``).
+   ``capacity.json`` of the open model: ``ladders`` (per ladder of constant arrival
+   rates: its ``steps`` with ``broken`` rules and ``generator_bound``, ``capacity_rps``,
+   ``lower_bound``), ``ladder_runs`` (the Locust run behind each) and ``comparisons``
+   (the profile ratio, the fraction of ``/health/live``); its ``curves`` is empty.
 
 Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
 ``oom`` block is present, else ``gate``) and their verdicts have no ``metric``

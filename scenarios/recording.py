@@ -5,9 +5,12 @@ the gate decides on percentiles, so every request is also appended, unrounded,
 to ``<samples-dir>/samples-<host>-<pid>.csv`` (one file per Locust process, so a
 distributed run's workers need no locking; the master sends no requests and its
 file stays empty). Columns: ``start_epoch_s, method, name, response_time_ms,
-failed, error``. Each process leaves ``samples-<host>-<pid>.done`` with its row count
-when it closes its file, and ``acks-<host>-<pid>.txt`` holds the id of every order
-acknowledged to it (``SampleRecorder.acknowledge``); the master (or the only process)
+failed, error``, and for a request of the open model (``scenarios.open_model``) a seventh,
+``scheduled_epoch_s``: when its arrival was due (from the request's Locust
+``context``), so its latency can be counted from then. Each process leaves
+``samples-<host>-<pid>.done`` with its row count when it closes its file, and
+``acks-<host>-<pid>.txt`` holds the id of every order acknowledged to it
+(``SampleRecorder.acknowledge``); the master (or the only process)
 writes ``start.json`` at the test start and ``counted.json`` with Locust's own request count as it
 quits, so the merge can be checked (``scenarios.sample_files``).
 """
@@ -34,9 +37,11 @@ from scenarios.sample_files import (
     write_json,
 )
 
-__all__ = ["SAMPLE_COLUMNS", "SampleRecorder"]
+__all__ = ["SAMPLE_COLUMNS", "SCHEDULED_COLUMN", "SampleRecorder"]
 
 SAMPLE_COLUMNS = ("start_epoch_s", "method", "name", "response_time_ms", "failed", "error")
+#: The seventh column of an open-model request, and the ``context`` key it comes from.
+SCHEDULED_COLUMN = "scheduled_epoch_s"
 _MAX_ERROR_CHARS = 200
 
 
@@ -72,22 +77,25 @@ class SampleRecorder:
         response_time: float,
         exception: BaseException | None,
         start_time: float | None = None,
+        context: dict[str, Any] | None = None,
         **_: Any,
     ) -> None:
         if self._writer is None:
             return
         started = start_time if start_time is not None else time.time() - response_time / 1000
         error = "" if exception is None else f"{type(exception).__name__}: {exception}"
-        self._writer.writerow(
-            (
-                f"{started:.6f}",
-                request_type,
-                name,
-                f"{response_time:.3f}",
-                int(exception is not None),
-                error[:_MAX_ERROR_CHARS].replace("\n", " "),
-            )
+        row: tuple[object, ...] = (
+            f"{started:.6f}",
+            request_type,
+            name,
+            f"{response_time:.3f}",
+            int(exception is not None),
+            error[:_MAX_ERROR_CHARS].replace("\n", " "),
         )
+        scheduled = (context or {}).get(SCHEDULED_COLUMN)
+        if isinstance(scheduled, float):
+            row += (f"{scheduled:.6f}",)
+        self._writer.writerow(row)
         self.rows += 1
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ from service.config import Settings
 __all__ = ["complete_openapi"]
 
 #: Paths answered without the database.
-_NO_DATABASE = frozenset({"/metrics"})
+_NO_DATABASE = frozenset({"/metrics", "/health/live"})
 #: Paths whose GET answers carry Cache-Control, hence an ETag.
 _CACHEABLE_PREFIXES = ("/api/restaurants", "/api/recommendations")
 #: Paths under rate limits (``service.ratelimit``).

@@ -1,4 +1,4 @@
-"""``/health`` and ``/metrics``."""
+"""``/health``, ``/health/live`` and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -37,6 +37,15 @@ def health(ctx: CtxDep) -> JSONResponse:
         body["redis"] = ctx.cache.status()
     body["restaurants_indexed"] = ctx.index.size_if_loaded
     return JSONResponse(body)
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    """200 while the process serves requests: no database, no Redis, no work at all.
+
+    The ceiling of this endpoint is the service's own overhead (HTTP parsing, routing,
+    JSON), the yardstick ``make capacity`` measures cached recommendations against."""
+    return {"status": "live"}
 
 
 def _first_line(error: BaseException) -> str:

@@ -112,7 +112,7 @@ def test_markdown_names_the_sites_and_the_command() -> None:
 def test_bad_input_is_named_before_anything_boots(capsys: pytest.CaptureFixture[str]) -> None:
     assert oom_main(["--users", "0"]) == 2
     assert "users must be >= 1" in capsys.readouterr().err
-    assert capacity_main(["--measure", "-5"]) == 2
+    assert capacity_main(["--step", "-5"]) == 2
     assert "must be > 0" in capsys.readouterr().err
 
 

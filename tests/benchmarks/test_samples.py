@@ -171,3 +171,23 @@ def test_workers_on_other_hosts_with_the_same_pid_write_files_of_their_own(tmp_p
     assert sample_path(tmp_path, 7, host="odd/name here").name == "samples-odd_name_here-7.csv"
     assert done_path(first).name == "samples-locust-worker-0-7.done"
     assert first.match(SAMPLE_GLOB)
+
+
+def test_open_model_rows_carry_their_scheduled_time_beside_closed_loop_rows(
+    tmp_path: Path,
+) -> None:
+    with (tmp_path / "samples-1.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow((T0 + 1.0, "GET", "/x", 10.0, 0, ""))  # closed loop: six columns
+        writer.writerow((T0 + 2.5, "GET", "/x", 10.0, 0, "", T0 + 2.0))  # due 0.5 s earlier
+        handle.write(f"{T0 + 3},GET,/x,1")  # a row still being written: left out
+
+    samples = read_samples(tmp_path)
+
+    assert len(samples) == 2
+    assert np.isnan(samples.scheduled[0])
+    assert samples.scheduled[1] == T0 + 2.0
+    assert samples.dispatch_lag_ms[1] == pytest.approx(500.0)
+    assert samples.from_schedule_ms[1] == pytest.approx(510.0)
+    assert len(samples.scheduled_between(T0, T0 + 10)) == 1
+    assert len(samples.between(T0, T0 + 10)) == 2

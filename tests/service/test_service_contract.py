@@ -424,6 +424,9 @@ def test_health_is_503_with_a_reason_when_the_database_is_unreachable(app_factor
         body = response.json()
         assert (body["status"], body["database"]) == ("unhealthy", "unreachable")
         assert "OperationalError" in body["reason"]
+        # Liveness needs no database: the process still serves.
+        live = down.get("/health/live")
+        assert (live.status_code, live.json()) == (200, {"status": "live"})
         listing = down.get("/api/restaurants")
         assert listing.status_code == 503
         assert listing.headers["Retry-After"]
