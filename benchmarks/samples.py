@@ -80,15 +80,7 @@ class Samples:
 
     def between(self, start: float, end: float) -> Samples:
         """The samples of requests started in ``[start, end)``."""
-        keep = (self.t >= start) & (self.t < end)
-        return Samples(
-            t=self.t[keep],
-            endpoint=self.endpoint[keep],
-            response_ms=self.response_ms[keep],
-            failed=self.failed[keep],
-            error=self.error[keep],
-            scheduled=self.scheduled[keep],
-        )
+        return self.where((self.t >= start) & (self.t < end))
 
     def scheduled_between(self, start: float, end: float) -> Samples:
         """The samples of open-model requests scheduled in ``[start, end)``."""
