@@ -28,13 +28,13 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from results import write
 from scenarios.sample_files import (
     COUNTED_FILE,
     START_FILE,
     ack_path,
     done_path,
     sample_path,
-    write_json,
 )
 
 __all__ = ["SAMPLE_COLUMNS", "SCHEDULED_COLUMN", "SampleRecorder"]
@@ -105,7 +105,7 @@ class SampleRecorder:
             self._acks = None
         if self._file is not None and self._path is not None:
             self._file.close()
-            write_json(done_path(self._path), {"rows": self.rows})
+            write(done_path(self._path), {"rows": self.rows})
             self._file = None
             self._writer = None
 
@@ -134,7 +134,7 @@ def _mark_start(environment: Environment, **_: Any) -> None:
         return
     marker = Path(directory) / START_FILE
     if not marker.exists():
-        write_json(marker, {"started_at": time.time()})
+        write(marker, {"started_at": time.time()})
 
 
 def _set_exit_code(environment: Environment, **_: Any) -> None:
@@ -147,7 +147,7 @@ def _set_exit_code(environment: Environment, **_: Any) -> None:
         # A headless run's master has had its workers' final reports by now (it quits
         # the runner before `quitting` fires): its totals are what the merge must match.
         counted = {"requests": stats.num_requests, "failures": stats.num_failures}
-        write_json(Path(directory) / COUNTED_FILE, counted)
+        write(Path(directory) / COUNTED_FILE, counted)
     if stats is not None and stats.num_failures > 0:
         environment.process_exit_code = 1
     else:

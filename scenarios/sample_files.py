@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import socket
 from pathlib import Path
-from typing import Any
 
 __all__ = [
     "ACK_GLOB",
@@ -39,7 +37,6 @@ __all__ = [
     "read_started_at",
     "run_files",
     "sample_path",
-    "write_json",
 ]
 
 SAMPLE_GLOB = "samples-*.csv"
@@ -66,17 +63,6 @@ def ack_path(directory: Path, pid: int, host: str | None = None) -> Path:
 def done_path(sample_file: Path) -> Path:
     """The marker its writer leaves next to ``sample_file`` once it closed it."""
     return sample_file.with_suffix(DONE_SUFFIX)
-
-
-def write_json(path: Path, content: dict[str, Any]) -> None:
-    """Write ``content`` as JSON so that a reader (the gate, the fault injector) sees the
-    whole file or none: a temporary file renamed over ``path``."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(json.dumps(content), encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def read_started_at(directory: Path) -> float | None:

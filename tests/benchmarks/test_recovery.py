@@ -24,7 +24,8 @@ from benchmarks.recovery import SETTLE_S, acknowledged_orders, fault_figures
 from benchmarks.samples import read_samples
 from containers.faults import Fault
 from containers.stack import Stack
-from scenarios.sample_files import START_FILE, ack_path, sample_path, write_json
+from results import write
+from scenarios.sample_files import START_FILE, ack_path, sample_path
 
 T0 = 1_800_000_000.0
 INJECT, HEAL = T0 + 20, T0 + 30
@@ -288,7 +289,7 @@ def test_the_injector_waits_for_the_loads_start(tmp_path: Path) -> None:
     fault = _Noted("noted", "redis", "nothing really", hold_s=0)
     injector = Injector(cast(Stack, None), fault, tmp_path, after_s=0)
     injector.start()
-    writer = threading.Timer(0.3, write_json, [tmp_path / START_FILE, {"started_at": 1.0}])
+    writer = threading.Timer(0.3, write, [tmp_path / START_FILE, {"started_at": 1.0}])
     writer.start()
     injector.join(timeout=10)
     writer.join()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.sample_files import START_FILE, read_started_at, write_json
+from results import write
+from scenarios.sample_files import START_FILE, read_started_at
 
 
 def test_the_start_time_is_read_from_start_json(tmp_path: Path) -> None:
@@ -42,7 +43,7 @@ def test_a_malformed_start_file_is_a_value_error_naming_it(tmp_path: Path, text:
 
 def test_the_start_marker_is_renamed_into_place_whole(tmp_path: Path) -> None:
     marker = tmp_path / START_FILE
-    write_json(marker, {"started_at": 1_800_000_000.5})
-    write_json(marker, {"started_at": 1_800_000_001.5})
+    write(marker, {"started_at": 1_800_000_000.5})
+    write(marker, {"started_at": 1_800_000_001.5})
     assert read_started_at(tmp_path) == 1_800_000_001.5
     assert sorted(path.name for path in tmp_path.iterdir()) == [START_FILE]
