@@ -64,6 +64,8 @@ Format history (``schema_version``):
    A phase carries ``replicas`` (service replicas that served its load) and its cache
    figures ``cross_replica_hits`` / ``cross_replica_hit_share`` (hits on entries another
    replica wrote); a phase budget with ``min_replicas`` is not run on a phase with fewer.
+   A latency row of a relative verdict carries ``pairs_low``: the lower confidence bound
+   of its pairs' geometric mean head/base ratio (``null`` with fewer than 3 pairs).
    The gate's ``pgbouncer`` block: the gated phase and the ``pgbouncer`` phase (the same
    load through PgBouncer) side by side (``pool_size``, ``direct``, ``pgbouncer``).
    ``capacity.json`` of the open model: ``ladders`` (per ladder of constant arrival
@@ -284,6 +286,8 @@ class RelativeRow(Model):
     passed: bool | None = None
     explanation: Text = ""
     pair_ratios: Items[Number | None] = []
+    #: Lower confidence bound of the pairs' geometric mean ratio (3 pairs or more).
+    pairs_low: Number | None = None
     base_values: Items[Number] = []
     head_values: Items[Number] = []
 

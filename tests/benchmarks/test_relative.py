@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from benchmarks.budgets import BudgetError
-from benchmarks.relative import RelativeLimit, judge_versus_base, load_relative_limits
+from benchmarks.relative import (
+    RelativeLimit,
+    _pairs_lower_bound,
+    judge_versus_base,
+    load_relative_limits,
+)
 from benchmarks.versus_base import round_order
 
 P95 = RelativeLimit("p95", "why", "latency", "*", "ms", ratio=1.10, quantile=95, alpha=0.01)
@@ -105,6 +110,54 @@ def test_head_slower_in_every_pair_but_within_the_ratio_in_one_passes() -> None:
     assert verdict["passed"] is True
 
 
+def _scaled_rounds(scale: dict[str, float]) -> dict[str, Any]:
+    """Rounds of one latency distribution, each round's times multiplied by its factor."""
+    values = [float(value) for value in range(1, 401)]
+    pairs = [{"base": f"base-{index}", "head": f"head-{index}"} for index in (1, 2, 3)]
+    return {
+        "samples": {name: {ENDPOINT: [v * f for v in values]} for name, f in scale.items()},
+        "pairs": pairs,
+        "rounds": [],
+    }
+
+
+def test_head_past_the_ratio_in_every_pair_but_pairs_disagreeing_passes() -> None:
+    """An A/A run's three pairs can all land past the ratio: x1.3, x1.6, x2.6 at ratio 1.1
+    bound the pairs' geometric mean at no more than x1.1 with 95 % confidence."""
+    block = _scaled_rounds(
+        {"base-1": 1.0, "head-1": 1.3, "base-2": 1.0, "head-2": 1.6, "base-3": 1.0, "head-3": 2.6}
+    )
+    (verdict,) = judge_versus_base(block, [P95])
+    (row,) = verdict["rows"]
+    assert row["pair_ratios"] == [1.3, 1.6, 2.6]
+    assert row["p_value"] < 0.01
+    assert row["pairs_low"] is not None
+    assert row["pairs_low"] < 1.1
+    assert verdict["passed"] is True
+    assert "not failed: the pairs of rounds put head/base at x" in row["explanation"]
+
+
+def test_head_slower_by_the_same_factor_in_every_pair_fails() -> None:
+    block = _scaled_rounds(
+        {"base-1": 1.0, "head-1": 1.9, "base-2": 1.1, "head-2": 2.0, "base-3": 0.9, "head-3": 2.1}
+    )
+    (verdict,) = judge_versus_base(block, [P95])
+    (row,) = verdict["rows"]
+    assert row["pairs_low"] is not None
+    assert row["pairs_low"] > 1.1
+    assert verdict["passed"] is False
+
+
+def test_the_pairs_bound_is_students_t_on_the_logs() -> None:
+    # logs 0, ln 2, ln 4: mean ln 2, standard error ln 2 / sqrt(3); t(0.95, 2) = 2.919986.
+    expected = 2 * np.exp(-2.919986 * np.log(2) / np.sqrt(3))
+    assert _pairs_lower_bound([1.0, 2.0, 4.0], 0.05) == pytest.approx(expected, abs=1e-4)
+    assert _pairs_lower_bound([3.0, 3.0, 3.0], 0.05) == pytest.approx(3.0)
+    # Two pairs say too little about their spread; a missing pair leaves no bound.
+    assert _pairs_lower_bound([2.0, 2.0], 0.05) is None
+    assert _pairs_lower_bound([2.0, None, 2.0], 0.05) is None
+
+
 def test_a_large_but_insignificant_ratio_passes() -> None:
     # Few, wildly spread samples: the p95 ratio is large, the test cannot tell them apart.
     rng = np.random.default_rng(5)
@@ -174,6 +227,7 @@ def test_the_shipped_relative_limits_load() -> None:
         ('kind = "speed"\nratio = 1.1', "kind must be"),
         ('kind = "value"\nratio = 1.1\nlimt = 3', "unknown field"),
         ('kind = "latency"\nratio = 1.1\nalpha = 2', "0 < alpha < 1"),
+        ('kind = "latency"\nratio = 1.1\npairs_alpha = 0', "0 < pairs_alpha < 1"),
         ('kind = "value"\nratio = 1.1\nsource = "microbenchmarks"', "source must be"),
     ],
 )
