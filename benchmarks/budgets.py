@@ -116,6 +116,14 @@ class Budget:
     #: ran fewer.
     min_replicas: int = 1
 
+    @property
+    def phase_name(self) -> str | None:
+        """The one phase a run budget reads (``phases.<name>.…``, no wildcard), or ``None``."""
+        parts = self.metric.split(".")
+        if self.scope != "run" or len(parts) < 3 or parts[0] != "phases":
+            return None
+        return None if any(char in parts[1] for char in "*|") else parts[1]
+
     def holds(self, measured: float) -> bool:
         return measured <= self.limit if self.comparison == "<=" else measured >= self.limit
 

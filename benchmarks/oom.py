@@ -393,7 +393,13 @@ def run_oom(
         "load": ramp_text(scenario),
         "reproduce": env["reproduce"],
     }
-    judge(document, budgets, duration_s=round(time.monotonic() - started, 1))
+    # The gate's other phases (saturation, pgbouncer) are not part of this run.
+    not_run = {
+        budget.name: f"not run: make oom runs one phase ({plan.name}), not {budget.phase_name}"
+        for budget in budgets
+        if budget.phase_name not in (None, plan.name)
+    }
+    judge(document, budgets, duration_s=round(time.monotonic() - started, 1), not_run=not_run)
     write(run_dir / "result.json", document)
     (run_dir / "oom.md").write_text(oom_markdown(document), encoding="utf-8")
     return document, run_dir

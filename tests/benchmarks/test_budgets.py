@@ -314,3 +314,13 @@ def test_the_shipped_cross_replica_budget_needs_two_replicas() -> None:
     budgets = {budget.name: budget for budget in load_budgets()}
     budget = budgets["recommendations_cross_replica_hit_share"]
     assert (budget.min_replicas, budget.comparison) == (2, ">=")
+
+
+def test_a_run_budget_names_the_one_phase_it_reads() -> None:
+    budgets = {budget.name: budget for budget in load_budgets()}
+    assert budgets["pgbouncer_postgres_backends"].phase_name == "pgbouncer"
+    assert budgets["saturation_failed_requests"].phase_name == "saturation"
+    # A wildcard phase, or a phase budget, reads no one phase.
+    assert budgets["service_memory_growth"].phase_name is None
+    assert budgets["service_peak_working_set"].phase_name is None
+    assert _budget("phases.a|b.x", 1, scope="run").phase_name is None
