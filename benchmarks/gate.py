@@ -21,6 +21,7 @@ from benchmarks.loadgen import check_workers
 from benchmarks.memory import memory_phase
 from benchmarks.micro import run_microbenchmarks
 from benchmarks.pgbouncer import BUDGETS as PGBOUNCER_BUDGETS
+from benchmarks.pgbouncer import MEASURE_S as PGBOUNCER_MEASURE_S
 from benchmarks.pgbouncer import PHASE as PGBOUNCER
 from benchmarks.pgbouncer import POOL_SIZE as PGBOUNCER_POOL
 from benchmarks.pgbouncer import side_by_side
@@ -255,7 +256,13 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
     if not options.skip_pgbouncer:
         # The gated load again through PgBouncer: side by side with the gated phase.
         plans.append(
-            PhasePlan(PGBOUNCER, options.profile, options.regressions, primary, gated=False)
+            PhasePlan(
+                PGBOUNCER,
+                options.profile,
+                options.regressions,
+                primary.with_overrides(measure_s=min(primary.measure_s, PGBOUNCER_MEASURE_S)),
+                gated=False,
+            )
         )
     if not options.skip_saturation:
         # Not gated (its latencies are queueing by design); its own budgets read it by name.

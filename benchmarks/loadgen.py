@@ -56,6 +56,13 @@ LOCUSTFILE = Path(__file__).resolve().parent.parent / "scenarios" / "locustfile.
 #: its timers (and so the latencies it reports) start to lag.
 SATURATION_PERCENT = 90.0
 
+#: Seconds Locust lets users finish their task once the shape stops (``--stop-timeout``).
+#: The simulator's task paces itself over many seconds and never finishes in time, so
+#: every phase waited the whole timeout (it was 5 s); a request cut off here is outside
+#: the measured window, and an order it created without its 201 being received is not
+#: counted as acknowledged.
+STOP_TIMEOUT_S = 1
+
 #: Worker processes per logical CPU beyond which more workers only take turns on the same
 #: cores (and take them from the service under test when it runs on this machine too).
 MAX_WORKERS_PER_CPU = 2
@@ -273,7 +280,7 @@ def run_scenario(
         host,
         "--only-summary",
         "--stop-timeout",
-        "5",
+        str(STOP_TIMEOUT_S),
         "--csv",
         str(out_dir / "locust"),
         *scenario.user_classes,

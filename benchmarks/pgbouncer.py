@@ -4,11 +4,12 @@ The fix plan bounds Postgres's connections by a pool per replica; PgBouncer
 (transaction pooling) bounds them for every replica at once, whatever their pools add
 up to. After the gated phase the gate starts PgBouncer on the same stack, with a pool
 of :data:`POOL_SIZE` Postgres connections (half of what the gated topology's two
-replicas' pools add up to), and runs the same scenario with the replicas connecting
-through it; then it removes PgBouncer again, so no later phase counts its idle
-connections. The document's ``pgbouncer`` block puts both phases side by side:
-Postgres backends, Postgres memory and p95 per endpoint. Its budgets
-(``pgbouncer_*`` in ``budgets.toml``) read the phase by name.
+replicas' pools add up to), and runs the same scenario (its measured window at most
+:data:`MEASURE_S`) with the replicas connecting through it; then it removes
+PgBouncer again, so no later phase counts its idle connections. The document's
+``pgbouncer`` block puts both phases side by side: Postgres backends, Postgres memory
+and p95 per endpoint. Its budgets (``pgbouncer_*`` in ``budgets.toml``) read the phase
+by name.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["BUDGETS", "PHASE", "POOL_SIZE", "side_by_side"]
+__all__ = ["BUDGETS", "MEASURE_S", "PHASE", "POOL_SIZE", "side_by_side"]
 
 #: The phase's name in the result document.
 PHASE = "pgbouncer"
 #: Postgres connections PgBouncer may open during the phase (``budgets.toml``'s limit of
 #: ``pgbouncer_postgres_backends``).
 POOL_SIZE = 4
+#: Seconds measured (after the gated scenario's warm-up): at most this. Its budgets
+#: (backends, failures) need the load, not a long window; 30 s give ~2,500 requests.
+MEASURE_S = 30.0
 #: The budgets that read the phase: "not run" when the gate skips it.
 BUDGETS = ("pgbouncer_postgres_backends", "pgbouncer_failed_requests")
 
