@@ -71,7 +71,7 @@ def _round(name: str, side: str, sql: int, memory_mib: float) -> dict[str, Any]:
         "error": None,
         "endpoints": {},
         "containers": {"service-0": {"peak_working_set_bytes": memory_mib * 2**20}},
-        "cache": {"recommendations": {"hit_rate": 0.9}},
+        "cache": {"recommendations": {"hit_rate": 0.9}, "restaurants": {"hit_rate": 0.9}},
         "sql_probe": {"GET /api/orders": {"max": sql}},
         "work_probe": {
             "GET /api/restaurants uncached": {
