@@ -25,11 +25,13 @@ def server_options(settings: Settings) -> dict[str, Any]:
     ``X-Forwarded-For`` when the peer is 127.0.0.1 (its default ``forwarded_allow_ips``),
     and anyone able to reach the port from there could pose as any address and escape the
     per-address rate limits: the address is always the TCP peer's.
+    ``timeout_keep_alive``: ``TASTEMATCH_KEEP_ALIVE_S`` (see :class:`Settings`).
     """
     return {
         "proxy_headers": False,
         "log_level": settings.log_level.lower(),
         "access_log": False,
+        "timeout_keep_alive": settings.keep_alive_s,
     }
 
 

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     #: the network to Postgres drops fails after this long (503) instead of waiting for
     #: TCP's retransmissions, which can take minutes.
     db_network_timeout_s: float = Field(default=3.0, ge=2.0, le=60.0)
+    #: Seconds an idle keep-alive connection stays open (uvicorn's default is 5). It must
+    #: outlast a client's pauses: a client that sends on a connection the server closes
+    #: at that moment gets a connection error, and a POST is not retried. The load's
+    #: simulator pauses up to 5 s between orders; a gate's fault run lost one order request
+    #: that way ("HTTP 0" after 1 ms). Proxies keep theirs 60 s or more (nginx 75 s).
+    keep_alive_s: int = Field(default=75, ge=1, le=3600)
     #: How often each process checks whether the restaurant table changed.
     index_refresh_s: float = Field(default=10.0, gt=0)
     restaurant_cache_ttl_s: int = Field(default=3600, gt=0)

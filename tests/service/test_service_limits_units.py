@@ -410,6 +410,8 @@ def test_uvicorn_takes_the_client_address_from_the_socket_not_from_headers(
     (options,) = started
     assert options["proxy_headers"] is False
     assert options["port"] == 8123
+    # Idle connections outlast the load's longest pause (5 s): uvicorn's default is 5 s.
+    assert options["timeout_keep_alive"] == 75
     assert service_main.server_options(Settings(jwt_secret=jwt_secret))["proxy_headers"] is False
 
 
