@@ -39,13 +39,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
-import plotly.graph_objects as go
-import plotly.io
 import redis
 from docker.errors import DockerException
-from markupsafe import Markup
 
 from benchmarks.budgets import DEFAULT_BUDGETS, load_budgets
 from benchmarks.environment import Dataset, document_head, environment, run_id
@@ -75,7 +71,6 @@ __all__ = [
     "StepResult",
     "answers_pending",
     "capacity_document",
-    "capacity_markdown",
     "ceiling_fraction",
     "judge_step",
     "main",
@@ -653,77 +648,6 @@ def comparisons(ladders: Sequence[Ladder]) -> list[Comparison]:
     return compared
 
 
-def capacity_markdown(ladders: Sequence[Ladder], reproduce: str) -> str:
-    """Each ladder as a markdown table under its one-line capacity, then the comparisons."""
-    lines = ["## TasteMatch Bench: capacity under an open model (1 GiB per service)", ""]
-    for ladder in ladders:
-        lines += [f"**{ladder.summary()}**", ""]
-        if not ladder.steps:
-            continue
-        lines += [
-            "| step | rate | sustained | answered | failures | p95 from schedule | "
-            "dispatch lag p95 | in flight / pool | Locust CPU | service peak | verdict |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for step in ladder.steps:
-            p95 = "-" if step.p95_ms is None else f"{step.p95_ms:.1f} ms"
-            lag = "-" if step.dispatch_lag_p95_ms is None else f"{step.dispatch_lag_p95_ms:.1f} ms"
-            cpu = (
-                "-"
-                if step.load_generator_cpu_percent is None
-                else f"{step.load_generator_cpu_percent:.0f} %"
-            )
-            peak = step.peak_working_set_bytes
-            memory = "-" if peak is None else f"{peak / _MIB:.0f} MiB"
-            verdict = "held" if step.held else step.reasons()
-            if step.generator_bound:
-                verdict += " (generator-bound)"
-            lines.append(
-                f"| {step.name} | {step.rate:g}/s | {step.sustained_rps:g}/s | "
-                f"{step.answered}/{step.arrivals} | {step.failures} | {p95} | {lag} | "
-                f"{step.users_in_flight:g} / {step.pool} | {cpu} | {memory} | {verdict} |"
-            )
-        lines.append("")
-    lines += [f"- {item.text}" for item in comparisons(ladders)]
-    lines += ["", f"Run again: `{reproduce}`"]
-    return "\n".join(lines) + "\n"
-
-
-_PAGE = jinja2.Environment(autoescape=True).from_string(
-    """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Capacity {{ run_id }}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem}</style></head><body>
-<h1>Capacity under an open model</h1><p>Run {{ run_id }} · re-run: <code>{{ reproduce }}</code></p>
-<ul>{% for line in summaries %}<li>{{ line }}</li>{% endfor %}</ul>
-{{ figure }}</body></html>
-"""
-)
-
-
-def capacity_html(ladders: Sequence[Ladder], *, run_id: str, reproduce: str) -> str:
-    """Self-contained page: p95 from schedule against the offered rate, every ladder."""
-    figure = go.Figure()
-    for ladder in ladders:
-        figure.add_trace(
-            go.Scatter(
-                x=[step.rate for step in ladder.steps],
-                y=[step.p95_ms for step in ladder.steps],
-                name=f"{ladder.target} p95",
-                mode="lines+markers",
-            )
-        )
-    if ladders:
-        figure.add_hline(y=ladders[0].p95_limit_ms, line_dash="dash")
-    figure.update_xaxes(title_text="offered requests/s", type="log")
-    figure.update_yaxes(title_text="p95 from schedule (ms)", type="log")
-    html = plotly.io.to_html(figure, include_plotlyjs=True, full_html=False)
-    summaries = [ladder.summary() for ladder in ladders]
-    summaries += [item.text for item in comparisons(ladders)]
-    return _PAGE.render(
-        run_id=run_id, reproduce=reproduce, summaries=summaries, figure=Markup(html)
-    )
-
-
 def capacity_document(
     head: Mapping[str, Any],
     ladders: Sequence[Ladder],
@@ -781,10 +705,9 @@ def run_capacity(
         duration_s=time.monotonic() - started,
     )
     write(run_dir / "capacity.json", document)
-    (run_dir / "capacity.md").write_text(capacity_markdown(results, reproduce), encoding="utf-8")
-    (run_dir / "capacity.html").write_text(
-        capacity_html(results, run_id=run_dir.name, reproduce=reproduce), encoding="utf-8"
-    )
+    from reports import render_run  # plotly and jinja2 load only once there is a page
+
+    render_run(run_dir)
     return document, results, run_dir
 
 
@@ -835,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (ValueError, StackError, DockerException) as error:
         return stopped_by(error)
-    print(capacity_markdown(ladders, reproduce))
+    print((run_dir / "capacity.md").read_text(encoding="utf-8"))
     print(f"capacity: {run_dir / 'capacity.html'} ({document['duration_s']:g} s)")
     return 0 if all(ladder.steps for ladder in ladders) else 1
 

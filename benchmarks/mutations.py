@@ -76,6 +76,8 @@ class Mutant:
         """The patch's first line (``Mutant: ...``), or what the control is."""
         if self.patch is None:
             return "HEAD against itself, the same image on both sides (A/A)"
+        if not self.patch.is_file():
+            return f"(no patch {self.patch.name})"
         first = self.patch.read_text(encoding="utf-8").splitlines()[0]
         return first.removeprefix("Mutant:").strip()
 

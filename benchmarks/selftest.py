@@ -28,12 +28,11 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from docker.errors import DockerException
 
 from benchmarks.budgets import DEFAULT_BUDGETS, Budget, Verdict, evaluate, load_budgets
@@ -53,23 +52,22 @@ from benchmarks.phases import PhasePlan, failed_phase, run_phase
 from benchmarks.relative import RelativeLimit, load_relative_limits
 from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack, StackError
-from results import write
-from scenarios.registry import Scenario, get_scenario
+from results import SelftestDocument, validate, write
+from scenarios.registry import get_scenario
 
 __all__ = [
     "CASES",
     "SELFTEST_LOAD",
     "Case",
     "CaseResult",
+    "checked_document",
     "judge_case",
     "main",
-    "matrix_markdown",
     "matrix_table",
     "rejudge",
     "run_selftest",
     "select_cases",
-    "tally",
-    "unmeasured_lines",
+    "selftest_document",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,6 +173,8 @@ class CaseResult:
     contract_failures: tuple[str, ...] = ()
     error: str | None = None
     duration_s: float | None = None
+    #: What was judged: the case's phase and memray block.
+    document: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def failed(self) -> tuple[str, ...]:
@@ -226,6 +226,7 @@ class CaseResult:
             "error": self.error,
             "duration_s": self.duration_s,
             "verdicts": [verdict.to_json() for verdict in self.verdicts],
+            "document": self.document,
         }
 
 
@@ -268,6 +269,7 @@ def judge_case(
         contract_failures=tuple(contract),
         error=error,
         duration_s=duration_s,
+        document=document,
     )
 
 
@@ -276,187 +278,6 @@ def _status(result: CaseResult | MutantResult) -> str:
     if control:
         return "passed" if result.ok else "FAILED"
     return "yes" if result.ok else "NO"
-
-
-def _sorted_mutants(results: Sequence[MutantResult]) -> list[MutantResult]:
-    return sorted(results, key=lambda r: (not r.mutant.is_control, r.mutant.name))
-
-
-def _mutant_rows(results: Sequence[MutantResult]) -> list[tuple[str, str, str, str]]:
-    return [
-        (
-            f"mutant {result.mutant.name}",
-            ", ".join(result.failed) or "(none)",
-            " / ".join(result.mutant.expected) or "(every limit holds: A/A)",
-            _status(result),
-        )
-        for result in _sorted_mutants(results)
-    ]
-
-
-def _rows(
-    results: Sequence[CaseResult], mutants: Sequence[MutantResult] = ()
-) -> list[tuple[str, str, str, str]]:
-    rows = []
-    for result in _ordered(results):
-        failed = [
-            f"{name} ({_checks(result.contract_failures)})"
-            if name == "http_contract" and result.contract_failures
-            else name
-            for name in result.failed
-        ]
-        expected = " / ".join(result.case.expected) or "(every budget holds)"
-        rows.append((result.case.name, ", ".join(failed) or "(none)", expected, _status(result)))
-    return rows + _mutant_rows(mutants)
-
-
-def _checks(names: Sequence[str]) -> str:
-    """The first failed check, and how many more (the report lists every one)."""
-    more = f" +{len(names) - 1} more" if len(names) > 1 else ""
-    return f"{names[0]}{more}"
-
-
-def _ordered(results: Sequence[CaseResult]) -> list[CaseResult]:
-    return sorted(results, key=lambda r: (not r.case.is_control, r.case.name))
-
-
-def unmeasured_lines(results: Sequence[CaseResult]) -> list[str]:
-    """Per case, the budgets that failed only for want of a measurement (and why)."""
-    return [
-        f"{result.case.name}: not measured: {', '.join(result.unmeasured_failures)}"
-        + (f" ({result.error})" if result.error else "")
-        for result in _ordered(results)
-        if result.unmeasured_failures
-    ]
-
-
-_HEADER = ("case", "failed budgets", "expected budget (any)", "caught")
-
-
-def matrix_table(results: Sequence[CaseResult], mutants: Sequence[MutantResult] = ()) -> str:
-    """The matrix as an aligned terminal table, with a closing tally."""
-    rows = [_HEADER, *_rows(results, mutants)]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(_HEADER))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    return "\n".join(
-        [*lines, *unmeasured_lines(results), *mutant_error_lines(mutants), tally(results, mutants)]
-    )
-
-
-def mutant_error_lines(mutants: Sequence[MutantResult]) -> list[str]:
-    """Per mutant, the rounds that could not run."""
-    return [
-        f"mutant {result.mutant.name}: {error}" for result in mutants for error in result.errors
-    ]
-
-
-def tally(results: Sequence[CaseResult], mutants: Sequence[MutantResult] = ()) -> str:
-    """``caught 8/8 regressions; optimised profile passed`` (or what fell short), and the
-    mutants' line when they ran."""
-    regressions = [r for r in results if not r.case.is_control]
-    controls = [r for r in results if r.case.is_control]
-    caught = sum(r.ok for r in regressions)
-    control = "passed" if all(r.ok for r in controls) else "FAILED"
-    if not controls:
-        control = "not run"
-    parts = [f"caught {caught}/{len(regressions)} regressions; optimised profile {control}"]
-    if mutants:
-        changes = [r for r in mutants if not r.mutant.is_control]
-        aa = "passed" if all(r.ok for r in mutants if r.mutant.is_control) else "FAILED"
-        mutant_part = f"caught {sum(r.ok for r in changes)}/{len(changes)} mutants; A/A {aa}"
-        parts = [*(parts if results else []), mutant_part]
-    return "; ".join(parts)
-
-
-def matrix_markdown(results: Sequence[CaseResult], mutants: Sequence[MutantResult] = ()) -> str:
-    """The matrix as a markdown table (for CI summaries)."""
-    lines = [
-        "## TasteMatch Bench: regression self-test",
-        "",
-        "| " + " | ".join(_HEADER) + " |",
-        "|---|---|---|---|",
-    ]
-    for row in _rows(results, mutants):
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
-    lines += [
-        "",
-        *unmeasured_lines(results),
-        *mutant_error_lines(mutants),
-        "",
-        tally(results, mutants),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-_HTML = jinja2.Environment(autoescape=True).from_string(
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Regression self-test {{ run_id }}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}
-.no{background:#fdd}.yes{background:#dfd}small{color:#555}</style></head><body>
-<h1>Regression self-test</h1>
-<p>Run {{ run_id }} · {{ tally }} · {{ duration }} · load per case: {{ load }}</p>
-<p>Re-run: <code>{{ reproduce }}</code></p>
-<table><tr>{% for h in header %}<th>{{ h }}</th>{% endfor %}</tr>
-{% for row, result in rows %}<tr class="{{ 'yes' if result.ok else 'no' }}">
-<td>{{ row[0] }}<br><small>{{ result.case.description }}</small></td>
-<td>{{ row[1] }}{% if result.error %}<br><small>phase: {{ result.error }}</small>{% endif %}</td>
-<td>{{ row[2] }}</td><td>{{ row[3] }}</td></tr>
-{% endfor %}</table>
-<h2>Failed verdicts per case</h2>
-{% for row, result in rows %}<h3>{{ row[0] }}</h3><ul>
-{% for v in result.verdicts if v.failed %}<li><b>{{ v.budget }}</b>: {{ v.explanation }}</li>
-{% else %}<li>every measured budget held</li>{% endfor %}</ul>
-<p><small>not measured in the self-test: {{ result.not_measured | join(", ") }}</small></p>
-{% endfor %}
-{% if mutants %}<h2>Mutants: each judged against HEAD (make bench BASE=HEAD)</h2>
-<table><tr>{% for h in header %}<th>{{ h }}</th>{% endfor %}</tr>
-{% for row, result in mutants %}<tr class="{{ 'yes' if result.ok else 'no' }}">
-<td>{{ row[0] }}<br><small>{{ result.mutant.description }}</small></td>
-<td>{{ row[1] }}{% for e in result.errors %}<br><small>{{ e }}</small>{% endfor %}</td>
-<td>{{ row[2] }}</td><td>{{ row[3] }}</td></tr>
-{% endfor %}</table>
-{% for row, result in mutants %}<h3>{{ row[0] }}</h3><ul>
-{% for v in result.versus_base.verdicts %}<li>{{ 'held' if v.passed else 'FAILED' }}
-<b>{{ v.name }}</b>: {{ v.explanation }}</li>{% endfor %}
-{% for v in result.verdicts if v.failed %}<li>FAILED <b>{{ v.budget }}</b>:
-{{ v.explanation }}</li>{% endfor %}</ul>
-{% endfor %}{% endif %}</body></html>
-"""
-)
-
-
-def matrix_html(
-    results: Sequence[CaseResult],
-    *,
-    run_id: str,
-    duration_s: float,
-    reproduce: str,
-    mutants: Sequence[MutantResult] = (),
-) -> str:
-    """A small self-contained HTML page of the matrix and every failed verdict."""
-    ordered = _ordered(results)
-    return _HTML.render(
-        run_id=run_id,
-        tally=tally(results, mutants),
-        duration=f"{duration_s:.0f} s",
-        load=_load_text(SELFTEST_LOAD),
-        reproduce=reproduce,
-        header=_HEADER,
-        rows=list(zip(_rows(ordered), ordered, strict=True)),
-        mutants=list(zip(_mutant_rows(mutants), _sorted_mutants(mutants), strict=True)),
-    )
-
-
-def _load_text(scenario: Scenario) -> str:
-    return (
-        f"{scenario.name}, {scenario.users} users, {scenario.warmup_s:g} s warm-up + "
-        f"{scenario.measure_s:g} s measured"
-    )
 
 
 Log = Callable[[str], None]
@@ -506,7 +327,6 @@ def run_selftest(
     started = time.monotonic()
     order = {name: index for index, name in enumerate(_RUN_ORDER)}
     results: list[CaseResult] = []
-    entries: list[dict[str, Any]] = []
     mutant_results: list[MutantResult] = []
     log(f"self-test: booting the capped stack, {len(cases)} case(s), {len(mutants)} mutant(s)")
     with Stack(profile="optimized", tracing=True) as stack:
@@ -531,44 +351,65 @@ def run_selftest(
                 duration_s=round(time.monotonic() - case_began, 1),
             )
             results.append(result)
-            entries.append({**result.to_json(), "document": document})
             log(
                 f"case {case.name}: failed {', '.join(result.failed) or 'nothing'} -> "
                 f"{_status(result)} ({result.duration_s:g} s)"
             )
         if mutants and not mutant_results:
             mutant_results = _run_mutants(stack, mutants, budgets, relative, work_dir, log)
-    duration = round(time.monotonic() - started, 1)
+    document = selftest_document(
+        results,
+        mutant_results,
+        head=document_head("selftest", run_dir.name, now, env),
+        duration_s=round(time.monotonic() - started, 1),
+    )
+    write(run_dir / "selftest.json", document)
+    from reports import render_run  # jinja2 loads only once there is a page
+
+    render_run(run_dir)
+    return document, results, mutant_results, run_dir
+
+
+def selftest_document(
+    results: Sequence[CaseResult],
+    mutant_results: Sequence[MutantResult] = (),
+    *,
+    head: dict[str, Any] | None = None,
+    duration_s: float | None = None,
+) -> dict[str, Any]:
+    """``selftest.json``: every case and mutant judged, and the tallies."""
     regressions = [r for r in results if not r.case.is_control]
-    document = {
-        **document_head("selftest", run_dir.name, now, env),
+    return {
+        **(head or document_head("selftest", "", datetime.now(UTC), {})),
         "load": {
             "scenario": SELFTEST_LOAD.name,
             "users": SELFTEST_LOAD.users,
             "warmup_s": SELFTEST_LOAD.warmup_s,
             "measure_s": SELFTEST_LOAD.measure_s,
         },
-        "cases": entries,
+        "cases": [result.to_json() for result in results],
         "caught": sum(r.ok for r in regressions),
         "regressions": len(regressions),
         "optimized_passed": all(r.ok for r in results if r.case.is_control),
         "mutants": _mutants_block(mutant_results),
         "passed": all(r.ok for r in results) and all(r.ok for r in mutant_results),
-        "duration_s": duration,
+        "duration_s": duration_s,
     }
-    write(run_dir / "selftest.json", document)
-    (run_dir / "selftest.md").write_text(matrix_markdown(results, mutant_results), encoding="utf-8")
-    (run_dir / "selftest.html").write_text(
-        matrix_html(
-            results,
-            run_id=run_dir.name,
-            duration_s=duration,
-            reproduce=env["reproduce"],
-            mutants=mutant_results,
-        ),
-        encoding="utf-8",
-    )
-    return document, results, mutant_results, run_dir
+
+
+def checked_document(document: dict[str, Any]) -> SelftestDocument:
+    """``document`` checked against the self-test's model (what the reports render)."""
+    checked = validate(document, "selftest.json")
+    if not isinstance(checked, SelftestDocument):
+        raise ValueError(f"selftest.json: a {checked.kind} document, not a self-test's")
+    return checked
+
+
+def matrix_table(results: Sequence[CaseResult], mutant_results: Sequence[MutantResult] = ()) -> str:
+    """The matrix as an aligned terminal table, with a closing tally."""
+    from reports import selftest_table
+
+    return selftest_table(checked_document(selftest_document(results, mutant_results)))
 
 
 #: The case that restarts Postgres untuned: the mutants run before it.

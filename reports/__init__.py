@@ -1,13 +1,16 @@
-"""The HTML report of a gate run, rendered from its ``result.json`` alone.
+"""The reports of every command, rendered from its result document alone.
 
-``render_run(run_dir, base=None)`` writes ``index.html`` (self-contained, charts
-included), ``summary.md`` (verdict and budget table for CI summaries and PR
-comments) and ``junit.xml`` (one test case per budget verdict) into the run
-folder. ``python -m reports render <run dir | result.json> [--base ...]`` does
+``render_run(run_dir, base=None)`` renders whichever document the folder holds. A gate
+(or OOM, or faults) run's ``result.json`` gets ``index.html`` (self-contained, charts
+included), ``summary.md`` (verdict and budget table for CI summaries and PR comments)
+and ``junit.xml`` (one test case per budget verdict); ``selftest.json`` gets
+``selftest.md`` and ``selftest.html``; ``capacity.json`` gets ``capacity.md`` and
+``capacity.html``. ``python -m reports render <run dir | document> [--base ...]`` does
 the same from the command line. The document is read and checked by the
 :mod:`results` package; ``reports`` never imports ``benchmarks``.
 """
 
+from reports._capacity import capacity_html, capacity_markdown
 from reports._compare import NoiseRule, RunComparison, compare_runs
 from reports._document import (
     SUPPORTED_SCHEMA_VERSIONS,
@@ -16,9 +19,11 @@ from reports._document import (
     RunDocument,
     load_document,
 )
-from reports._render import OUTPUTS, render_run
+from reports._render import DOCUMENTS, OUTPUTS, render_document, render_run
+from reports._selftest import selftest_html, selftest_markdown, selftest_table, tally
 
 __all__ = [
+    "DOCUMENTS",
     "OUTPUTS",
     "SUPPORTED_SCHEMA_VERSIONS",
     "DocumentError",
@@ -26,7 +31,14 @@ __all__ = [
     "ReportError",
     "RunComparison",
     "RunDocument",
+    "capacity_html",
+    "capacity_markdown",
     "compare_runs",
     "load_document",
+    "render_document",
     "render_run",
+    "selftest_html",
+    "selftest_markdown",
+    "selftest_table",
+    "tally",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m reports render <run dir | result.json> [--base <run | json>]``."""
+"""Command line: ``python -m reports render <run dir | document> [--base <run | json>]``."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ __all__ = ["Render", "main"]
 
 
 class Render:
-    """Render a run's report (index.html, summary.md, junit.xml) into its folder.
+    """Render a run's report into its folder, from its document alone.
 
-    Needs only the run's result.json: no containers, no network. With --base, every
+    A gate, OOM or faults run's result.json gets index.html, summary.md and junit.xml;
+    selftest.json gets selftest.md and selftest.html; capacity.json gets capacity.md
+    and capacity.html. No containers, no network. With --base (gate runs), every
     figure also shows its delta against that run, marked "within noise" where it is.
     """
 
@@ -24,7 +26,9 @@ class Render:
 
     @staticmethod
     def prepare(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("run", type=Path, help="run folder, or its result.json")
+        parser.add_argument(
+            "run", type=Path, help="run folder, or its result.json, selftest.json or capacity.json"
+        )
         parser.add_argument(
             "--base", type=Path, default=None, help="run folder or result.json to compare against"
         )

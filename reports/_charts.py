@@ -32,7 +32,7 @@ from reports._document import (
 from reports._findings import budget_containers, budget_endpoints, metric_of
 from reports._format import format_value, mib
 
-__all__ = ["MAX_POINTS", "Chart", "RunCharts", "run_charts"]
+__all__ = ["MAX_POINTS", "Chart", "RunCharts", "base_layout", "finish", "run_charts"]
 
 #: A trace keeps at most this many points; longer series are thinned keeping
 #: each bucket's highest value, so peaks (what budgets judge) stay visible.
@@ -79,7 +79,8 @@ def _thin(items: Sequence[T], key: Callable[[T], float | None]) -> list[T]:
     return [max(items[start : start + size], key=rank) for start in range(0, len(items), size)]
 
 
-def _base_layout(height: int, **extra: Any) -> dict[str, Any]:
+def base_layout(height: int, **extra: Any) -> dict[str, Any]:
+    """The layout every chart of the reports shares, updated with ``extra``."""
     layout: dict[str, Any] = {
         "template": "none",
         "height": height,
@@ -95,7 +96,8 @@ def _base_layout(height: int, **extra: Any) -> dict[str, Any]:
     return layout
 
 
-def _finish(figure: go.Figure) -> dict[str, Any]:
+def finish(figure: go.Figure) -> dict[str, Any]:
+    """The figure's grid styled, checked by plotly and returned as plain JSON."""
     figure.update_xaxes(showgrid=True, gridcolor="#eceff1", zeroline=False, linecolor="#90a4ae")
     figure.update_yaxes(showgrid=True, gridcolor="#eceff1", zeroline=False, linecolor="#90a4ae")
     result: dict[str, Any] = json.loads(pio.to_json(figure, validate=True))
@@ -335,7 +337,7 @@ def _memory_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
         decorations, phase, [(row, 1) for row in range(1, len(names) + 1)], oom_on_all=False
     )
     decorations.apply()
-    figure.update_layout(**_base_layout(240 * len(names) + 90))
+    figure.update_layout(**base_layout(240 * len(names) + 90))
     return Chart(
         dom_id=f"chart-memory-{index}",
         title="Memory per container",
@@ -343,7 +345,7 @@ def _memory_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
             "Working set (what the cgroup limit is judged against) and raw usage; red: the "
             "container's cap, orange: its budget; an OOM kill is marked where it happened."
         ),
-        figure=_finish(figure),
+        figure=finish(figure),
     )
 
 
@@ -448,13 +450,13 @@ def _latency_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
         )
     _mark_stages(decorations, phase, cells, names=False)
     decorations.apply()
-    figure.update_layout(**_base_layout(260 * rows + 90, bargap=0.1))
+    figure.update_layout(**base_layout(260 * rows + 90, bargap=0.1))
     return Chart(
         dom_id=f"chart-latency-{index}",
         title="Latency and throughput per endpoint",
         caption="p50/p95/p99 of each one-second window (lines, ms) and requests per second "
         "(bars); the grey band is the warm-up, excluded from every figure.",
-        figure=_finish(figure),
+        figure=finish(figure),
     )
 
 
@@ -520,12 +522,12 @@ def _cache_db_chart(run: RunDocument, phase: Phase, index: int) -> Chart | None:
     figure.update_xaxes(title_text="seconds since phase start", row=len(panels), col=1)
     _mark_stages(decorations, phase, [(row, 1) for row in range(1, len(panels) + 1)])
     decorations.apply()
-    figure.update_layout(**_base_layout(220 * len(panels) + 90))
+    figure.update_layout(**base_layout(220 * len(panels) + 90))
     return Chart(
         dom_id=f"chart-cache-db-{index}",
         title="Cache, database connections and load over time",
         caption="Hit rate per cache, connections checked out of the pools, simulated users.",
-        figure=_finish(figure),
+        figure=finish(figure),
     )
 
 
@@ -558,14 +560,14 @@ def _sql_chart(phase: Phase, index: int) -> Chart | None:
                 cliponaxis=False,
             )
         )
-    figure.update_layout(**_base_layout(360, barmode="group", hovermode="closest"))
+    figure.update_layout(**base_layout(360, barmode="group", hovermode="closest"))
     figure.update_yaxes(title_text="statements per request", rangemode="tozero")
     return Chart(
         dom_id=f"chart-sql-{index}",
         title="SQL statements per request",
         caption="Mean per route and cache outcome (bars), maximum above each bar; 'probe' rows "
         "come from dedicated probe requests.",
-        figure=_finish(figure),
+        figure=finish(figure),
     )
 
 
@@ -592,7 +594,7 @@ def _phases_p95_chart(run: RunDocument) -> Chart | None:
         if figures.p95_ms is not None and figures.p95_ms > 0
     ]
     log = bool(values) and max(values) / min(values) > 50
-    figure.update_layout(**_base_layout(380, barmode="group", hovermode="closest"))
+    figure.update_layout(**base_layout(380, barmode="group", hovermode="closest"))
     figure.update_yaxes(title_text="p95, ms" + (" (log scale)" if log else ""))
     if log:
         figure.update_yaxes(type="log")
@@ -600,7 +602,7 @@ def _phases_p95_chart(run: RunDocument) -> Chart | None:
         dom_id="chart-phases-p95",
         title="p95 latency per endpoint, by phase",
         caption="Measured window only; warm-up excluded.",
-        figure=_finish(figure),
+        figure=finish(figure),
     )
 
 
@@ -621,7 +623,7 @@ def _memray_chart(memray: MemrayFigures | None) -> Chart | None:
         )
     )
     figure.update_layout(
-        **_base_layout(
+        **base_layout(
             120 + 28 * len(top),
             hovermode="closest",
             margin={"l": 360, "r": 24, "t": 24, "b": 48},
@@ -634,7 +636,7 @@ def _memray_chart(memray: MemrayFigures | None) -> Chart | None:
         dom_id="chart-memray-top",
         title="Top allocation sites (memray)",
         caption="Bytes allocated by each call site at the heap's peak.",
-        figure=_finish(figure),
+        figure=finish(figure),
     )
 
 
@@ -682,13 +684,13 @@ def _versus_base_chart(run: RunDocument) -> Chart | None:
             )
         figure.update_xaxes(type="log", title_text="ms", row=1, col=column)
     figure.update_yaxes(title_text="share of requests", row=1, col=1)
-    figure.update_layout(**_base_layout(340, hovermode="closest"))
+    figure.update_layout(**base_layout(340, hovermode="closest"))
     return Chart(
         dom_id="chart-versus-base",
         title="Response times, base against head",
         caption="Every request of every round, pooled per side: the share of requests "
         "answered within each time (log scale). Head's curve to the right of base's is slower.",
-        figure=_finish(figure),
+        figure=finish(figure),
     )
 
 

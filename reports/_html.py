@@ -32,7 +32,7 @@ from reports._findings import verdict_findings
 from reports._format import format_value, headroom, margin
 from reports._summary import headline, limit_text
 
-__all__ = ["index_html", "script_json"]
+__all__ = ["index_html", "page_assets", "page_environment", "script_json"]
 
 _JSON_ESCAPES = {
     "<": "\\u003c",
@@ -72,7 +72,8 @@ def _epoch(value: float | None) -> str:
 
 
 @functools.cache
-def _environment() -> jinja2.Environment:
+def page_environment() -> jinja2.Environment:
+    """The Jinja environment of every page (autoescape on, the report's filters)."""
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("reports", "templates"),
         autoescape=True,
@@ -86,6 +87,15 @@ def _environment() -> jinja2.Environment:
     environment.globals["margin"] = margin
     environment.globals["limit"] = limit_text
     return environment
+
+
+def page_assets(charts: bool) -> dict[str, Markup | str]:
+    """What every page inlines: our CSS and JS, and plotly.js when it draws ``charts``."""
+    return {
+        "css": _asset("report.css"),
+        "js": _asset("report.js"),
+        "plotly_js_gzip": _plotly_js_gzip() if charts else "",
+    }
 
 
 @dataclass(frozen=True)
@@ -147,9 +157,7 @@ def index_html(
         "noise_rule": NOISE_RULE,
         "flamegraph": _flamegraph(run, run_dir),
         "reproduce": _reproduce(run),
-        "css": _asset("report.css"),
-        "js": _asset("report.js"),
         "figures_json": script_json(figures),
-        "plotly_js_gzip": _plotly_js_gzip() if figures else "",
+        **page_assets(bool(figures)),
     }
-    return _environment().get_template("index.html.j2").render(context)
+    return page_environment().get_template("index.html.j2").render(context)

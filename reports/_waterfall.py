@@ -11,7 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from reports._charts import Chart, _base_layout, _finish, _text
+from reports._charts import Chart, _text, base_layout, finish
 from reports._document import Phase
 
 __all__ = ["waterfall_chart"]
@@ -76,7 +76,7 @@ def waterfall_chart(phase: Phase, index: int) -> Chart | None:
         for chosen, endpoint in enumerate(endpoints)
     ]
     figure.update_layout(
-        **_base_layout(
+        **base_layout(
             max(260, 120 + 14 * 2 * rows),
             hovermode="closest",
             margin={"l": 380, "r": 24, "t": 48, "b": 48},
@@ -91,5 +91,5 @@ def waterfall_chart(phase: Phase, index: int) -> Chart | None:
         caption="Per endpoint (menu), the traced request of median duration and the slowest "
         "one; bars are spans on the request's clock: the request (blue), database calls "
         "(red), Redis commands (green). The load is sampled at 2 %.",
-        figure=_finish(figure),
+        figure=finish(figure),
     )

@@ -16,6 +16,7 @@ from results._commands import (
     CapacityStep,
     SelftestCase,
     SelftestDocument,
+    SelftestMutant,
 )
 from results._io import (
     AnyDocument,
@@ -104,6 +105,7 @@ __all__ = [
     "Scalar",
     "SelftestCase",
     "SelftestDocument",
+    "SelftestMutant",
     "SqlFigures",
     "Stage",
     "TraceFigures",

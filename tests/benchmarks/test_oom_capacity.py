@@ -14,14 +14,13 @@ from benchmarks.capacity import (
     StepResult,
     answers_pending,
     capacity_document,
-    capacity_html,
-    capacity_markdown,
     ceiling_fraction,
     judge_step,
     profile_ratio,
     targets,
 )
 from benchmarks.samples import Samples
+from reports import capacity_html, capacity_markdown, render_run
 from results import write
 from scenarios.arrivals import LadderConfig, LadderPlan, due_times
 
@@ -192,21 +191,43 @@ def test_the_fraction_of_the_trivial_endpoint_is_a_bound_when_either_ceiling_is(
     assert bounded.text.endswith("(goal >= 0.8: undecided)")
 
 
-def test_the_reports_show_every_step_and_the_comparisons() -> None:
+def _written(folder: Path, ladders: list[Ladder]) -> results.CapacityDocument:
+    """``ladders`` as the ``capacity.json`` the command writes, read back as reports read it."""
+    head = {
+        "schema_version": 2,
+        "kind": "capacity",
+        "run_id": "r1<capacity>",
+        "environment": {"reproduce": "python -m benchmarks.capacity"},
+    }
+    write(folder / "capacity.json", capacity_document(head, ladders, {}, duration_s=1.0))
+    document = results.load(folder / "capacity.json")
+    assert isinstance(document, results.CapacityDocument)
+    return document
+
+
+def test_the_reports_show_every_step_and_the_comparisons(tmp_path: Path) -> None:
     ladders = [
         _ladder("optimized", _step(400), _step(500, broken=SLOW)),
         _ladder("live", _step(450), _step(600, broken=SLOW), endpoint="GET /health/live"),
         Ladder("baseline", "baseline", ENDPOINT, None, (), 150.0, "the stack could not run"),
     ]
-    text = capacity_markdown(ladders, "python -m benchmarks.capacity")
+    document = _written(tmp_path, ladders)
+    text = capacity_markdown(document)
     assert "| step-400 | 400/s | 400/s | 4000/4000 | 0 | 20.0 ms | 0.5 ms | 4 / 8 | 40 % |" in text
     assert (
         "baseline (GET /api/recommendations, baseline): not measured (the stack could not run)"
         in text
     )
     assert "fraction of /health/live" not in text  # the comparisons line below says it
-    page = capacity_html(ladders, run_id="r1", reproduce="python -m benchmarks.capacity")
+    assert text.endswith("Run again: `python -m benchmarks.capacity`\n")
+    page = capacity_html(document)
     assert "capacity = 400 req/s" in page
+    assert "r1&lt;capacity&gt;" in page  # document values are escaped
+    assert 'id="capacity-p95"' in page
+    # The command renders both pages from the document it wrote.
+    written = render_run(tmp_path)
+    assert [path.name for path in written] == ["capacity.md", "capacity.html"]
+    assert (tmp_path / "capacity.md").read_text(encoding="utf-8") == text
 
 
 def test_the_three_ladders_and_their_rates() -> None:

@@ -14,15 +14,17 @@ from benchmarks.selftest import (
     CASES,
     REQUEST_ALLOCATION,
     REQUEST_ALLOCATIONS,
+    CaseResult,
+    checked_document,
     judge_case,
-    matrix_html,
-    matrix_markdown,
     matrix_table,
     rejudge,
     select_cases,
-    tally,
+    selftest_document,
 )
 from benchmarks.selftest import main as selftest_main
+from reports import selftest_html, selftest_markdown, tally
+from results import SelftestDocument
 from tests.benchmarks.healthy import TRACE_PROBE, WORK_PROBE, growth
 
 MIB = 2**20
@@ -147,6 +149,12 @@ def test_r1_onboarding_alone_is_caught_by_its_own_budget() -> None:
     assert result.caught == ("memray_onboarding_allocation",)
 
 
+def _matrix(results: list[CaseResult], run_id: str = "r1") -> SelftestDocument:
+    """``results`` as the ``selftest.json`` the command writes, as reports read it."""
+    document = selftest_document(results, duration_s=12.0)
+    return checked_document({**document, "run_id": run_id})
+
+
 def test_the_table_and_tally_name_each_case() -> None:
     caught = _passing_phase()
     caught["http_contract"][0]["passed"] = False
@@ -174,8 +182,8 @@ def test_the_table_and_tally_name_each_case() -> None:
     assert "R4" in lines[2]
     assert lines[2].endswith("NO")
     assert lines[-1] == "caught 1/2 regressions; optimised profile passed"
-    assert tally(results) in matrix_markdown(results)
-    page = matrix_html(results, run_id="run<1>", duration_s=12.0, reproduce="make selftest")
+    assert tally(_matrix(results)) in selftest_markdown(_matrix(results))
+    page = selftest_html(_matrix(results, run_id="run<1>"))
     assert "run&lt;1&gt;" in page
     assert "http_contract" in page
 
@@ -206,9 +214,9 @@ def test_a_recorded_selftest_is_judged_again(tmp_path: Path) -> None:
     path.write_text(json.dumps(recorded))
     results = rejudge(path)
     assert [result.ok for result in results] == [True, True]
-    assert tally(results) == "caught 1/1 regressions; optimised profile passed"
+    assert tally(_matrix(results)) == "caught 1/1 regressions; optimised profile passed"
     # --cases R2 runs no control: the tally says so instead of calling it failed.
-    assert tally(results[1:]) == "caught 1/1 regressions; optimised profile not run"
+    assert tally(_matrix(results[1:])) == "caught 1/1 regressions; optimised profile not run"
     path.write_text("{}")
     with pytest.raises(ValueError, match="not a self-test document"):
         rejudge(path)

@@ -453,3 +453,45 @@ def test_a_partial_faults_run_shows_budgets_not_run_as_neither_pass_nor_fail(
     assert not_run is not None
     assert case.find("failure") is None
     assert not_run.get("message") == f"not run: {skipped['explanation']}"
+
+
+GOLDEN = Path(__file__).resolve().parent.parent / "results" / "golden"
+
+
+@pytest.mark.parametrize(
+    ("golden", "name", "pages", "says"),
+    [
+        (
+            "selftest.json",
+            "selftest.json",
+            ["selftest.md", "selftest.html"],
+            "caught 1/1 regressions; optimised profile not run",
+        ),
+        (
+            "capacity-v1.json",
+            "capacity.json",
+            ["capacity.md", "capacity.html"],
+            "baseline: capacity 0 users; at 60 users OOM-killed",
+        ),
+    ],
+)
+def test_every_document_kind_is_rendered_from_its_folder(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    golden: str,
+    name: str,
+    pages: list[str],
+    says: str,
+) -> None:
+    (tmp_path / name).write_text((GOLDEN / golden).read_text(encoding="utf-8"), encoding="utf-8")
+
+    assert main(["render", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / page) for page in pages]
+    run_id = json.loads((tmp_path / name).read_text(encoding="utf-8"))["run_id"]
+    assert says in (tmp_path / pages[0]).read_text(encoding="utf-8")
+    page = (tmp_path / pages[1]).read_text(encoding="utf-8")
+    assert run_id in page
+    assert says in page
+    # --base compares two gate runs; any other kind is refused with the reason.
+    assert main(["render", str(tmp_path / name), "--base", str(tmp_path)]) == 2
+    assert "--base compares gate runs, not" in capsys.readouterr().err
