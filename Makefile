@@ -53,19 +53,19 @@ bench: setup engine images ## run the gate: boot the capped stack, load it, chec
 	$(PY) -m benchmarks run $(if $(BASE),--base $(BASE)) $(if $(LOAD_WORKERS),--load-workers $(LOAD_WORKERS)) $(BENCH_ARGS)
 
 selftest: setup engine images ## prove the gate fails on each of R1-R8 alone and on 8 mutants of HEAD, and passes the optimised service and A/A
-	$(PY) -m benchmarks.selftest
+	$(PY) -m benchmarks selftest
 
 oom: setup engine images ## reproduce the OOM kill of the old service at 1 GiB, with memray's top allocations
-	$(PY) -m benchmarks.oom
+	$(PY) -m benchmarks oom
 
 capacity: setup engine images ## open-model ladders on both profiles and /health/live: the arrival rate each holds at 1 GiB
-	$(PY) -m benchmarks.capacity
+	$(PY) -m benchmarks capacity
 
 # e.g. make faults FAULTS=redis-paused,service-killed (default: every fault; --list names them)
 FAULTS ?=
 
 faults: setup engine images ## inject each fault alone under load (Redis/Postgres down or stalled, lossy or slow network, killed service, exhausted pool); nothing acknowledged may be lost
-	$(PY) -m benchmarks.faults $(if $(FAULTS),--only $(FAULTS))
+	$(PY) -m benchmarks faults $(if $(FAULTS),--only $(FAULTS))
 
 report: setup ## re-render the latest run's report (BASE=<run dir or result.json> adds deltas)
 	$(PY) -m reports render reports/out/latest $(if $(BASE),--base $(BASE))

@@ -1,6 +1,6 @@
 """``capacity.md`` and ``capacity.html``: the open-model ladders of a ``capacity.json``.
 
-Both are rendered from the document alone (``python -m benchmarks.capacity`` writes it,
+Both are rendered from the document alone (``python -m benchmarks capacity`` writes it,
 then calls :func:`reports.render_run`), so a run re-renders without containers.
 """
 
@@ -44,7 +44,7 @@ def _reasons(step: CapacityLadderStep) -> str:
 
 
 def _reproduce(document: CapacityDocument) -> str:
-    return document.environment.reproduce or "python -m benchmarks.capacity"
+    return document.environment.reproduce or "python -m benchmarks capacity"
 
 
 def _ms(value: float | None) -> str:

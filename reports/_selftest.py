@@ -1,6 +1,6 @@
 """The self-test's matrix from a ``selftest.json``: terminal table, markdown and HTML.
 
-``python -m benchmarks.selftest`` writes the document, prints :func:`selftest_table` and
+``python -m benchmarks selftest`` writes the document, prints :func:`selftest_table` and
 calls :func:`reports.render_run`, which writes ``selftest.md`` and ``selftest.html``.
 """
 
@@ -173,7 +173,7 @@ def selftest_html(document: SelftestDocument) -> str:
             tally=tally(document),
             duration="" if duration is None else f"{duration:.0f} s",
             load=_load_text(document),
-            reproduce=document.environment.reproduce or "python -m benchmarks.selftest",
+            reproduce=document.environment.reproduce or "python -m benchmarks selftest",
             header=_HEADER,
             cases=[(_case_row(case), case) for case in cases],
             mutants=[(_mutant_row(mutant), mutant) for mutant in mutants],

@@ -137,7 +137,7 @@ class CapacityCurve(Model):
 
 
 class CapacityLadderStep(Model):
-    """One step of an open-model ladder (``benchmarks.capacity.StepResult``)."""
+    """One step of an open-model ladder (``benchmarks.commands.capacity.StepResult``)."""
 
     name: str
     rate: Number

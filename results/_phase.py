@@ -260,11 +260,11 @@ class Phase(Model):
     sql_per_request: Members[Members[SqlFigures]] = {}
     sql_probe: Members[SqlFigures] = {}
     work_probe: Members[WorkFigures] = {}
-    #: Spans of the statement probe's requests on a traced stack (``benchmarks.traces``).
+    #: Spans of the statement probe's requests on a traced stack (``benchmarks.measure.traces``).
     trace_probe: Members[TraceFigures] = {}
     #: Per endpoint, the typical and the slowest traced request of the load.
     trace_waterfalls: Members[TraceWaterfalls] = {}
-    #: The fault injected during this phase (``make faults``; ``benchmarks.recovery``).
+    #: The fault injected during this phase (``make faults``; ``benchmarks.measure.recovery``).
     fault: Members[JsonValue] | None = None
     db: Db = Db()
     http_contract: Items[HttpCheck] = []

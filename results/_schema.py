@@ -55,7 +55,7 @@ Format history (``schema_version``):
    and the median-duration and the slowest one as waterfalls (spans with ``kind``,
    ``depth``, ``start_ms``, ``duration_ms`` on the request's clock). The ``faults``
    document (``make faults``) has the gate's shape: one ungated phase per fault, each
-   with a ``fault`` entry, and the same entries in ``faults`` (``benchmarks.recovery``:
+   with a ``fault`` entry, and the same entries in ``faults`` (``benchmarks.measure.recovery``:
    ``injected_at_s``/``healed_at_s`` on the phase's clock, ``before``/``during``/``after``
    windows, ``recovery_ms``, ``settled_failures``, ``acknowledged_orders``). A faults
    run of some faults only (``--only``) names the others in ``faults_not_run``; a budget
@@ -381,7 +381,7 @@ class PgBouncerSide(Model):
 
 
 class PgBouncerComparison(Model):
-    """The gated phase and the same load through PgBouncer (``benchmarks.pgbouncer``)."""
+    """The gated phase and the same load through PgBouncer (``benchmarks.measure.pgbouncer``)."""
 
     pool_size: int | None = None
     direct: PgBouncerSide | None = None

@@ -131,7 +131,7 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
             Scenario(
                 "recommendations-step-ramp",
                 "recommendations only, one more diner each step: the load that OOM-killed the "
-                "old service (python -m benchmarks.oom)",
+                "old service (python -m benchmarks oom)",
                 ("RecommendationsUser",),
                 step_ramp,
                 # One user to warm up, then 1..5 users for 40 s each: the old service

@@ -32,7 +32,7 @@ TRACE_PROBE: dict[str, Any] = {
 
 
 def growth(ci95_low_mib: float) -> dict[str, Any]:
-    """A growth fit (benchmarks/growth.py) whose slope's lower bound is ``ci95_low_mib``."""
+    """A growth fit (benchmarks/measure/growth.py) whose slope's lower bound is ``ci95_low_mib``."""
     return {
         "bytes_per_10k_requests": (ci95_low_mib + 1) * MIB,
         "ci95_low_bytes_per_10k_requests": ci95_low_mib * MIB,

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from benchmarks.budgets import Budget, BudgetError, evaluate, load_budgets, resolve, spread
-from benchmarks.gate import judge
-from benchmarks.summary import failure_lines, not_run_lines, verdict_table
+from benchmarks.commands.gate import judge
+from benchmarks.judge.budgets import Budget, BudgetError, evaluate, load_budgets, resolve, spread
+from benchmarks.judge.summary import failure_lines, not_run_lines, verdict_table
 
 MiB = 1024**2
 

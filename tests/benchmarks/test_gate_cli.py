@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from benchmarks.__main__ import main
-from benchmarks.gate import GateOptions, comparison, reproduce, run_gate, run_id
-from benchmarks.loadgen import max_workers
+from benchmarks.commands.gate import GateOptions, comparison, reproduce, run_gate, run_id
+from benchmarks.measure.loadgen import max_workers
 from scenarios.registry import get_scenario
 
 
@@ -106,7 +106,7 @@ def test_an_unknown_base_ref_is_refused_before_anything_boots(
 
 
 def test_the_base_ref_is_part_of_the_reproduce_command() -> None:
-    from benchmarks.gate import reproduce
+    from benchmarks.commands.gate import reproduce
 
     assert reproduce(GateOptions(base="main")) == "make bench BASE=main"
     assert reproduce(GateOptions(base="main", base_rounds=5, users=9)).endswith(
@@ -134,11 +134,11 @@ def test_side_settings_need_a_base_and_are_part_of_the_reproduce_command(
 
 
 def test_load_workers_reach_the_gate_and_its_reproduction_command() -> None:
-    from benchmarks.__main__ import _parser
+    from benchmarks.commands.run import _parser
 
-    options = _parser().parse_args(["run", "--load-workers", "2"])
+    options = _parser().parse_args(["--load-workers", "2"])
     assert options.load_workers == 2
-    assert _parser().parse_args(["run"]).load_workers == 0  # one Locust process, as before
+    assert _parser().parse_args([]).load_workers == 0  # one Locust process, as before
     assert "--load-workers 2" in reproduce(GateOptions(load_workers=2))
     assert "--load-workers" not in reproduce(GateOptions(load_workers=0, users=3))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.growth import PER_REQUESTS, memory_growth
+from benchmarks.measure.growth import PER_REQUESTS, memory_growth
 
 MIB = 1024**2
 

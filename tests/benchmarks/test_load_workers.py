@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.loadgen import (
+from benchmarks.measure.loadgen import (
     SATURATION_PERCENT,
     CpuSample,
     LoadRun,
@@ -16,7 +16,7 @@ from benchmarks.loadgen import (
     max_workers,
     run_scenario,
 )
-from benchmarks.samples import Samples, read_samples
+from benchmarks.measure.samples import Samples, read_samples
 from containers.stack import Stack
 from scenarios.registry import get_scenario
 from service.seed import seed

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.loadgen import run_scenario
-from benchmarks.samples import endpoint_figures
+from benchmarks.measure.loadgen import run_scenario
+from benchmarks.measure.samples import endpoint_figures
 from scenarios.registry import SCENARIOS, get_scenario
 
 pytestmark = pytest.mark.slow

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.metrics import (
+from benchmarks.measure.metrics import (
     Snapshot,
     cache_figures,
     parse_exposition,
     pool_capacity_per_replica,
     sql_figures,
 )
-from benchmarks.micro import parse_benchmark_json
+from benchmarks.measure.micro import parse_benchmark_json
 
 
 def _exposition(hits: int, misses: int, one_statement: int, four_statements: int) -> str:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from benchmarks import versus_base as versus_base_module
-from benchmarks.micro import MICRO_JSON, round_times_ms, run_microbenchmarks
-from benchmarks.micro import ROOT as MICRO_ROOT
-from benchmarks.revisions import Revision
-from benchmarks.versus_base import micro_versus_base
+from benchmarks.measure import versus_base as versus_base_module
+from benchmarks.measure.micro import MICRO_JSON, round_times_ms, run_microbenchmarks
+from benchmarks.measure.micro import ROOT as MICRO_ROOT
+from benchmarks.measure.revisions import Revision
+from benchmarks.measure.versus_base import micro_versus_base
 
 
 def test_round_times_are_kept_in_ms_and_thinned_evenly(tmp_path: Path) -> None:

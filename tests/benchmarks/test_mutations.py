@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.budgets import load_budgets
-from benchmarks.mutations import (
+from benchmarks.commands.mutations import (
     CONTROL,
     MUTANTS,
     MUTANTS_DIR,
@@ -18,10 +17,11 @@ from benchmarks.mutations import (
     cycle_order,
     judge_mutant,
 )
-from benchmarks.relative import load_relative_limits
-from benchmarks.revisions import Revision, RevisionError
-from benchmarks.selftest import matrix_table, select
-from benchmarks.versus_base import ROUND_SCENARIO, block
+from benchmarks.commands.selftest import matrix_table, select
+from benchmarks.judge.budgets import load_budgets
+from benchmarks.judge.relative import load_relative_limits
+from benchmarks.measure.revisions import Revision, RevisionError
+from benchmarks.measure.versus_base import ROUND_SCENARIO, block
 from tests.benchmarks.test_selftest import _passing_phase
 
 ROOT = Path(__file__).resolve().parents[2]

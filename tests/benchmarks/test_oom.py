@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.capacity import main as capacity_main
-from benchmarks.oom import (
+from benchmarks.commands.capacity import main as capacity_main
+from benchmarks.commands.oom import (
     OOM_LOAD,
     TRACED_REGRESSIONS,
     kill_report,
@@ -15,7 +15,7 @@ from benchmarks.oom import (
     ramp_text,
     reproduce_command,
 )
-from benchmarks.oom import main as oom_main
+from benchmarks.commands.oom import main as oom_main
 
 MIB = 2**20
 
@@ -76,10 +76,10 @@ def test_a_killed_second_replica_is_the_one_reported() -> None:
 
 def test_the_traced_service_runs_every_regression_but_r2() -> None:
     assert sorted(TRACED_REGRESSIONS) == ["R1", "R3", "R4", "R5", "R6", "R7", "R8"]
-    assert reproduce_command(baseline=False, scenario=OOM_LOAD) == "python -m benchmarks.oom"
+    assert reproduce_command(baseline=False, scenario=OOM_LOAD) == "python -m benchmarks oom"
     assert reproduce_command(
         baseline=True, scenario=OOM_LOAD.with_overrides(users=3, measure_s=60)
-    ) == ("python -m benchmarks.oom --baseline --users 3 --measure 60")
+    ) == ("python -m benchmarks oom --baseline --users 3 --measure 60")
 
 
 def test_markdown_names_the_sites_and_the_command() -> None:
@@ -89,7 +89,7 @@ def test_markdown_names_the_sites_and_the_command() -> None:
             "kill": kill.to_json(),
             "service": "every regression but R2",
             "load": "recommendations-step-ramp",
-            "reproduce": "python -m benchmarks.oom",
+            "reproduce": "python -m benchmarks oom",
         },
         "memray": {
             "top_allocations": [
@@ -104,7 +104,7 @@ def test_markdown_names_the_sites_and_the_command() -> None:
     text = oom_markdown(document)
     assert "**OOM-killed at t=57.3s, users=2, peak=1023 MiB**" in text
     assert "| `service/catalog.py:40 get_restaurants` | 700.0 | 9 |" in text
-    assert "`python -m benchmarks.oom`" in text
+    assert "`python -m benchmarks oom`" in text
     document["memray"] = {"errors": ["not measured: --baseline runs without memray"]}
     assert "memray: not measured (not measured: --baseline" in oom_markdown(document)
 

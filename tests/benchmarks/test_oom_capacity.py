@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 import results
-from benchmarks.capacity import (
+from benchmarks.commands.capacity import (
     Ladder,
     StepResult,
     answers_pending,
@@ -19,7 +19,7 @@ from benchmarks.capacity import (
     profile_ratio,
     targets,
 )
-from benchmarks.samples import Samples
+from benchmarks.measure.samples import Samples
 from reports import capacity_html, capacity_markdown, render_run
 from results import write
 from scenarios.arrivals import LadderConfig, LadderPlan, due_times
@@ -197,7 +197,7 @@ def _written(folder: Path, ladders: list[Ladder]) -> results.CapacityDocument:
         "schema_version": 2,
         "kind": "capacity",
         "run_id": "r1<capacity>",
-        "environment": {"reproduce": "python -m benchmarks.capacity"},
+        "environment": {"reproduce": "python -m benchmarks capacity"},
     }
     write(folder / "capacity.json", capacity_document(head, ladders, {}, duration_s=1.0))
     document = results.load(folder / "capacity.json")
@@ -219,7 +219,7 @@ def test_the_reports_show_every_step_and_the_comparisons(tmp_path: Path) -> None
         in text
     )
     assert "fraction of /health/live" not in text  # the comparisons line below says it
-    assert text.endswith("Run again: `python -m benchmarks.capacity`\n")
+    assert text.endswith("Run again: `python -m benchmarks capacity`\n")
     page = capacity_html(document)
     assert "capacity = 400 req/s" in page
     assert "r1&lt;capacity&gt;" in page  # document values are escaped

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.budgets import load_budgets
-from benchmarks.gate import GateOptions, reproduce
-from benchmarks.pgbouncer import BUDGETS, PHASE, POOL_SIZE, side_by_side
+from benchmarks.commands.gate import GateOptions, reproduce
+from benchmarks.judge.budgets import load_budgets
+from benchmarks.measure.pgbouncer import BUDGETS, PHASE, POOL_SIZE, side_by_side
 from results import RunDocument
 
 MiB = 1024**2

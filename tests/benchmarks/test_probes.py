@@ -10,7 +10,7 @@ import pytest
 import redis
 from sqlalchemy.engine import make_url
 
-from benchmarks.probes import (
+from benchmarks.measure.probes import (
     SQL_PROBES,
     PostgresWork,
     WorkCounters,

@@ -7,7 +7,7 @@ import io
 import time
 from pathlib import Path
 
-from benchmarks.progress import PLAIN_EVERY_S, PhaseProgress
+from benchmarks.measure.progress import PLAIN_EVERY_S, PhaseProgress
 
 MIB = 1024**2
 

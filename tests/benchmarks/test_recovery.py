@@ -11,8 +11,7 @@ from typing import Any, cast
 
 import pytest
 
-from benchmarks.budgets import evaluate, load_budgets
-from benchmarks.faults import (
+from benchmarks.commands.faults import (
     FAULTS,
     Injector,
     budgets_not_run,
@@ -20,8 +19,9 @@ from benchmarks.faults import (
     faults_markdown,
     judge_faults,
 )
-from benchmarks.recovery import SETTLE_S, acknowledged_orders, fault_figures
-from benchmarks.samples import read_samples
+from benchmarks.judge.budgets import evaluate, load_budgets
+from benchmarks.measure.recovery import SETTLE_S, acknowledged_orders, fault_figures
+from benchmarks.measure.samples import read_samples
 from containers.faults import Fault
 from containers.stack import Stack
 from results import write
@@ -175,7 +175,7 @@ def _partial(only: set[str], **overrides: object) -> dict[str, Any]:
     document["faults"][0].update(overrides)
     document["faults_not_run"] = [f.name for f in FAULTS if f.name not in only]
     document["environment"] = {
-        "reproduce": f"python -m benchmarks.faults --only {','.join(sorted(only))}"
+        "reproduce": f"python -m benchmarks faults --only {','.join(sorted(only))}"
     }
     return document
 

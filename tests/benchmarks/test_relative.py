@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.budgets import BudgetError
-from benchmarks.relative import (
+from benchmarks.judge.budgets import BudgetError
+from benchmarks.judge.relative import (
     RelativeLimit,
     _pairs_lower_bound,
     judge_versus_base,
     load_relative_limits,
 )
-from benchmarks.versus_base import round_order
+from benchmarks.measure.versus_base import round_order
 
 P95 = RelativeLimit("p95", "why", "latency", "*", "ms", ratio=1.10, quantile=95, alpha=0.01)
 SQL = RelativeLimit("sql", "why", "value", "sql_probe.*.max", "count", ratio=1.0)

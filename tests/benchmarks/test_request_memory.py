@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from benchmarks.budgets import load_budgets
-from benchmarks.memory import request_allocation
+from benchmarks.judge.budgets import load_budgets
+from benchmarks.measure.memory import request_allocation
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from service.config import Settings, one_process_jwt_secret
 from service.main import create_app

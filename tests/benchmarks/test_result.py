@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from benchmarks.budgets import evaluate, load_budgets
-from benchmarks.evaluate import main as evaluate_main
-from benchmarks.result import ResultError, load_result, parse_result, write_result
+from benchmarks.commands.evaluate import main as evaluate_main
+from benchmarks.judge.budgets import evaluate, load_budgets
+from benchmarks.judge.result import ResultError, load_result, parse_result, write_result
 from tests.benchmarks.healthy import (
     TRACE_PROBE,
     WORK_PROBE,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.samples import (
+from benchmarks.measure.samples import (
     account_samples,
     clear_samples,
     endpoint_figures,

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.budgets import load_budgets
-from benchmarks.selftest import (
+from benchmarks.commands.selftest import (
     CASES,
     REQUEST_ALLOCATION,
     REQUEST_ALLOCATIONS,
@@ -22,7 +21,8 @@ from benchmarks.selftest import (
     select_cases,
     selftest_document,
 )
-from benchmarks.selftest import main as selftest_main
+from benchmarks.commands.selftest import main as selftest_main
+from benchmarks.judge.budgets import load_budgets
 from reports import selftest_html, selftest_markdown, tally
 from results import SelftestDocument
 from tests.benchmarks.healthy import TRACE_PROBE, WORK_PROBE, growth

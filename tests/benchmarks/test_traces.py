@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.traces import (
+from benchmarks.measure.traces import (
     TraceFileError,
     probe_figures,
     read_spans,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.units import format_quantity, parse_quantity
+from benchmarks.judge.units import format_quantity, parse_quantity
 
 
 @pytest.mark.parametrize(

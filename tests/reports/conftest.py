@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 import results
-from benchmarks.budgets import load_budgets, resolve
+from benchmarks.judge.budgets import load_budgets, resolve
 
 MIB = 1024**2
 GIB = 1024**3

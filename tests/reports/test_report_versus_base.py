@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.relative import judge_versus_base, load_relative_limits
+from benchmarks.judge.relative import judge_versus_base, load_relative_limits
 from reports import load_document, render_run
 from tests.reports.conftest import checked
 

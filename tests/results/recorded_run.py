@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.budgets import load_budgets
-from benchmarks.gate import judge, microbenchmarks_block, new_document
-from benchmarks.loadgen import CpuSample, LoadRun
-from benchmarks.metrics import Snapshot, parse_exposition
-from benchmarks.phases import PhasePlan, PhaseRecord, phase_entry
-from benchmarks.samples import account_samples, read_samples
+from benchmarks.commands.gate import judge, microbenchmarks_block, new_document
+from benchmarks.judge.budgets import load_budgets
+from benchmarks.measure.loadgen import CpuSample, LoadRun
+from benchmarks.measure.metrics import Snapshot, parse_exposition
+from benchmarks.measure.phases import PhasePlan, PhaseRecord, phase_entry
+from benchmarks.measure.samples import account_samples, read_samples
 from results import dumps
 from scenarios.registry import get_scenario
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import results
-from benchmarks.evaluate import main as evaluate_main
-from benchmarks.result import write_result
+from benchmarks.commands.evaluate import main as evaluate_main
+from benchmarks.judge.result import write_result
 from reports import load_document, render_run
 from tests.results.recorded_run import GOLDEN, recorded_document
 

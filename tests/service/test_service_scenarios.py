@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.budgets import load_budgets
-from benchmarks.loadgen import run_scenario
-from benchmarks.probes import login, sql_probe
-from benchmarks.samples import failure_summary
+from benchmarks.judge.budgets import load_budgets
+from benchmarks.measure.loadgen import run_scenario
+from benchmarks.measure.probes import login, sql_probe
+from benchmarks.measure.samples import failure_summary
 from scenarios.registry import get_scenario
 from service.config import Settings
 from service.main import create_app

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from benchmarks.traces import RequestWork, read_spans, request_work
+from benchmarks.measure.traces import RequestWork, read_spans, request_work
 from service.seed import LOAD_TEST_PASSWORD, seed, user_email
 from service.tracing import TracingConfigError, check_tracing, exporter_names
 

@@ -14,7 +14,7 @@ from typing import TextIO
 
 import numpy as np
 
-from benchmarks.samples import read_samples
+from benchmarks.measure.samples import read_samples
 
 __all__ = ["PhaseProgress"]
 

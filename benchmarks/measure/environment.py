@@ -25,7 +25,7 @@ from results import SCHEMA_VERSION
 
 __all__ = ["ROOT", "Dataset", "document_head", "environment", "git", "run_id"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

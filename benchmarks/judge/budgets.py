@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmarks.units import UNITS, format_quantity, parse_quantity
+from benchmarks.judge.units import UNITS, format_quantity, parse_quantity
 from results import Verdict
 
 __all__ = [
@@ -32,7 +32,7 @@ __all__ = [
     "spread",
 ]
 
-DEFAULT_BUDGETS = Path(__file__).with_name("budgets.toml")
+DEFAULT_BUDGETS = Path(__file__).resolve().parents[1] / "budgets.toml"
 
 #: Version-1 documents (no confidence intervals): a repeated measurement whose
 #: (max - min) / median reaches this is flagged unstable.

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from benchmarks.samples import Samples
+from benchmarks.measure.samples import Samples
 from scenarios.sample_files import ACK_GLOB
 
 __all__ = ["SETTLE_S", "acknowledged_orders", "fault_figures", "lost_orders", "window_figures"]

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.selftest``: prove the gate fails on every historical regression.
+"""``python -m benchmarks selftest``: prove the gate fails on every historical regression.
 
 For each of R1..R8 the gate's budgets judge a short phase run with only that
 regression switched on; the case is *caught* when at least one of the budgets
@@ -7,7 +7,7 @@ profile must pass every budget the self-test measures. One Postgres is booted
 and seeded once; between cases only the service replicas are restarted (R6
 restarts Postgres untuned, R7 runs two replicas).
 
-Then the mutants (:mod:`benchmarks.mutations`): code changes nobody wrote a switch
+Then the mutants (:mod:`benchmarks.commands.mutations`): code changes nobody wrote a switch
 for, each applied to a copy of HEAD and judged against HEAD as ``make bench
 BASE=HEAD`` judges a change; each must fail the budget named for it, and HEAD
 against itself (A/A) must pass.
@@ -35,11 +35,8 @@ from typing import Any
 
 from docker.errors import DockerException
 
-from benchmarks.budgets import DEFAULT_BUDGETS, Budget, Verdict, evaluate, load_budgets
-from benchmarks.environment import Dataset, document_head, environment, run_id
-from benchmarks.gate import seed_dataset
-from benchmarks.memory import request_allocation
-from benchmarks.mutations import (
+from benchmarks.commands.gate import seed_dataset
+from benchmarks.commands.mutations import (
     CONTROL,
     MUTANTS,
     Mutant,
@@ -47,9 +44,12 @@ from benchmarks.mutations import (
     check_patches,
     run_mutants,
 )
-from benchmarks.oom import stopped_by
-from benchmarks.phases import PhasePlan, failed_phase, run_phase
-from benchmarks.relative import RelativeLimit, load_relative_limits
+from benchmarks.commands.oom import stopped_by
+from benchmarks.judge.budgets import DEFAULT_BUDGETS, Budget, Verdict, evaluate, load_budgets
+from benchmarks.judge.relative import RelativeLimit, load_relative_limits
+from benchmarks.measure.environment import Dataset, document_head, environment, run_id
+from benchmarks.measure.memory import request_allocation
+from benchmarks.measure.phases import PhasePlan, failed_phase, run_phase
 from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack, StackError
 from results import SelftestDocument, validate, write
@@ -70,7 +70,7 @@ __all__ = [
     "selftest_document",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: The load of every case: short, but long enough that each verdict is unambiguous
 #: (the optimised service holds 50 users for a minute with wide margins).
@@ -330,7 +330,7 @@ def run_selftest(
     mutant_results: list[MutantResult] = []
     log(f"self-test: booting the capped stack, {len(cases)} case(s), {len(mutants)} mutant(s)")
     with Stack(profile="optimized", tracing=True) as stack:
-        env = environment(stack, dataset, "python -m benchmarks.selftest")
+        env = environment(stack, dataset, "python -m benchmarks selftest")
         run_dir = out / (run_id(now, env["commit"]) + "-selftest")
         work_dir = run_dir / "work"
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -468,7 +468,7 @@ def rejudge(path: Path, budgets_path: Path = DEFAULT_BUDGETS) -> list[CaseResult
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.selftest", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks selftest", description=__doc__)
     parser.add_argument(
         "--cases",
         default="",

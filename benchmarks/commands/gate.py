@@ -15,20 +15,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.budgets import DEFAULT_BUDGETS, Budget, evaluate, load_budgets
-from benchmarks.environment import ROOT, Dataset, document_head, environment, git, run_id
-from benchmarks.loadgen import check_workers
-from benchmarks.memory import memory_phase
-from benchmarks.micro import run_microbenchmarks
-from benchmarks.pgbouncer import BUDGETS as PGBOUNCER_BUDGETS
-from benchmarks.pgbouncer import MEASURE_S as PGBOUNCER_MEASURE_S
-from benchmarks.pgbouncer import PHASE as PGBOUNCER
-from benchmarks.pgbouncer import POOL_SIZE as PGBOUNCER_POOL
-from benchmarks.pgbouncer import side_by_side
-from benchmarks.phases import PhasePlan, failed_phase, run_phase
-from benchmarks.relative import RelativeLimit, judge_versus_base, load_relative_limits
-from benchmarks.revisions import Revision, base_revision
-from benchmarks.versus_base import VersusBasePlan, micro_versus_base, run_versus_base
+from benchmarks.judge.budgets import DEFAULT_BUDGETS, Budget, evaluate, load_budgets
+from benchmarks.judge.relative import RelativeLimit, judge_versus_base, load_relative_limits
+from benchmarks.measure.environment import ROOT, Dataset, document_head, environment, git, run_id
+from benchmarks.measure.loadgen import check_workers
+from benchmarks.measure.memory import memory_phase
+from benchmarks.measure.micro import run_microbenchmarks
+from benchmarks.measure.pgbouncer import BUDGETS as PGBOUNCER_BUDGETS
+from benchmarks.measure.pgbouncer import MEASURE_S as PGBOUNCER_MEASURE_S
+from benchmarks.measure.pgbouncer import PHASE as PGBOUNCER
+from benchmarks.measure.pgbouncer import POOL_SIZE as PGBOUNCER_POOL
+from benchmarks.measure.pgbouncer import side_by_side
+from benchmarks.measure.phases import PhasePlan, failed_phase, run_phase
+from benchmarks.measure.revisions import Revision, base_revision
+from benchmarks.measure.versus_base import VersusBasePlan, micro_versus_base, run_versus_base
 from containers.stack import Stack, StackError
 from results import write
 from scenarios.registry import Scenario, get_scenario

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.capacity``: the real capacity of each profile, under an open model.
+"""``python -m benchmarks capacity``: the real capacity of each profile, under an open model.
 
 On one capped stack, three ladders of constant arrival rates (``scenarios.open_model``:
 arrivals are queued at their due times and never dropped; latency counts from the due
@@ -43,12 +43,12 @@ import numpy as np
 import redis
 from docker.errors import DockerException
 
-from benchmarks.budgets import DEFAULT_BUDGETS, load_budgets
-from benchmarks.environment import Dataset, document_head, environment, run_id
-from benchmarks.gate import seed_dataset
-from benchmarks.loadgen import SATURATION_PERCENT, CpuSample, run_scenario
-from benchmarks.oom import stopped_by
-from benchmarks.samples import Samples, read_samples
+from benchmarks.commands.gate import seed_dataset
+from benchmarks.commands.oom import stopped_by
+from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
+from benchmarks.measure.environment import Dataset, document_head, environment, run_id
+from benchmarks.measure.loadgen import SATURATION_PERCENT, CpuSample, run_scenario
+from benchmarks.measure.samples import Samples, read_samples
 from containers.interrupts import ends_cleanly_on_signals
 from containers.memory import MemorySampler
 from containers.stack import Stack, StackError
@@ -78,7 +78,7 @@ __all__ = [
     "targets",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OPEN_LOCUSTFILE = ROOT / "scenarios" / "open_model.py"
 #: A working set this close to the cap counts as reaching it.
 CAP_FRACTION = 0.95
@@ -672,7 +672,7 @@ def run_capacity(
     ladders: Sequence[Target],
     budgets_path: Path = DEFAULT_BUDGETS,
     dataset: Dataset | None = None,
-    reproduce: str = "python -m benchmarks.capacity",
+    reproduce: str = "python -m benchmarks capacity",
     log: Log = print,
 ) -> tuple[dict[str, Any], list[Ladder], Path]:
     """Run each ladder on one stack, in order; write the run folder."""
@@ -712,7 +712,7 @@ def run_capacity(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.capacity", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks capacity", description=__doc__)
     parser.add_argument("--step", type=float, default=STEP_S, help="seconds per step")
     parser.add_argument(
         "--settle", type=float, default=SETTLE_S, help="seconds of each step left out"
@@ -741,7 +741,7 @@ def _chosen(only: str, step_s: float, settle_s: float) -> tuple[Target, ...]:
 @ends_cleanly_on_signals
 def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
-    reproduce = "python -m benchmarks.capacity"
+    reproduce = "python -m benchmarks capacity"
     if options.step != STEP_S or options.settle != SETTLE_S:
         reproduce += f" --step {options.step:g} --settle {options.settle:g}"
     if options.only:

@@ -47,8 +47,8 @@ import numpy.typing as npt
 from scipy.stats import mannwhitneyu
 from scipy.stats import t as student_t
 
-from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, resolve
-from benchmarks.units import UNITS, format_quantity, parse_quantity
+from benchmarks.judge.budgets import DEFAULT_BUDGETS, BudgetError, resolve
+from benchmarks.judge.units import UNITS, format_quantity, parse_quantity
 
 __all__ = ["RelativeLimit", "judge_versus_base", "load_relative_limits"]
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import psutil
 
-from benchmarks.polling import Poller
-from benchmarks.samples import (
+from benchmarks.measure.polling import Poller
+from benchmarks.measure.samples import (
     SampleAccounting,
     Samples,
     account_samples,
@@ -50,7 +50,7 @@ __all__ = [
     "run_scenario",
 ]
 
-LOCUSTFILE = Path(__file__).resolve().parent.parent / "scenarios" / "locustfile.py"
+LOCUSTFILE = Path(__file__).resolve().parents[2] / "scenarios" / "locustfile.py"
 
 #: A Locust process is one gevent loop on one core: at this share of a core
 #: its timers (and so the latencies it reports) start to lag.

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.oom``: watch the old TasteMatch get OOM-killed in its 1 GiB.
+"""``python -m benchmarks oom``: watch the old TasteMatch get OOM-killed in its 1 GiB.
 
 Boots the capped stack with the pre-fix behaviour, seeds the dataset, and runs
 the ``recommendations-step-ramp`` scenario (one more diner asking for
@@ -39,12 +39,12 @@ import memray
 import psutil
 from docker.errors import DockerException
 
-from benchmarks.budgets import DEFAULT_BUDGETS, load_budgets
-from benchmarks.environment import Dataset, environment, run_id
-from benchmarks.gate import judge, new_document, seed_dataset
-from benchmarks.loadgen import LOCUSTFILE
-from benchmarks.memory import FLAMEGRAPH, top_allocations
-from benchmarks.phases import PhasePlan, run_phase
+from benchmarks.commands.gate import judge, new_document, seed_dataset
+from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
+from benchmarks.measure.environment import Dataset, environment, run_id
+from benchmarks.measure.loadgen import LOCUSTFILE
+from benchmarks.measure.memory import FLAMEGRAPH, top_allocations
+from benchmarks.measure.phases import PhasePlan, run_phase
 from containers.interrupts import ends_cleanly_on_signals
 from containers.memory import locate_cgroup
 from containers.stack import MEMRAY_CAPTURE, REGRESSION_IDS, Stack, StackError
@@ -63,7 +63,7 @@ __all__ = [
     "stopped_by",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OOM_LOAD = get_scenario("recommendations-step-ramp")
 #: Every regression but R2: the old code in one process, so memray can trace it.
 TRACED_REGRESSIONS = frozenset(REGRESSION_IDS) - {"R2"}
@@ -274,7 +274,7 @@ def _memray_block(stack: Stack, run_dir: Path, log: Log) -> dict[str, Any]:
         "top_allocations": service_sites(capture),
         "innermost_allocations": top_allocations(capture),
         "flamegraph": FLAMEGRAPH,
-        "errors": ["per-request allocation: not measured by python -m benchmarks.oom"],
+        "errors": ["per-request allocation: not measured by python -m benchmarks oom"],
     }
 
 
@@ -286,7 +286,7 @@ def ramp_text(scenario: Scenario) -> str:
 
 
 def reproduce_command(*, baseline: bool, scenario: Scenario) -> str:
-    words = ["python -m benchmarks.oom"]
+    words = ["python -m benchmarks oom"]
     if baseline:
         words.append("--baseline")
     if scenario != OOM_LOAD:
@@ -415,7 +415,7 @@ def stopped_by(error: Exception) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.oom", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks oom", description=__doc__)
     parser.add_argument(
         "--baseline",
         action="store_true",

@@ -1,6 +1,6 @@
-"""Re-evaluate saved result documents against the budgets, without booting anything.
+"""``python -m benchmarks evaluate``: re-judge saved results, without booting anything.
 
-Usage: ``python -m benchmarks.evaluate RESULT [RESULT ...] [--budgets budgets.toml]``
+Usage: ``python -m benchmarks evaluate RESULT [RESULT ...] [--budgets budgets.toml]``
 where RESULT is a ``result.json`` or a run folder. Prints the verdict table and
 every failure; with several results, also the spread of each measured value
 across them. Exit code: 0 when every budget held in every result, 1 when one
@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.budgets import DEFAULT_BUDGETS, BudgetError, Verdict, evaluate, load_budgets
-from benchmarks.relative import judge_versus_base, load_relative_limits
-from benchmarks.result import ResultError, load_result
-from benchmarks.summary import (
+from benchmarks.judge.budgets import DEFAULT_BUDGETS, BudgetError, Verdict, evaluate, load_budgets
+from benchmarks.judge.relative import judge_versus_base, load_relative_limits
+from benchmarks.judge.result import ResultError, load_result
+from benchmarks.judge.summary import (
     failure_lines,
     spread_lines,
     unstable_lines,
@@ -45,7 +45,7 @@ def _stored_differences(stored: object, fresh: list[Verdict]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.evaluate", description=__doc__.splitlines()[0] if __doc__ else ""
+        prog="python -m benchmarks evaluate", description=__doc__.splitlines()[0] if __doc__ else ""
     )
     parser.add_argument("results", nargs="+", type=Path, help="result.json files or run folders")
     parser.add_argument("--budgets", type=Path, default=DEFAULT_BUDGETS, help="budgets file")

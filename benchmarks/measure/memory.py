@@ -24,8 +24,8 @@ from typing import Any
 import memray
 import redis
 
-from benchmarks.growth import memory_growth
-from benchmarks.loadgen import run_scenario
+from benchmarks.measure.growth import memory_growth
+from benchmarks.measure.loadgen import run_scenario
 from containers.stack import MEMRAY_CAPTURE, Stack, StackError
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.registry import get_scenario

@@ -29,11 +29,11 @@ from typing import Any
 import docker
 from docker.errors import DockerException
 
-from benchmarks.budgets import Budget, Verdict, evaluate
-from benchmarks.phases import PhasePlan
-from benchmarks.relative import RelativeLimit, judge_versus_base
-from benchmarks.revisions import Revision, RevisionError, exported, resolve_ref
-from benchmarks.versus_base import ROUND_SCENARIO, block, round_entry, run_round
+from benchmarks.judge.budgets import Budget, Verdict, evaluate
+from benchmarks.judge.relative import RelativeLimit, judge_versus_base
+from benchmarks.measure.phases import PhasePlan
+from benchmarks.measure.revisions import Revision, RevisionError, exported, resolve_ref
+from benchmarks.measure.versus_base import ROUND_SCENARIO, block, round_entry, run_round
 from containers.images import ImageBuildError, ensure_service_image
 from containers.stack import Stack
 from scenarios.registry import Scenario
@@ -50,7 +50,7 @@ __all__ = [
     "run_mutants",
 ]
 
-MUTANTS_DIR = Path(__file__).resolve().parent / "mutants"
+MUTANTS_DIR = Path(__file__).resolve().parents[1] / "mutants"
 #: Rounds per variant (and of base): at least 3 a side, as ``--base`` runs.
 CYCLES = 3
 Log = Callable[[str], None]

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.polling import Poller
+from benchmarks.measure.polling import Poller
 
 __all__ = ["MetricsPoller", "Snapshot", "cache_figures", "scrape", "sql_figures"]
 

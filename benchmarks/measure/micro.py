@@ -23,7 +23,7 @@ __all__ = [
     "run_microbenchmarks",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: The micro-benchmarks, relative to a project tree.
 MICRO_PATH = Path("tests") / "benchmarks" / "test_hot_code.py"
 MICROBENCHMARKS = ROOT / MICRO_PATH

@@ -15,8 +15,8 @@ import httpx
 import psycopg
 import redis
 
-from benchmarks.metrics import SQL_STATEMENTS, Snapshot, scrape
-from benchmarks.polling import Poller
+from benchmarks.measure.metrics import SQL_STATEMENTS, Snapshot, scrape
+from benchmarks.measure.polling import Poller
 from service.config import ORDER_LIMIT_MAX, PAGE_LIMIT_MAX
 
 __all__ = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from benchmarks.budgets import UNSTABLE_SPREAD, Verdict, spread
-from benchmarks.units import format_quantity
+from benchmarks.judge.budgets import UNSTABLE_SPREAD, Verdict, spread
+from benchmarks.judge.units import format_quantity
 
 __all__ = [
     "failure_lines",

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.faults``: the capped stack's bad days, measured.
+"""``python -m benchmarks faults``: the capped stack's bad days, measured.
 
 Boots the optimised stack (every container capped at 1 GiB, host ports pinned so a
 restarted container keeps its address), seeds it, and for each fault runs the standard
@@ -32,13 +32,13 @@ from typing import Any
 import psycopg
 from docker.errors import DockerException
 
-from benchmarks.budgets import DEFAULT_BUDGETS, Budget, load_budgets, resolve
-from benchmarks.environment import Dataset, document_head, environment, run_id
-from benchmarks.gate import judge, seed_dataset
-from benchmarks.oom import stopped_by
-from benchmarks.phases import PhasePlan, run_phase
-from benchmarks.recovery import acknowledged_orders, fault_figures, lost_orders
-from benchmarks.samples import read_samples
+from benchmarks.commands.gate import judge, seed_dataset
+from benchmarks.commands.oom import stopped_by
+from benchmarks.judge.budgets import DEFAULT_BUDGETS, Budget, load_budgets, resolve
+from benchmarks.measure.environment import Dataset, document_head, environment, run_id
+from benchmarks.measure.phases import PhasePlan, run_phase
+from benchmarks.measure.recovery import acknowledged_orders, fault_figures, lost_orders
+from benchmarks.measure.samples import read_samples
 from containers.definitions import POSTGRES_PORT
 from containers.faults import (
     Fault,
@@ -67,7 +67,7 @@ __all__ = [
     "run_faults",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FAULT_LOAD = get_scenario("standard").with_overrides(warmup_s=10, measure_s=50)
 #: Seconds into the measured window at which each fault is injected.
 INJECT_AFTER_S = 10.0
@@ -267,7 +267,7 @@ def budgets_not_run(document: Mapping[str, Any], budgets: Iterable[Budget]) -> d
 
 
 def judge_faults(document: dict[str, Any], budgets: Sequence[Budget], *, duration_s: float) -> None:
-    """Judge a faults document in place (see :func:`benchmarks.gate.judge`); the budgets
+    """Judge a faults document in place (see :func:`benchmarks.commands.gate.judge`); the budgets
     of faults it left out are reported as not run, and ``passed`` depends on the others."""
     judge(document, budgets, duration_s=duration_s, not_run=budgets_not_run(document, budgets))
 
@@ -319,7 +319,7 @@ def run_faults(
     out: Path = ROOT / "reports" / "out",
     *,
     dataset: Dataset | None = None,
-    reproduce: str = "python -m benchmarks.faults",
+    reproduce: str = "python -m benchmarks faults",
     log: Log = print,
 ) -> tuple[dict[str, Any], Path]:
     """Boot, seed, run each of ``faults`` in turn; write and return the run's document
@@ -356,7 +356,7 @@ def run_faults(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.faults",
+        prog="python -m benchmarks faults",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         for fault in FAULTS:
             print(f"{fault.name:20} {fault.description}")
         return 0
-    reproduce = "python -m benchmarks.faults" + (f" --only {options.only}" if options.only else "")
+    reproduce = "python -m benchmarks faults" + (f" --only {options.only}" if options.only else "")
     try:
         faults = choose(options.only)
         document, run_dir = run_faults(

@@ -8,7 +8,7 @@ snapshot of the seeded dataset and Redis is emptied: no round inherits the order
 accounts or cache entries of another. Each round is a gated phase (load, memory
 sampling, probes), so every figure the absolute budgets read exists per round; the
 requests' latencies are kept raw, pooled per side, for the significance tests in
-:mod:`benchmarks.relative`.
+:mod:`benchmarks.judge.relative`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.micro import MICRO_JSON, round_times_ms, run_microbenchmarks
-from benchmarks.phases import PhasePlan, failed_phase, run_phase
-from benchmarks.revisions import Revision, RevisionError, exported
-from benchmarks.samples import read_samples
+from benchmarks.measure.micro import MICRO_JSON, round_times_ms, run_microbenchmarks
+from benchmarks.measure.phases import PhasePlan, failed_phase, run_phase
+from benchmarks.measure.revisions import Revision, RevisionError, exported
+from benchmarks.measure.samples import read_samples
 from containers.stack import Stack, StackError
 from scenarios.registry import Scenario, get_scenario
 

@@ -20,16 +20,16 @@ import numpy as np
 import psycopg
 import redis
 
-from benchmarks.growth import memory_growth
-from benchmarks.loadgen import LoadRun, run_scenario
-from benchmarks.metrics import (
+from benchmarks.measure.growth import memory_growth
+from benchmarks.measure.loadgen import LoadRun, run_scenario
+from benchmarks.measure.metrics import (
     MetricsPoller,
     Snapshot,
     cache_figures,
     pool_capacity_per_replica,
     sql_figures,
 )
-from benchmarks.probes import (
+from benchmarks.measure.probes import (
     PostgresProbe,
     WorkCounters,
     http_contract,
@@ -39,9 +39,9 @@ from benchmarks.probes import (
     sql_probe,
     work_probe,
 )
-from benchmarks.progress import PhaseProgress
-from benchmarks.samples import endpoint_figures, failure_summary, request_timeline
-from benchmarks.traces import TraceFileError, collect_traces
+from benchmarks.measure.progress import PhaseProgress
+from benchmarks.measure.samples import endpoint_figures, failure_summary, request_timeline
+from benchmarks.measure.traces import TraceFileError, collect_traces
 from containers.memory import MemorySampler
 from containers.stack import Stack, StackError
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
@@ -262,7 +262,7 @@ class PhaseRecord:
     #: Redis commands and Postgres rows and pages behind single requests (``work_probe``).
     work: dict[str, Any] = field(default_factory=dict)
     #: A traced stack's spans: ``probe`` (the statement probe's requests) and
-    #: ``waterfalls`` (the load's, per endpoint), from ``benchmarks.traces.collect_traces``.
+    #: ``waterfalls`` (the load's, per endpoint), from ``benchmarks.measure.traces.collect_traces``.
     traces: dict[str, Any] = field(default_factory=dict)
 
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.environment import ROOT
+from benchmarks.measure.environment import ROOT
 from containers.images import ImageBuildError, ensure_service_image
 
 __all__ = ["Revision", "RevisionError", "base_revision", "exported", "resolve_ref"]
