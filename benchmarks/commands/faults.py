@@ -32,8 +32,8 @@ from typing import Any
 import psycopg
 from docker.errors import DockerException
 
+from benchmarks.commands.exits import stopped_by
 from benchmarks.commands.gate import judge, seed_dataset
-from benchmarks.commands.oom import stopped_by
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, Budget, load_budgets, resolve
 from benchmarks.measure.environment import Dataset, document_head, environment, run_id
 from benchmarks.measure.phases import PhasePlan, run_phase

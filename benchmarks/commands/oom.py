@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,11 +39,13 @@ import memray
 import psutil
 from docker.errors import DockerException
 
+from benchmarks.commands.exits import stopped_by
 from benchmarks.commands.gate import judge, new_document, seed_dataset
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
+from benchmarks.judge.kill import COMPARED_ENDPOINT, kill_report
 from benchmarks.measure.environment import Dataset, environment, run_id
 from benchmarks.measure.loadgen import LOCUSTFILE
-from benchmarks.measure.memory import FLAMEGRAPH, top_allocations
+from benchmarks.measure.memory import FLAMEGRAPH, service_sites, top_allocations
 from benchmarks.measure.phases import PhasePlan, run_phase
 from containers.interrupts import ends_cleanly_on_signals
 from containers.memory import locate_cgroup
@@ -54,135 +56,20 @@ from scenarios.registry import Scenario, get_scenario
 __all__ = [
     "OOM_LOAD",
     "TRACED_REGRESSIONS",
-    "KillReport",
-    "kill_report",
     "main",
     "ramp_text",
     "run_oom",
-    "service_sites",
-    "stopped_by",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
 OOM_LOAD = get_scenario("recommendations-step-ramp")
 #: Every regression but R2: the old code in one process, so memray can trace it.
 TRACED_REGRESSIONS = frozenset(REGRESSION_IDS) - {"R2"}
-COMPARED_ENDPOINT = "GET /api/recommendations"
 _MIB = 2**20
 _POLL_S = 0.25
 _MEMRAY_TIMEOUT_S = 300
-#: Path fragment of the service's own code inside the image's stack traces.
-_SERVICE_CODE = "/service/"
 
 Log = Callable[[str], None]
-
-
-class KillReport:
-    """Where on the load's timeline a kill landed (all from a phase entry of ``result.json``)."""
-
-    def __init__(self, phase: Mapping[str, Any], container: str = "service-0") -> None:
-        figures = (phase.get("containers") or {}).get(container) or {}
-        self.container = container
-        self.killed = bool(figures.get("oom_killed"))
-        kill_t = figures.get("oom_kill_t")
-        self.t: float | None = float(kill_t) if isinstance(kill_t, int | float) else None
-        peaks = [
-            figures.get(key)
-            for key in ("cgroup_peak_bytes", "peak_usage_bytes", "peak_working_set_bytes")
-        ]
-        known = [int(value) for value in peaks if isinstance(value, int | float)]
-        self.peak_bytes: int | None = max(known) if known else None
-        self.cap_bytes = figures.get("cap_bytes")
-        at = self.t if self.t is not None else float("inf")
-        self.stage_users = _stage_users(phase.get("stages") or [], at)
-        self.running_users = _last_before(
-            (phase.get("timeline") or {}).get("users") or [], at, "users"
-        )
-        requests = [
-            entry
-            for entry in (phase.get("timeline") or {}).get("requests") or []
-            if entry.get("endpoint") == COMPARED_ENDPOINT
-        ]
-        # Per-second buckets of request starts: the last one wholly before the kill.
-        self.p95_ms = _last_before(requests, at - 1.0, "p95_ms")
-
-    @property
-    def users(self) -> int | None:
-        """Users running when the kill landed (Locust's count, else the stage's plan)."""
-        value = self.running_users if self.running_users is not None else self.stage_users
-        return None if value is None else int(value)
-
-    def line(self) -> str:
-        """``OOM-killed at t=…s, users=…, peak=… MiB`` (or that it did not reproduce)."""
-        peak = "?" if self.peak_bytes is None else f"{self.peak_bytes / _MIB:.0f}"
-        if not self.killed:
-            return (
-                f"NOT reproduced: {self.container} was not OOM-killed "
-                f"(users up to {self.users}, peak={peak} MiB)"
-            )
-        when = "?" if self.t is None else f"{self.t:.1f}"
-        return f"OOM-killed at t={when}s, users={self.users}, peak={peak} MiB"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "container": self.container,
-            "reproduced": self.killed,
-            "t": self.t,
-            "users": self.users,
-            "stage_users": self.stage_users,
-            "peak_bytes": self.peak_bytes,
-            "cap_bytes": self.cap_bytes,
-            "p95_ms_before_kill": self.p95_ms,
-            "summary": self.line(),
-        }
-
-
-def _stage_users(stages: Sequence[Mapping[str, Any]], t: float) -> int | None:
-    users = None
-    for stage in stages:
-        if float(stage.get("start_t", 0)) <= t:
-            users = stage.get("users")
-    return None if users is None else int(users)
-
-
-def _last_before(entries: Sequence[Mapping[str, Any]], t: float, key: str) -> Any:
-    value = None
-    for entry in entries:
-        if isinstance(entry.get("t"), int | float) and float(entry["t"]) <= t:
-            value = entry.get(key, value)
-    return value
-
-
-def kill_report(phase: Mapping[str, Any]) -> KillReport:
-    """The kill of ``service-0`` (or of the first service replica that was killed)."""
-    names = sorted(n for n in (phase.get("containers") or {}) if n.startswith("service-"))
-    for name in names:
-        report = KillReport(phase, name)
-        if report.killed:
-            return report
-    return KillReport(phase, names[0] if names else "service-0")
-
-
-def service_sites(capture: Path, count: int = 10) -> list[dict[str, Any]]:
-    """The service's own lines that allocated most of the heap at its peak.
-
-    memray's innermost frame is usually a library (the JSON decoder, SQLAlchemy);
-    the first frame in TasteMatch's code says which call made it allocate.
-    """
-    sites: dict[str, dict[str, Any]] = {}
-    with memray.FileReader(str(capture)) as reader:
-        for record in reader.get_high_watermark_allocation_records(merge_threads=True):
-            frames = record.stack_trace()
-            own = next((frame for frame in frames if _SERVICE_CODE in frame[1]), None)
-            if own is None:
-                location = "(no frame in the service's code)"
-            else:
-                function, filename, line = own
-                location = f"service/{filename.rpartition(_SERVICE_CODE)[2]}:{line} {function}"
-            site = sites.setdefault(location, {"location": location, "bytes": 0, "count": 0})
-            site["bytes"] += int(record.size)
-            site["count"] += int(record.n_allocations)
-    return sorted(sites.values(), key=lambda site: -int(site["bytes"]))[:count]
 
 
 def _locust_groups() -> list[int]:
@@ -403,15 +290,6 @@ def run_oom(
     write(run_dir / "result.json", document)
     (run_dir / "oom.md").write_text(oom_markdown(document), encoding="utf-8")
     return document, run_dir
-
-
-def stopped_by(error: Exception) -> int:
-    """Print why a command stopped; its exit code: 2 for bad input, 1 when the stack failed."""
-    if isinstance(error, ValueError):
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"error: the capped stack could not run: {error}", file=sys.stderr)
-    return 1
 
 
 def _parser() -> argparse.ArgumentParser:

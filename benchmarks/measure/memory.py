@@ -31,7 +31,13 @@ from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.registry import get_scenario
 from service.config import Settings, one_process_jwt_secret
 
-__all__ = ["MEMRAY_LOAD", "memory_phase", "request_allocation", "top_allocations"]
+__all__ = [
+    "MEMRAY_LOAD",
+    "memory_phase",
+    "request_allocation",
+    "service_sites",
+    "top_allocations",
+]
 
 #: The load the service carries while memray traces it (light: tracing slows it down).
 MEMRAY_LOAD = get_scenario("standard").with_overrides(users=10, warmup_s=3, measure_s=12)
@@ -254,3 +260,29 @@ def memory_phase(
         f"memray: one uncached request allocates {json.dumps(block.get('per_request_bytes'))} bytes"
     )
     return block
+
+
+#: Path fragment of the service's own code inside the image's stack traces.
+_SERVICE_CODE = "/service/"
+
+
+def service_sites(capture: Path, count: int = 10) -> list[dict[str, Any]]:
+    """The service's own lines that allocated most of the heap at its peak.
+
+    memray's innermost frame is usually a library (the JSON decoder, SQLAlchemy);
+    the first frame in TasteMatch's code says which call made it allocate.
+    """
+    sites: dict[str, dict[str, Any]] = {}
+    with memray.FileReader(str(capture)) as reader:
+        for record in reader.get_high_watermark_allocation_records(merge_threads=True):
+            frames = record.stack_trace()
+            own = next((frame for frame in frames if _SERVICE_CODE in frame[1]), None)
+            if own is None:
+                location = "(no frame in the service's code)"
+            else:
+                function, filename, line = own
+                location = f"service/{filename.rpartition(_SERVICE_CODE)[2]}:{line} {function}"
+            site = sites.setdefault(location, {"location": location, "bytes": 0, "count": 0})
+            site["bytes"] += int(record.size)
+            site["count"] += int(record.n_allocations)
+    return sorted(sites.values(), key=lambda site: -int(site["bytes"]))[:count]

@@ -10,12 +10,12 @@ from benchmarks.commands.capacity import main as capacity_main
 from benchmarks.commands.oom import (
     OOM_LOAD,
     TRACED_REGRESSIONS,
-    kill_report,
     oom_markdown,
     ramp_text,
     reproduce_command,
 )
 from benchmarks.commands.oom import main as oom_main
+from benchmarks.judge.kill import kill_report
 
 MIB = 2**20
 

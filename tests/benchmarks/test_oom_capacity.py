@@ -9,15 +9,13 @@ from pathlib import Path
 import numpy as np
 
 import results
-from benchmarks.commands.capacity import (
+from benchmarks.commands.capacity import answers_pending, capacity_document, targets
+from benchmarks.judge.ladder import (
     Ladder,
     StepResult,
-    answers_pending,
-    capacity_document,
     ceiling_fraction,
     judge_step,
     profile_ratio,
-    targets,
 )
 from benchmarks.measure.samples import Samples
 from reports import capacity_html, capacity_markdown, render_run

@@ -10,12 +10,7 @@ from typing import Any
 import pytest
 
 from benchmarks.commands.selftest import (
-    CASES,
-    REQUEST_ALLOCATION,
-    REQUEST_ALLOCATIONS,
-    CaseResult,
     checked_document,
-    judge_case,
     matrix_table,
     rejudge,
     select_cases,
@@ -23,6 +18,13 @@ from benchmarks.commands.selftest import (
 )
 from benchmarks.commands.selftest import main as selftest_main
 from benchmarks.judge.budgets import load_budgets
+from benchmarks.judge.cases import (
+    CASES,
+    REQUEST_ALLOCATION,
+    REQUEST_ALLOCATIONS,
+    CaseResult,
+    judge_case,
+)
 from reports import selftest_html, selftest_markdown, tally
 from results import SelftestDocument
 from tests.benchmarks.healthy import TRACE_PROBE, WORK_PROBE, growth
