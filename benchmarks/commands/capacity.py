@@ -41,7 +41,6 @@ import redis
 from docker.errors import DockerException
 
 from benchmarks.commands.exits import stopped_by
-from benchmarks.commands.gate import seed_dataset
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
 from benchmarks.judge.ladder import (
     CAP_FRACTION,
@@ -51,7 +50,7 @@ from benchmarks.judge.ladder import (
     comparisons,
     judge_step,
 )
-from benchmarks.measure.environment import Dataset, document_head, environment, run_id
+from benchmarks.measure.environment import Dataset, document_head, environment, run_id, seed_dataset
 from benchmarks.measure.loadgen import CpuSample, run_scenario
 from benchmarks.measure.samples import read_samples
 from containers.interrupts import ends_cleanly_on_signals

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,9 +33,9 @@ import psycopg
 from docker.errors import DockerException
 
 from benchmarks.commands.exits import stopped_by
-from benchmarks.commands.gate import judge, seed_dataset
-from benchmarks.judge.budgets import DEFAULT_BUDGETS, Budget, load_budgets, resolve
-from benchmarks.measure.environment import Dataset, document_head, environment, run_id
+from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
+from benchmarks.judge.document import judge_faults
+from benchmarks.measure.environment import Dataset, document_head, environment, run_id, seed_dataset
 from benchmarks.measure.phases import PhasePlan, run_phase
 from benchmarks.measure.recovery import acknowledged_orders, fault_figures, lost_orders
 from benchmarks.measure.samples import read_samples
@@ -60,9 +60,7 @@ from scenarios.sample_files import read_started_at
 __all__ = [
     "FAULTS",
     "FAULT_LOAD",
-    "budgets_not_run",
     "faults_markdown",
-    "judge_faults",
     "main",
     "run_faults",
 ]
@@ -235,41 +233,6 @@ def _line(entry: dict[str, Any]) -> str:
         f"recovered in {entry['recovery_ms'] / 1000:.1f} s, orders acknowledged "
         f"{orders.get('acknowledged')}, lost {orders.get('lost')}"
     )
-
-
-def budgets_not_run(document: Mapping[str, Any], budgets: Iterable[Budget]) -> dict[str, str]:
-    """The budgets a run of some faults only did not run, with why: those whose metric
-    reads only entries of faults in ``faults_not_run``. A budget that reads a fault that
-    ran (``faults.*``, say) is judged, on the faults that ran; so is one that reads no
-    fault's entry at all (it then fails for want of a measurement, as always)."""
-    left_out = [str(name) for name in document.get("faults_not_run") or []]
-    if not left_out:
-        return {}
-    ran = [
-        str(entry.get("name"))
-        for entry in document.get("faults") or []
-        if isinstance(entry, Mapping)
-    ]
-    # Which faults a metric reads is decided as the budget resolves it, on an entry for
-    # each fault of the catalogue (those that ran and those left out).
-    catalogue = {"faults": [{"name": name} for name in ran + left_out]}
-    reasons: dict[str, str] = {}
-    for budget in budgets:
-        head, *rest = budget.metric.split(".")
-        if head != "faults" or not rest:
-            continue
-        read = [path.split(".", 1)[1] for path, _ in resolve(catalogue, f"faults.{rest[0]}")]
-        if read and not set(ran).intersection(read):
-            reasons[budget.name] = (
-                f"it reads only {', '.join(read)}, which this run left out (--only)"
-            )
-    return reasons
-
-
-def judge_faults(document: dict[str, Any], budgets: Sequence[Budget], *, duration_s: float) -> None:
-    """Judge a faults document in place (see :func:`benchmarks.commands.gate.judge`); the budgets
-    of faults it left out are reported as not run, and ``passed`` depends on the others."""
-    judge(document, budgets, duration_s=duration_s, not_run=budgets_not_run(document, budgets))
 
 
 def faults_markdown(document: dict[str, Any]) -> str:

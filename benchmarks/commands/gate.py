@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.judge.budgets import DEFAULT_BUDGETS, Budget, evaluate, load_budgets
-from benchmarks.judge.relative import RelativeLimit, judge_versus_base, load_relative_limits
-from benchmarks.measure.environment import ROOT, Dataset, document_head, environment, git, run_id
+from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
+from benchmarks.judge.document import judge
+from benchmarks.judge.relative import load_relative_limits
+from benchmarks.measure.environment import (
+    ROOT,
+    Dataset,
+    document_head,
+    environment,
+    git,
+    run_id,
+    seed_dataset,
+)
 from benchmarks.measure.loadgen import check_workers
 from benchmarks.measure.memory import memory_phase
 from benchmarks.measure.micro import run_microbenchmarks
@@ -26,24 +35,22 @@ from benchmarks.measure.pgbouncer import MEASURE_S as PGBOUNCER_MEASURE_S
 from benchmarks.measure.pgbouncer import PHASE as PGBOUNCER
 from benchmarks.measure.pgbouncer import POOL_SIZE as PGBOUNCER_POOL
 from benchmarks.measure.pgbouncer import side_by_side
-from benchmarks.measure.phases import PhasePlan, failed_phase, run_phase
+from benchmarks.measure.phase_entry import failed_phase
+from benchmarks.measure.phases import PhasePlan, run_phase
 from benchmarks.measure.revisions import Revision, base_revision
 from benchmarks.measure.versus_base import VersusBasePlan, micro_versus_base, run_versus_base
 from containers.stack import Stack, StackError
 from results import write
 from scenarios.registry import Scenario, get_scenario
-from service.seed import seed
 
 __all__ = [
     "Dataset",
     "GateOptions",
-    "judge",
     "microbenchmarks_block",
     "new_document",
     "reproduce",
     "run_gate",
     "run_id",
-    "seed_dataset",
 ]
 COMPARED_ENDPOINT = "GET /api/recommendations"
 #: The closed-loop phase (and its scenario): the service near its capacity.
@@ -187,37 +194,6 @@ def microbenchmarks_block(entries: list[dict[str, Any]], problem: str | None) ->
         "microbenchmarks": entries,
         "microbenchmarks_status": {"failed": problem is not None, "error": problem},
     }
-
-
-def judge(
-    document: dict[str, Any],
-    budgets: Sequence[Budget],
-    *,
-    duration_s: float,
-    relative: Sequence[RelativeLimit] = (),
-    not_run: Mapping[str, str] | None = None,
-) -> None:
-    """Judge ``document`` against ``budgets`` (and, when it compared a base revision,
-    ``relative``) in place: its verdicts, ``passed`` and duration. The budgets named in
-    ``not_run`` (with why) are reported as not run: ``passed`` depends on the others."""
-    verdicts = evaluate(document, budgets, not_run=not_run)
-    document["verdicts"] = [verdict.to_json() for verdict in verdicts]
-    judged = [verdict for verdict in verdicts if not verdict.not_run]
-    # A run whose every budget was left out judged nothing: that is not a pass.
-    document["passed"] = all(verdict.passed for verdict in judged) and (
-        bool(judged) or not verdicts
-    )
-    versus = document.get("versus_base")
-    if isinstance(versus, dict):
-        versus["verdicts"] = judge_versus_base(versus, relative)
-        micro = versus.get("microbenchmarks") or {}
-        versus["passed"] = (
-            not versus.get("errors")
-            and not micro.get("errors")
-            and all(verdict["passed"] for verdict in versus["verdicts"])
-        )
-        document["passed"] = document["passed"] and versus["passed"]
-    document["duration_s"] = duration_s
 
 
 def _point_latest(out: Path, run_dir: Path) -> None:
@@ -384,16 +360,3 @@ def _working_tree() -> str:
     """Head's name: the working tree, saying whether it differs from its commit."""
     dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     return "working tree" + (" (uncommitted changes)" if dirty else "")
-
-
-def seed_dataset(stack: Stack, dataset: Dataset, log: Log) -> None:
-    """Load ``dataset`` into the stack's Postgres (idempotent) and log how long it took."""
-    began = time.monotonic()
-    summary = seed(
-        stack.postgres_url,
-        restaurants=dataset.restaurants,
-        users=dataset.users,
-        orders=dataset.orders,
-        seed=dataset.seed,
-    )
-    log(f"seeded {summary} in {time.monotonic() - began:.1f} s")

@@ -40,10 +40,11 @@ import psutil
 from docker.errors import DockerException
 
 from benchmarks.commands.exits import stopped_by
-from benchmarks.commands.gate import judge, new_document, seed_dataset
+from benchmarks.commands.gate import new_document
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
+from benchmarks.judge.document import judge
 from benchmarks.judge.kill import COMPARED_ENDPOINT, kill_report
-from benchmarks.measure.environment import Dataset, environment, run_id
+from benchmarks.measure.environment import Dataset, environment, run_id, seed_dataset
 from benchmarks.measure.loadgen import LOCUSTFILE
 from benchmarks.measure.memory import FLAMEGRAPH, service_sites, top_allocations
 from benchmarks.measure.phases import PhasePlan, run_phase

@@ -35,7 +35,6 @@ from typing import Any
 from docker.errors import DockerException
 
 from benchmarks.commands.exits import stopped_by
-from benchmarks.commands.gate import seed_dataset
 from benchmarks.commands.mutations import (
     CONTROL,
     MUTANTS,
@@ -53,9 +52,10 @@ from benchmarks.judge.cases import (
     judge_case,
 )
 from benchmarks.judge.relative import RelativeLimit, load_relative_limits
-from benchmarks.measure.environment import Dataset, document_head, environment, run_id
+from benchmarks.measure.environment import Dataset, document_head, environment, run_id, seed_dataset
 from benchmarks.measure.memory import request_allocation
-from benchmarks.measure.phases import PhasePlan, failed_phase, run_phase
+from benchmarks.measure.phase_entry import failed_phase
+from benchmarks.measure.phases import PhasePlan, run_phase
 from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack, StackError
 from results import SelftestDocument, validate, write

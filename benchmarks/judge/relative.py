@@ -45,9 +45,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import mannwhitneyu
-from scipy.stats import t as student_t
 
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, BudgetError, resolve
+from benchmarks.judge.ratios import as_array, pairs_lower_bound, ratio_ci95
 from benchmarks.judge.units import UNITS, format_quantity, parse_quantity
 
 __all__ = ["RelativeLimit", "judge_versus_base", "load_relative_limits"]
@@ -71,8 +71,6 @@ _FIELDS = frozenset(
     )
 )
 Source = Literal["requests", "microbenchmarks"]
-_BOOTSTRAP_RESAMPLES = 1000
-_BOOTSTRAP_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -134,17 +132,19 @@ class RelativeLimit:
 
             def pooled(side: Side, endpoint: str = endpoint) -> npt.NDArray[np.float64]:
                 names = [pair[side] for pair in pairs]
-                return _array(v for name in names for v in samples.get(name, {}).get(endpoint, []))
+                return as_array(
+                    v for name in names for v in samples.get(name, {}).get(endpoint, [])
+                )
 
             row = self._latency_row(endpoint, pooled("base"), pooled("head"))
             row["pair_ratios"] = [
                 self._ratio(
-                    _array(samples.get(pair["base"], {}).get(endpoint)),
-                    _array(samples.get(pair["head"], {}).get(endpoint)),
+                    as_array(samples.get(pair["base"], {}).get(endpoint)),
+                    as_array(samples.get(pair["head"], {}).get(endpoint)),
                 )
                 for pair in pairs
             ]
-            row["pairs_low"] = _pairs_lower_bound(row["pair_ratios"], self.pairs_alpha)
+            row["pairs_low"] = pairs_lower_bound(row["pair_ratios"], self.pairs_alpha)
             if row["passed"] is False and not all(
                 ratio is not None and ratio > self.ratio for ratio in row["pair_ratios"]
             ):
@@ -206,7 +206,7 @@ class RelativeLimit:
             base=round(base_q, 3),
             head=round(head_q, 3),
             ratio=None if ratio is None else round(ratio, 4),
-            ci95=_ratio_ci95(base, head, self.quantile),
+            ci95=ratio_ci95(base, head, self.quantile),
             p_value=p_value,
             passed=passed,
         )
@@ -283,43 +283,8 @@ class RelativeLimit:
         return row
 
 
-def _pairs_lower_bound(ratios: Sequence[float | None], alpha: float) -> float | None:
-    """One-sided lower ``1 - alpha`` bound of the geometric mean of ``ratios``.
-
-    Student's t on the logarithms, the pair of rounds being the unit that repeats.
-    ``None`` with fewer than 3 ratios (or a missing one): two values say too little
-    about their spread for a bound to mean anything.
-    """
-    if len(ratios) < 3 or any(ratio is None or ratio <= 0 for ratio in ratios):
-        return None
-    logs = np.log(np.asarray(ratios, dtype=np.float64))
-    spread = float(np.std(logs, ddof=1)) / float(np.sqrt(len(logs)))
-    margin = float(student_t.ppf(1 - alpha, len(logs) - 1)) * spread
-    return round(float(np.exp(float(np.mean(logs)) - margin)), 4)
-
-
 def _times(ratio: float | None) -> str:
     return "x?" if ratio is None else f"x{ratio:.3f}"
-
-
-def _array(values: Iterable[float] | None) -> npt.NDArray[np.float64]:
-    return np.asarray(list(values or []), dtype=np.float64)
-
-
-def _ratio_ci95(
-    base: npt.NDArray[np.float64], head: npt.NDArray[np.float64], quantile: float
-) -> list[float]:
-    """95 % bootstrap interval of ``quantile(head) / quantile(base)`` (seeded)."""
-    rng = np.random.default_rng(0)
-    ratios: list[npt.NDArray[np.float64]] = []
-    for _ in range(_BOOTSTRAP_RESAMPLES // _BOOTSTRAP_BATCH):  # bounded memory per batch
-        picks_b = rng.integers(0, len(base), size=(_BOOTSTRAP_BATCH, len(base)))
-        picks_h = rng.integers(0, len(head), size=(_BOOTSTRAP_BATCH, len(head)))
-        base_q = np.percentile(base[picks_b], quantile, axis=1)
-        head_q = np.percentile(head[picks_h], quantile, axis=1)
-        ratios.append(head_q / np.where(base_q > 0, base_q, np.nan))
-    low, high = np.nanpercentile(np.concatenate(ratios), [2.5, 97.5])
-    return [round(float(low), 4), round(float(high), 4)]
 
 
 def _number(table: Mapping[str, Any], key: str, where: str, default: float) -> float:

@@ -12,6 +12,8 @@ import os
 import platform
 import socket
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +24,17 @@ import psutil
 
 from containers.stack import Stack
 from results import SCHEMA_VERSION
+from service.seed import seed
 
-__all__ = ["ROOT", "Dataset", "document_head", "environment", "git", "run_id"]
+__all__ = [
+    "ROOT",
+    "Dataset",
+    "document_head",
+    "environment",
+    "git",
+    "run_id",
+    "seed_dataset",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,3 +109,16 @@ def document_head(
     if env is not None:
         head["environment"] = env
     return head
+
+
+def seed_dataset(stack: Stack, dataset: Dataset, log: Callable[[str], None]) -> None:
+    """Load ``dataset`` into the stack's Postgres (idempotent) and log how long it took."""
+    began = time.monotonic()
+    summary = seed(
+        stack.postgres_url,
+        restaurants=dataset.restaurants,
+        users=dataset.users,
+        orders=dataset.orders,
+        seed=dataset.seed,
+    )
+    log(f"seeded {summary} in {time.monotonic() - began:.1f} s")

@@ -188,7 +188,7 @@ def probe_figures(
     """Per probe name: requests found in the spans, those missing, database and Redis spans.
 
     ``traced`` maps each probe request's trace id to the probe's name
-    (``benchmarks.measure.probes.sql_probe(traced=...)``).
+    (``benchmarks.measure.work.sql_probe(traced=...)``).
     """
     by_trace = {item.trace_id: item for item in work}
     figures: dict[str, dict[str, float | None]] = {}

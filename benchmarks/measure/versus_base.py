@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.measure.micro import MICRO_JSON, round_times_ms, run_microbenchmarks
-from benchmarks.measure.phases import PhasePlan, failed_phase, run_phase
+from benchmarks.measure.phase_entry import failed_phase
+from benchmarks.measure.phases import PhasePlan, run_phase
 from benchmarks.measure.revisions import Revision, RevisionError, exported
 from benchmarks.measure.samples import read_samples
 from containers.stack import Stack, StackError

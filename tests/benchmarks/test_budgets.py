@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.commands.gate import judge
 from benchmarks.judge.budgets import Budget, BudgetError, evaluate, load_budgets, resolve, spread
+from benchmarks.judge.document import judge
 from benchmarks.judge.summary import failure_lines, not_run_lines, verdict_table
 
 MiB = 1024**2

@@ -10,11 +10,11 @@ import pytest
 import redis
 from sqlalchemy.engine import make_url
 
-from benchmarks.measure.probes import (
+from benchmarks.measure.probes import http_contract
+from benchmarks.measure.work import (
     SQL_PROBES,
     PostgresWork,
     WorkCounters,
-    http_contract,
     sql_probe,
     work_probe,
 )

@@ -14,12 +14,11 @@ import pytest
 from benchmarks.commands.faults import (
     FAULTS,
     Injector,
-    budgets_not_run,
     choose,
     faults_markdown,
-    judge_faults,
 )
 from benchmarks.judge.budgets import evaluate, load_budgets
+from benchmarks.judge.document import budgets_not_run, judge_faults
 from benchmarks.measure.recovery import SETTLE_S, acknowledged_orders, fault_figures
 from benchmarks.measure.samples import read_samples
 from containers.faults import Fault

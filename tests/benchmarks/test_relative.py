@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from benchmarks.judge.budgets import BudgetError
+from benchmarks.judge.ratios import pairs_lower_bound
 from benchmarks.judge.relative import (
     RelativeLimit,
-    _pairs_lower_bound,
     judge_versus_base,
     load_relative_limits,
 )
@@ -151,11 +151,11 @@ def test_head_slower_by_the_same_factor_in_every_pair_fails() -> None:
 def test_the_pairs_bound_is_students_t_on_the_logs() -> None:
     # logs 0, ln 2, ln 4: mean ln 2, standard error ln 2 / sqrt(3); t(0.95, 2) = 2.919986.
     expected = 2 * np.exp(-2.919986 * np.log(2) / np.sqrt(3))
-    assert _pairs_lower_bound([1.0, 2.0, 4.0], 0.05) == pytest.approx(expected, abs=1e-4)
-    assert _pairs_lower_bound([3.0, 3.0, 3.0], 0.05) == pytest.approx(3.0)
+    assert pairs_lower_bound([1.0, 2.0, 4.0], 0.05) == pytest.approx(expected, abs=1e-4)
+    assert pairs_lower_bound([3.0, 3.0, 3.0], 0.05) == pytest.approx(3.0)
     # Two pairs say too little about their spread; a missing pair leaves no bound.
-    assert _pairs_lower_bound([2.0, 2.0], 0.05) is None
-    assert _pairs_lower_bound([2.0, None, 2.0], 0.05) is None
+    assert pairs_lower_bound([2.0, 2.0], 0.05) is None
+    assert pairs_lower_bound([2.0, None, 2.0], 0.05) is None
 
 
 def test_a_large_but_insignificant_ratio_passes() -> None:

@@ -19,11 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.commands.gate import judge, microbenchmarks_block, new_document
+from benchmarks.commands.gate import microbenchmarks_block, new_document
 from benchmarks.judge.budgets import load_budgets
+from benchmarks.judge.document import judge
 from benchmarks.measure.loadgen import CpuSample, LoadRun
 from benchmarks.measure.metrics import Snapshot, parse_exposition
-from benchmarks.measure.phases import PhasePlan, PhaseRecord, phase_entry
+from benchmarks.measure.phase_entry import PhaseRecord, phase_entry
+from benchmarks.measure.phases import PhasePlan
 from benchmarks.measure.samples import account_samples, read_samples
 from results import dumps
 from scenarios.registry import get_scenario

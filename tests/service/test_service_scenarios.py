@@ -11,8 +11,9 @@ import pytest
 
 from benchmarks.judge.budgets import load_budgets
 from benchmarks.measure.loadgen import run_scenario
-from benchmarks.measure.probes import login, sql_probe
+from benchmarks.measure.probes import login
 from benchmarks.measure.samples import failure_summary
+from benchmarks.measure.work import sql_probe
 from scenarios.registry import get_scenario
 from service.config import Settings
 from service.main import create_app
