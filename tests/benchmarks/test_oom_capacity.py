@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 import results
-from benchmarks.commands.capacity import answers_pending, capacity_document, targets
+from benchmarks.commands.capacity import capacity_document
 from benchmarks.judge.ladder import (
     Ladder,
     StepResult,
@@ -17,6 +17,7 @@ from benchmarks.judge.ladder import (
     judge_step,
     profile_ratio,
 )
+from benchmarks.measure.ladders import answers_pending, targets
 from benchmarks.measure.samples import Samples
 from reports import capacity_html, capacity_markdown, render_run
 from results import write
