@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from reports._charts import base_layout, finish
+from reports._figure import base_layout, finish
 from reports._html import page_assets, page_environment, script_json
 from results import CapacityDocument, CapacityLadder, CapacityLadderStep
 

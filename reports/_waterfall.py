@@ -11,8 +11,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from reports._charts import Chart, _text, base_layout, finish
 from reports._document import Phase
+from reports._figure import Chart, base_layout, finish, label_text
 
 __all__ = ["waterfall_chart"]
 
@@ -33,7 +33,7 @@ def _bars(phase: Phase, endpoint: str) -> list[go.Bar]:
         bars.append(
             go.Bar(
                 orientation="h",
-                y=[_text(label) for label in labels],
+                y=[label_text(label) for label in labels],
                 x=[max(span.duration_ms, 0.01) for span in spans],
                 base=[span.start_ms for span in spans],
                 marker={"color": [_COLOURS.get(span.kind, "#90a4ae") for span in spans]},
@@ -62,7 +62,7 @@ def waterfall_chart(phase: Phase, index: int) -> Chart | None:
     per_endpoint = 2
     buttons: list[dict[str, Any]] = [
         {
-            "label": _text(endpoint),
+            "label": label_text(endpoint),
             "method": "update",
             "args": [
                 {

@@ -104,3 +104,22 @@ def test_an_equal_head_passes(
     html = (run_dir / "index.html").read_text()
     assert "p95_vs_base" in html
     assert not re.search(r"FAIL</span> (p95|p50|sql)_vs_base", html)
+
+
+def test_the_distributions_chart_orders_equally_busy_endpoints_by_name(
+    make_document: Callable[[str], Document], write_document: Callable[[str, Document], Path]
+) -> None:
+    """Equally busy endpoints keep one order whatever the process's string hashing."""
+    document = make_document("passing")
+    block = versus_base_block(slower=1.0)
+    names = ["GET /z", "GET /b", "GET /m", "GET /a", "GET /k"]
+    for samples in block["samples"].values():
+        samples.update({name: [1.0, 2.0, 3.0] for name in names})
+    document["versus_base"] = block
+    run_dir = write_document("ties", checked(document))
+    render_run(run_dir)
+    html = (run_dir / "index.html").read_text()
+    figures = json.loads(re.findall(r'id="report-figures">(.*?)</script>', html, re.S)[0])
+    titles = [item["text"] for item in figures["chart-versus-base"]["layout"]["annotations"]]
+    # The busiest first (400 samples a round), then the ties by name; four panels at most.
+    assert titles == [ENDPOINT, "GET /a", "GET /b", "GET /k"]
