@@ -12,14 +12,8 @@ import docker.errors
 
 from containers.definitions import PGBOUNCER_POOL_SIZE
 from containers.images import ROLES, ImageBuildError, ensure_images
-from containers.stack import (
-    PROFILES,
-    REGRESSION_IDS,
-    Stack,
-    StackError,
-    parse_regressions,
-    remove_stack,
-)
+from containers.stack import PROFILES, Stack, StackError, remove_stack
+from service.regressions import REGRESSION_IDS, parse_regressions
 
 
 def _images(args: argparse.Namespace) -> int:

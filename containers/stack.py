@@ -46,11 +46,9 @@ from containers.definitions import (
     ServiceContainer,
 )
 from containers.images import ImageSet, ensure_images
+from service.regressions import POSTGRES_REGRESSION, parse_regressions
 
 PROFILES = ("optimized", "baseline")
-REGRESSION_IDS = tuple(f"R{number}" for number in range(1, 9))
-# The Postgres-side regression: untuned Postgres (defaults, max_connections=100).
-UNTUNED_POSTGRES = "R6"
 MEMRAY_CAPTURE = "/memray/service.bin"
 #: Where a traced replica writes its OTLP JSON span files (``Stack(tracing=True)``).
 TRACES_DIR = "/app/traces"
@@ -92,19 +90,6 @@ LOAD_GENERATOR_RATE_LIMITS = {
 }
 
 
-def parse_regressions(value: str | Iterable[str]) -> frozenset[str]:
-    """`"R1,R3"` (or an iterable of ids) as a set of regression ids; ValueError names a bad id."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    ids = frozenset(item.strip().upper() for item in items if item.strip())
-    unknown = sorted(ids - set(REGRESSION_IDS))
-    if unknown:
-        raise ValueError(
-            f"unknown regression id(s) {', '.join(unknown)}; expected some of "
-            f"{', '.join(REGRESSION_IDS)}"
-        )
-    return ids
-
-
 def _check_profile(profile: str) -> str:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
@@ -113,7 +98,7 @@ def _check_profile(profile: str) -> str:
 
 def postgres_is_tuned(profile: str, regressions: frozenset[str]) -> bool:
     """Postgres runs with the tuned configuration unless R6 is on or the profile is baseline."""
-    return profile != "baseline" and UNTUNED_POSTGRES not in regressions
+    return profile != "baseline" and POSTGRES_REGRESSION not in regressions
 
 
 class Stack:

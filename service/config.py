@@ -2,7 +2,7 @@
 
 The profile ``optimized`` (default) is the fixed service. ``baseline`` switches on every
 service-side historical regression at once; each one can also be switched on alone with
-``TASTEMATCH_REGRESSIONS=R1,R4``:
+``TASTEMATCH_REGRESSIONS=R1,R4`` (the catalogue is ``service.regressions``):
 
 R1  recommendations load every restaurant as a full ORM row with its JSON embedding,
     several times per request (list endpoints load full rows too); an insight parses
@@ -20,7 +20,6 @@ When both R3 and R7 are on (as in ``baseline``), R3 wins: nothing is cached.
 
 from __future__ import annotations
 
-import enum
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -30,24 +29,10 @@ from limits import parse as parse_rate_limit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Regression", "Settings", "get_settings", "one_process_jwt_secret"]
+from service.regressions import SERVICE_REGRESSIONS, Regression, parse_regressions
 
+__all__ = ["Settings", "get_settings", "one_process_jwt_secret"]
 
-class Regression(enum.StrEnum):
-    """One historical mistake that can be re-created."""
-
-    R1 = "R1"
-    R2 = "R2"
-    R3 = "R3"
-    R4 = "R4"
-    R5 = "R5"
-    R6 = "R6"
-    R7 = "R7"
-    R8 = "R8"
-
-
-#: Every regression that lives in the service (R6 is a Postgres setting).
-SERVICE_REGRESSIONS = frozenset(Regression) - {Regression.R6}
 
 #: Largest ``limit`` accepted by list endpoints, with and without R5.
 PAGE_LIMIT_MAX = 50
@@ -62,21 +47,6 @@ JWT_SECRET_MIN_BYTES = 32
 #: items: about 30 KiB with names of 255 ASCII characters (JSON escapes of non-ASCII
 #: names take more; clients send them as UTF-8).
 MAX_BODY_BYTES = 64 * 1024
-
-
-def parse_regressions(text: str) -> frozenset[Regression]:
-    """Parse ``"R1, r4"`` into regressions; raise ``ValueError`` naming an unknown id."""
-    found: set[Regression] = set()
-    for raw in text.split(","):
-        item = raw.strip().upper()
-        if not item:
-            continue
-        try:
-            found.add(Regression(item))
-        except ValueError:
-            known = ", ".join(r.value for r in Regression)
-            raise ValueError(f"unknown regression {raw.strip()!r} (known: {known})") from None
-    return frozenset(found)
 
 
 class Settings(BaseSettings):

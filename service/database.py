@@ -10,8 +10,9 @@ from sqlalchemy import Engine, Row, Select, create_engine, event, func, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import metrics
-from service.config import Regression, Settings
+from service.config import Settings
 from service.models import Base, Restaurant
+from service.regressions import Regression
 
 __all__ = [
     "NoCountError",

@@ -11,9 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from service.config import Regression
 from service.context import AppContext
 from service.models import User
+from service.regressions import Regression
 from service.security import InvalidTokenError, read_token
 
 __all__ = [

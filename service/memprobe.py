@@ -25,9 +25,10 @@ from typing import Any
 import memray
 from sqlalchemy import update
 
-from service.config import Settings, one_process_jwt_secret, parse_regressions
+from service.config import Settings, one_process_jwt_secret
 from service.main import create_app
 from service.models import UserPreference
+from service.regressions import parse_regressions
 from service.seed import LOAD_TEST_PASSWORD, user_email
 
 __all__ = ["RequestAllocation", "main", "measure_recommendation_request"]

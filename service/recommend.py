@@ -26,11 +26,11 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, joinedload
 
 from service.catalog import card, cards_by_id, dumps, get_restaurants
-from service.config import Regression
 from service.context import AppContext
 from service.database import release_connection
 from service.insights import TasteProfile, chef_choice, insight
 from service.models import Order, Restaurant, User, UserPreference
+from service.regressions import Regression
 from service.restaurant_index import MIN_CANDIDATE_RATING
 
 __all__ = [

@@ -50,9 +50,10 @@ from benchmarks.measure.memory import FLAMEGRAPH, service_sites, top_allocations
 from benchmarks.measure.phases import PhasePlan, run_phase
 from containers.interrupts import ends_cleanly_on_signals
 from containers.memory import locate_cgroup
-from containers.stack import MEMRAY_CAPTURE, REGRESSION_IDS, Stack, StackError
+from containers.stack import MEMRAY_CAPTURE, Stack, StackError
 from results import write
 from scenarios.registry import Scenario, get_scenario
+from service.regressions import REGRESSION_IDS
 
 __all__ = [
     "OOM_LOAD",

@@ -26,8 +26,9 @@ from benchmarks.judge.summary import (
 )
 from benchmarks.measure.loadgen import check_workers
 from containers.interrupts import ends_cleanly_on_signals
-from containers.stack import PROFILES, parse_regressions
+from containers.stack import PROFILES
 from scenarios.registry import SCENARIOS
+from service.regressions import parse_regressions
 
 __all__ = ["main"]
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.judge.budgets import Budget, Verdict, evaluate
+from service.regressions import CATALOGUE, Regression
 
 __all__ = [
     "CASES",
@@ -56,8 +57,13 @@ class Case:
         return not self.regressions
 
 
-def _case(number: int, expected: tuple[str, ...], description: str, **extra: Any) -> Case:
-    return Case(f"R{number}", frozenset({f"R{number}"}), expected, description=description, **extra)
+def _case(number: int, expected: tuple[str, ...], **extra: Any) -> Case:
+    """The case of regression R``number`` alone, described by the catalogue."""
+    regression = Regression(f"R{number}")
+    description = CATALOGUE[regression].summary
+    return Case(
+        regression.value, frozenset({regression.value}), expected, description=description, **extra
+    )
 
 
 #: The optimised control first, then R1..R8 with the budgets DESIGN.md names for each.
@@ -66,7 +72,6 @@ CASES: tuple[Case, ...] = (
     _case(
         1,
         ("service_peak_working_set", *sorted(REQUEST_ALLOCATIONS)),
-        "full rows of the catalogue per recommendation, insight and onboarding",
         request_allocation=True,
     ),
     # Two workers hold two copies of the service (the old deployment's memory story), and
@@ -77,24 +82,20 @@ CASES: tuple[Case, ...] = (
     _case(
         2,
         ("db_pool_capacity_per_replica", "db_connections_per_replica", "service_peak_working_set"),
-        "default pool (5 + 10) and 2 workers",
     ),
-    _case(3, ("recommendations_cache_hit_rate", "recommendations_p95"), "no cache"),
+    _case(3, ("recommendations_cache_hit_rate", "recommendations_p95")),
     _case(
         4,
         ("sql_per_order_list", "sql_per_recommendations_miss", "trace_db_spans_per_order_list"),
-        "N+1 order loading",
     ),
     _case(
         5,
         ("http_contract", "service_peak_working_set"),
-        "no pagination cap",
         contract_check="page cap",
     ),
     _case(
         6,
         ("postgres_max_connections", "postgres_effective_cache_size", "postgres_peak_working_set"),
-        "untuned Postgres",
     ),
     _case(
         7,
@@ -103,11 +104,10 @@ CASES: tuple[Case, ...] = (
             "recommendations_cache_hit_rate",
             "recommendations_cross_replica_hit_share",
         ),
-        "per-process cache with 2 replicas",
         replicas=2,
         contract_check="another replica",
     ),
-    _case(8, ("http_contract",), "no Cache-Control headers", contract_check="Cache-Control"),
+    _case(8, ("http_contract",), contract_check="Cache-Control"),
 )
 
 

@@ -6,10 +6,10 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from service.config import Regression
 from service.deps import UNKNOWN_USER, CtxDep, SessionDep, UserIdDep, unauthorized
 from service.models import User
 from service.onboarding import save_vector, synthetic_vector
+from service.regressions import Regression
 from service.schemas import OnboardingIn, OnboardingOut
 
 router = APIRouter(prefix="/api/onboarding", tags=["onboarding"])

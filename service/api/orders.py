@@ -12,7 +12,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.config import Regression
 from service.context import AppContext
 from service.database import NoCountError, fetch_page
 from service.deps import (
@@ -24,6 +23,7 @@ from service.deps import (
     unauthorized,
 )
 from service.models import Order, Restaurant, User, UserPreference
+from service.regressions import Regression
 from service.schemas import OrderIn, OrderListOut, OrderOut, SimulationResetOut
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])

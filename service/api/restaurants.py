@@ -11,11 +11,11 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.catalog import CARD_COLUMNS, card, cards_by_id, dumps
-from service.config import Regression
 from service.context import AppContext
 from service.database import fetch_page
 from service.deps import CtxDep, ListLimitDep, SessionDep, cacheable_json
 from service.models import Restaurant
+from service.regressions import Regression
 from service.schemas import MAX_ID, PriceRange, RestaurantListOut, RestaurantOut, Text
 
 router = APIRouter(prefix="/api/restaurants", tags=["restaurants"])

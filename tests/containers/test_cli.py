@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from containers.__main__ import main
-from containers.stack import STACK_LABEL, Stack, leftovers, parse_regressions, postgres_is_tuned
+from containers.stack import STACK_LABEL, Stack, leftovers, postgres_is_tuned
+from service.regressions import parse_regressions
 
 ROOT = Path(__file__).resolve().parents[2]
 

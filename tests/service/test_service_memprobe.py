@@ -41,7 +41,7 @@ def test_probe_cli_prints_json_and_names_bad_input(
 ) -> None:
     database_url = seeded
     assert memprobe.main(["--database-url", database_url, "--regressions", "R11"]) == 2
-    assert "unknown regression 'R11'" in capsys.readouterr().err
+    assert "unknown regression id(s) R11" in capsys.readouterr().err
     assert memprobe.main(["--database-url", database_url]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["status"] == 200
