@@ -24,7 +24,7 @@ from typing import Any
 import memray
 import redis
 
-from benchmarks.measure.growth import memory_growth
+from benchmarks.measure.growth import heap_growth
 from benchmarks.measure.loadgen import run_scenario
 from containers.stack import MEMRAY_CAPTURE, Stack, StackError
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
@@ -116,7 +116,7 @@ def service_heap(
         total = int(reader.metadata.total_allocations)
         snapshots = list(reader.get_memory_snapshots())
     # memray stamps its heap snapshots in epoch milliseconds; requests in epoch seconds.
-    heap_growth = memory_growth(
+    heap = heap_growth(
         [snapshot.time / 1000 for snapshot in snapshots],
         [snapshot.heap for snapshot in snapshots],
         load.samples.t,
@@ -128,7 +128,7 @@ def service_heap(
     return {
         "peak_heap_bytes": peak,
         "total_allocations": total,
-        "heap_growth": heap_growth,
+        "heap_growth": heap,
         "top_allocations": top_allocations(capture),
         "flamegraph": FLAMEGRAPH,
         "oom_killed": oom_killed,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.measure.growth import PER_REQUESTS, memory_growth
+from benchmarks.measure.growth import PER_REQUESTS, heap_growth, memory_growth
 
 MIB = 1024**2
 
@@ -83,3 +83,48 @@ def test_one_replica_of_two_is_judged_per_request_it_served() -> None:
 def test_a_share_outside_zero_to_one_is_refused() -> None:
     with pytest.raises(ValueError, match="share must be in"):
         memory_growth(*_phase(0), start=0, end=60, share=0)
+
+
+def _heap(
+    leak_bytes_per_request: float, *, steps: tuple[tuple[float, float], ...] = (), seed: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """15 s at 20 requests/s, the heap snapshotted every 10 ms: a leak per request, a
+    little noise (requests in flight), and ``steps`` of (time, MiB) that stay."""
+    rng = np.random.default_rng(seed)
+    requests = np.sort(rng.uniform(0, 15, 300))
+    memory_t = np.arange(0, 15, 0.01)
+    served = np.searchsorted(requests, memory_t)
+    heap = 117 * MIB + served * leak_bytes_per_request + rng.normal(0, 20 * 1024, len(memory_t))
+    for at, mib in steps:
+        heap = heap + (memory_t >= at) * mib * MIB
+    return memory_t, heap, requests
+
+
+def test_a_leak_in_the_heap_is_certain_growth_per_request() -> None:
+    growth = heap_growth(*_heap(4096), start=3, end=15)
+    assert growth is not None
+    assert growth["ci95_low_bytes_per_10k_requests"] > 16 * MIB
+    low, high = (
+        growth["ci95_low_bytes_per_10k_requests"],
+        growth["ci95_high_bytes_per_10k_requests"],
+    )
+    assert low <= 4096 * PER_REQUESTS <= high
+    assert growth["bins"] == 23
+
+
+def test_a_step_in_the_heap_is_not_a_leak_and_a_big_free_does_not_hide_one() -> None:
+    # The allocation that failed a clean A/A run: 1 MiB that stays, 6.5 s in.
+    step = heap_growth(*_heap(0, steps=((9.5, 1.0),)), start=3, end=15)
+    assert step is not None
+    assert step["ci95_low_bytes_per_10k_requests"] < 1 * MIB
+    # Least squares calls the same step certain growth.
+    fitted = memory_growth(*_heap(0, steps=((9.5, 1.0),)), start=3, end=15)
+    assert fitted is not None
+    assert fitted["ci95_low_bytes_per_10k_requests"] > 8 * MIB
+    freed = heap_growth(*_heap(4096, steps=((8.0, -30.0),)), start=3, end=15)
+    assert freed is not None
+    assert freed["ci95_low_bytes_per_10k_requests"] > 16 * MIB
+
+
+def test_too_short_a_heap_window_is_no_figure() -> None:
+    assert heap_growth(*_heap(0), start=3, end=5) is None
