@@ -21,6 +21,7 @@ from locust.runners import WorkerRunner
 
 from scenarios import recording  # noqa: F401  (registers the sample and exit-code listeners)
 from scenarios.accounts import use_stream
+from scenarios.protocol import MEASURE_ENV, SCENARIO_ENV, USERS_ENV, WARMUP_ENV
 from scenarios.registry import get_scenario
 from scenarios.shapes import StagedShape
 from scenarios.stages import Stage
@@ -50,11 +51,11 @@ def _optional_float(variable: str) -> float | None:
 
 def _scenario_stages(name: str) -> tuple[Stage, ...]:
     try:
-        users = os.environ.get("TASTEMATCH_USERS")
+        users = os.environ.get(USERS_ENV)
         scenario = get_scenario(name).with_overrides(
             users=int(users) if users else None,
-            warmup_s=_optional_float("TASTEMATCH_WARMUP_S"),
-            measure_s=_optional_float("TASTEMATCH_MEASURE_S"),
+            warmup_s=_optional_float(WARMUP_ENV),
+            measure_s=_optional_float(MEASURE_ENV),
         )
         return scenario.stages()
     except (KeyError, ValueError) as error:
@@ -62,7 +63,7 @@ def _scenario_stages(name: str) -> tuple[Stage, ...]:
         raise SystemExit(f"locustfile: {error.args[0] if error.args else error}") from None
 
 
-_SCENARIO_NAME = os.environ.get("TASTEMATCH_SCENARIO", "")
+_SCENARIO_NAME = os.environ.get(SCENARIO_ENV, "")
 
 if _SCENARIO_NAME:
 

@@ -35,7 +35,7 @@ from locust.env import Environment
 from scenarios import recording  # noqa: F401  (registers the sample and exit-code listeners)
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.arrivals import LADDER_ENV, PLAN_FILE, STOP_FILE, LadderConfig, LadderPlan
-from scenarios.recording import SCHEDULED_COLUMN
+from scenarios.protocol import SCHEDULED_COLUMN
 
 __all__ = ["OpenModelShape", "OpenModelUser"]
 

@@ -12,7 +12,7 @@ failed, error``, and for a request of the open model (``scenarios.open_model``) 
 ``acks-<host>-<pid>.txt`` holds the id of every order acknowledged to it
 (``SampleRecorder.acknowledge``); the master (or the only process)
 writes ``start.json`` at the test start and ``counted.json`` with Locust's own request count as it
-quits, so the merge can be checked (``scenarios.sample_files``).
+quits, so the merge can be checked (``scenarios.protocol``).
 """
 
 from __future__ import annotations
@@ -29,19 +29,18 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from results import write
-from scenarios.sample_files import (
+from scenarios.protocol import (
     COUNTED_FILE,
+    SAMPLES_DIR_ENV,
+    SCHEDULED_COLUMN,
     START_FILE,
     ack_path,
     done_path,
     sample_path,
 )
 
-__all__ = ["SAMPLE_COLUMNS", "SCHEDULED_COLUMN", "SampleRecorder"]
+__all__ = ["SampleRecorder"]
 
-SAMPLE_COLUMNS = ("start_epoch_s", "method", "name", "response_time_ms", "failed", "error")
-#: The seventh column of an open-model request, and the ``context`` key it comes from.
-SCHEDULED_COLUMN = "scheduled_epoch_s"
 _MAX_ERROR_CHARS = 200
 
 
@@ -117,7 +116,7 @@ def _add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--samples-dir",
         default="",
-        env_var="TASTEMATCH_SAMPLES_DIR",
+        env_var=SAMPLES_DIR_ENV,
         help="write every request's exact response time to CSV files in this folder",
     )
 

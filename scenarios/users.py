@@ -18,6 +18,7 @@ import gevent
 from locust import FastHttpUser, between, constant, task
 
 from scenarios.accounts import LOAD_TEST_PASSWORD, AccountPicker, user_email
+from scenarios.protocol import ACCOUNTS_ENV, LOAD_SEED_ENV, REPLICA_URLS_ENV
 from scenarios.recording import RECORDER
 
 __all__ = [
@@ -40,7 +41,7 @@ SIMULATOR_PAUSE_S = (2.0, 5.0)
 LOGIN_ATTEMPTS = 3
 
 #: Base URLs of every service replica (comma list); empty: every request goes to ``--host``.
-_REPLICAS = [url for url in os.environ.get("TASTEMATCH_REPLICA_URLS", "").split(",") if url]
+_REPLICAS = [url for url in os.environ.get(REPLICA_URLS_ENV, "").split(",") if url]
 
 
 def _replica() -> str:
@@ -50,8 +51,8 @@ def _replica() -> str:
 
 
 _ACCOUNTS = AccountPicker(
-    accounts=int(os.environ.get("TASTEMATCH_ACCOUNTS", "2000")),
-    seed=int(os.environ.get("TASTEMATCH_LOAD_SEED", "7")),
+    accounts=int(os.environ.get(ACCOUNTS_ENV, "2000")),
+    seed=int(os.environ.get(LOAD_SEED_ENV, "7")),
 )
 
 

@@ -54,8 +54,8 @@ from containers.images import ImageBuildError, ensure_images
 from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack, StackError
 from results import write
+from scenarios.protocol import read_started_at
 from scenarios.registry import get_scenario
-from scenarios.sample_files import read_started_at
 
 __all__ = [
     "FAULTS",

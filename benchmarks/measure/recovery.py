@@ -25,7 +25,7 @@ import numpy as np
 import psycopg
 
 from benchmarks.measure.samples import Samples
-from scenarios.sample_files import ACK_GLOB
+from scenarios.protocol import ACK_GLOB
 
 __all__ = ["SETTLE_S", "acknowledged_orders", "fault_figures", "lost_orders", "window_figures"]
 

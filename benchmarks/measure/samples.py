@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from scenarios.sample_files import COUNTED_FILE, SAMPLE_GLOB, done_path, run_files
+from scenarios.protocol import COUNTED_FILE, SAMPLE_COLUMNS, SAMPLE_GLOB, done_path, run_files
 
 __all__ = [
     "SampleAccounting",
@@ -35,10 +35,9 @@ __all__ = [
     "request_timeline",
 ]
 
-#: Fields of one sample row (``scenarios.recording.SAMPLE_COLUMNS``); an open-model
-#: request adds a seventh, ``scheduled_epoch_s`` (``scenarios.recording.SCHEDULED_COLUMN``).
-_COLUMNS = 6
-_SCHEDULED_COLUMNS = 7
+#: Fields of one sample row; an open-model request adds a seventh, its due time.
+_COLUMNS = len(SAMPLE_COLUMNS)
+_SCHEDULED_COLUMNS = _COLUMNS + 1
 
 #: Sub-windows of the measured window whose p95 spread flags an unstable figure.
 STABILITY_WINDOWS = 3
@@ -118,7 +117,7 @@ def read_samples(directory: Path) -> Samples:
         failed=np.array([row[4] == "1" for row in rows], dtype=np.bool_),
         error=np.array([row[5] for row in rows], dtype=np.str_),
         scheduled=np.array(
-            [float(row[6]) if len(row) == _SCHEDULED_COLUMNS else np.nan for row in rows],
+            [float(row[_COLUMNS]) if len(row) == _SCHEDULED_COLUMNS else np.nan for row in rows],
             dtype=np.float64,
         ),
     )

@@ -24,7 +24,7 @@ from benchmarks.measure.samples import read_samples
 from containers.faults import Fault
 from containers.stack import Stack
 from results import write
-from scenarios.sample_files import START_FILE, ack_path, sample_path
+from scenarios.protocol import START_FILE, ack_path, sample_path
 
 T0 = 1_800_000_000.0
 INJECT, HEAL = T0 + 20, T0 + 30

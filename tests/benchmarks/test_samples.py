@@ -18,7 +18,7 @@ from benchmarks.measure.samples import (
     read_samples,
     request_timeline,
 )
-from scenarios.sample_files import SAMPLE_GLOB, done_path, sample_path
+from scenarios.protocol import SAMPLE_GLOB, done_path, sample_path
 
 T0 = 1_800_000_000.0
 

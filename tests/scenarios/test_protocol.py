@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from results import write
-from scenarios.sample_files import START_FILE, read_started_at
+from scenarios.protocol import START_FILE, read_started_at
 
 
 def test_the_start_time_is_read_from_start_json(tmp_path: Path) -> None:

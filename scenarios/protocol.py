@@ -1,7 +1,19 @@
-"""Where the sample recorder writes, shared by the writer (inside Locust) and the reader.
+"""The protocol between the gate and its Locust processes, one home for both sides.
 
-No Locust import here: the gate reads these files without loading Locust (whose
-import patches the standard library for gevent).
+The gate (``benchmarks.measure.loadgen``) starts Locust with the environment named
+here; the locustfile and its users read it. Every Locust process that records
+requests (``scenarios.recording``) writes the files named here; the gate reads them
+(``benchmarks.measure.samples``). No Locust import here: the gate reads these files
+without loading Locust (whose import patches the standard library for gevent).
+
+Environment: :data:`SCENARIO_ENV` (the scenario whose load shape runs),
+:data:`USERS_ENV`, :data:`WARMUP_ENV`, :data:`MEASURE_ENV` (overrides of it),
+:data:`SAMPLES_DIR_ENV` (where to record), :data:`REPLICA_URLS_ENV` (the replicas the
+users spread their requests over), :data:`ACCOUNTS_ENV` and :data:`LOAD_SEED_ENV`
+(the seeded accounts the users log in as, and the seed of their picks).
+
+A sample row holds :data:`SAMPLE_COLUMNS`; an open-model request adds
+:data:`SCHEDULED_COLUMN`.
 
 In ``<samples-dir>``, every Locust process that records requests writes
 
@@ -27,17 +39,41 @@ import socket
 from pathlib import Path
 
 __all__ = [
+    "ACCOUNTS_ENV",
     "ACK_GLOB",
     "COUNTED_FILE",
     "DONE_SUFFIX",
+    "LOAD_SEED_ENV",
+    "MEASURE_ENV",
+    "REPLICA_URLS_ENV",
+    "SAMPLES_DIR_ENV",
+    "SAMPLE_COLUMNS",
     "SAMPLE_GLOB",
+    "SCENARIO_ENV",
+    "SCHEDULED_COLUMN",
     "START_FILE",
+    "USERS_ENV",
+    "WARMUP_ENV",
     "ack_path",
     "done_path",
     "read_started_at",
     "run_files",
     "sample_path",
 ]
+
+SCENARIO_ENV = "TASTEMATCH_SCENARIO"
+USERS_ENV = "TASTEMATCH_USERS"
+WARMUP_ENV = "TASTEMATCH_WARMUP_S"
+MEASURE_ENV = "TASTEMATCH_MEASURE_S"
+SAMPLES_DIR_ENV = "TASTEMATCH_SAMPLES_DIR"
+REPLICA_URLS_ENV = "TASTEMATCH_REPLICA_URLS"
+ACCOUNTS_ENV = "TASTEMATCH_ACCOUNTS"
+LOAD_SEED_ENV = "TASTEMATCH_LOAD_SEED"
+
+#: The columns of one sample row.
+SAMPLE_COLUMNS = ("start_epoch_s", "method", "name", "response_time_ms", "failed", "error")
+#: The seventh column of an open-model request, and the ``context`` key it comes from.
+SCHEDULED_COLUMN = "scheduled_epoch_s"
 
 SAMPLE_GLOB = "samples-*.csv"
 ACK_GLOB = "acks-*.txt"
