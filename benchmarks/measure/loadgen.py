@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,8 +36,16 @@ from benchmarks.measure.samples import (
     clear_samples,
     read_samples,
 )
+from scenarios.protocol import (
+    MEASURE_ENV,
+    REPLICA_URLS_ENV,
+    SAMPLES_DIR_ENV,
+    SCENARIO_ENV,
+    USERS_ENV,
+    WARMUP_ENV,
+    read_started_at,
+)
 from scenarios.registry import Scenario
-from scenarios.sample_files import read_started_at
 from scenarios.stages import Stage, total_duration
 
 __all__ = [
@@ -213,18 +222,28 @@ class _CpuSampler(Poller):
         return True
 
 
+def _free_port() -> int:
+    """A TCP port on loopback that nothing listens on (the OS's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def _environment(
     scenario: Scenario, samples_dir: Path, replica_urls: Sequence[str]
 ) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        TASTEMATCH_REPLICA_URLS=",".join(replica_urls),
-        TASTEMATCH_SCENARIO=scenario.name,
-        TASTEMATCH_USERS=str(scenario.users),
-        TASTEMATCH_WARMUP_S=str(scenario.warmup_s),
-        TASTEMATCH_MEASURE_S=str(scenario.measure_s),
-        TASTEMATCH_SAMPLES_DIR=str(samples_dir),
-        PYTHONUNBUFFERED="1",
+        {
+            REPLICA_URLS_ENV: ",".join(replica_urls),
+            SCENARIO_ENV: scenario.name,
+            USERS_ENV: str(scenario.users),
+            WARMUP_ENV: str(scenario.warmup_s),
+            MEASURE_ENV: str(scenario.measure_s),
+            SAMPLES_DIR_ENV: str(samples_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
     )
     return env
 
@@ -286,7 +305,11 @@ def run_scenario(
         *scenario.user_classes,
     ]
     if workers > 0:
-        command += ["--processes", str(workers)]
+        # The master listens on loopback, on a port of its own: Locust's default (5557 on
+        # every interface) lets a second distributed run on the machine fail to start.
+        port = _free_port()
+        command += ["--processes", str(workers), "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", str(port), "--master-port", str(port)]
     launched_at = time.time()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
