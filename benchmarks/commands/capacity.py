@@ -39,7 +39,7 @@ from typing import Any
 
 from docker.errors import DockerException
 
-from benchmarks.commands.exits import stopped_by
+from benchmarks.commands.endings import render_pages, stopped_by
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
 from benchmarks.judge.ladder import (
     Ladder,
@@ -122,9 +122,7 @@ def run_capacity(
         duration_s=time.monotonic() - started,
     )
     write(run_dir / "capacity.json", document)
-    from reports import render_run  # plotly and jinja2 load only once there is a page
-
-    render_run(run_dir)
+    render_pages(run_dir)
     return document, results, run_dir
 
 
@@ -175,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (ValueError, StackError, DockerException) as error:
         return stopped_by(error)
-    print((run_dir / "capacity.md").read_text(encoding="utf-8"))
+    markdown = run_dir / "capacity.md"
+    if markdown.is_file():
+        print(markdown.read_text(encoding="utf-8"))
     print(f"capacity: {run_dir / 'capacity.html'} ({document['duration_s']:g} s)")
     return 0 if all(ladder.steps for ladder in ladders) else 1
 

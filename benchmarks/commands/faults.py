@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 from docker.errors import DockerException
 
-from benchmarks.commands.exits import stopped_by
+from benchmarks.commands.endings import render_pages, stopped_by
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
 from benchmarks.judge.document import judge_faults
 from benchmarks.measure.environment import Dataset, document_head, environment, run_id, seed_dataset
@@ -366,13 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (ValueError, StackError, DockerException, ImageBuildError) as error:
         return stopped_by(error)
-    try:
-        from reports import render_run
-
-        render_run(run_dir)
+    if render_pages(run_dir):
         print(f"report: {run_dir / 'index.html'}")
-    except Exception as error:  # the measurement stands without its HTML
-        print(f"report: not rendered ({type(error).__name__}: {error})")
     print(faults_markdown(document))
     return 0 if document["passed"] else 1
 

@@ -39,7 +39,7 @@ import memray
 import psutil
 from docker.errors import DockerException
 
-from benchmarks.commands.exits import stopped_by
+from benchmarks.commands.endings import render_pages, stopped_by
 from benchmarks.commands.gate import new_document
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
 from benchmarks.judge.document import judge
@@ -326,13 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     oom = document["oom"]
     for site in (document["memray"].get("top_allocations") or [])[:5]:
         print(f"  {site['bytes'] / _MIB:8.1f} MiB  {site['location']}")
-    try:
-        from reports import render_run
-
-        render_run(run_dir)
+    if render_pages(run_dir):
         print(f"report: {run_dir / 'index.html'}")
-    except Exception as error:  # the measurement stands without its HTML
-        print(f"report: not rendered ({type(error).__name__}: {error})")
     print(f"flamegraph: {run_dir / FLAMEGRAPH}" if oom["memray"] else "flamegraph: none")
     print(oom["kill"]["summary"])
     print(f"run again: {oom['reproduce']}")

@@ -15,6 +15,7 @@ import re
 import sys
 from pathlib import Path
 
+from benchmarks.commands.endings import render_pages
 from benchmarks.commands.gate import GateOptions, run_gate
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, BudgetError, Verdict
 from benchmarks.judge.summary import (
@@ -204,12 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in versus_base_lines(document.get("versus_base")):
         print(line)
     print(f"result: {run_dir / 'result.json'}")
-    try:
-        from reports import render_run
-    except ImportError:
-        print("report: not rendered (the reports package offers no render_run)")
-    else:
-        written = render_run(run_dir)
+    written = render_pages(run_dir)
+    if written:
         print(f"report: {run_dir / 'index.html'} ({len(written)} files)")
     return 0 if document["passed"] else 1
 
