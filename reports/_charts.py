@@ -1,9 +1,9 @@
 """Plotly figures of one run, as JSON-ready dicts the page hands to ``Plotly.newPlot``.
 
-Plotly renders a subset of HTML in every label and decodes entities back to
-text, so each string taken from the document goes through :func:`label_text`
-(HTML-escaped) before it reaches a figure: a route named ``<script>`` shows as
-text and never becomes markup.
+:func:`run_charts` gathers every chart of a run: each phase's (:mod:`reports._phase_charts`),
+the span waterfalls (:mod:`reports._waterfall`) and the run-wide ones here (p95 across
+phases, memray's heap, base against head). Every string from the document goes through
+:func:`reports._figure.label_text` before it reaches a figure.
 """
 
 from __future__ import annotations
