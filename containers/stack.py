@@ -275,7 +275,7 @@ class Stack:
             "network": self._network,
             "aliases": (name,),
             "labels": {STACK_LABEL: self.stack_id},
-            "host_port": _free_port() if self.pinned_ports else None,
+            "host_port": free_port() if self.pinned_ports else None,
         }
 
     def service_environment(self) -> dict[str, str]:
@@ -571,7 +571,7 @@ def leftovers(stack_id: str, client: docker.DockerClient | None = None) -> list[
             client.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """A TCP port of 127.0.0.1 that nothing listens on now (the engine then binds it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from benchmarks.measure.samples import (
     clear_samples,
     read_samples,
 )
+from containers.stack import free_port
 from scenarios.protocol import (
     MEASURE_ENV,
     REPLICA_URLS_ENV,
@@ -222,14 +222,6 @@ class _CpuSampler(Poller):
         return True
 
 
-def _free_port() -> int:
-    """A TCP port on loopback that nothing listens on (the OS's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _environment(
     scenario: Scenario, samples_dir: Path, replica_urls: Sequence[str]
 ) -> dict[str, str]:
@@ -307,7 +299,7 @@ def run_scenario(
     if workers > 0:
         # The master listens on loopback, on a port of its own: Locust's default (5557 on
         # every interface) lets a second distributed run on the machine fail to start.
-        port = _free_port()
+        port = free_port()
         command += ["--processes", str(workers), "--master-bind-host", "127.0.0.1"]
         command += ["--master-bind-port", str(port), "--master-port", str(port)]
     launched_at = time.time()

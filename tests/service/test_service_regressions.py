@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import psutil
 import pytest
 from fastapi.testclient import TestClient
 
+from containers.stack import free_port
 from service.config import Settings
 from service.regressions import Regression
 from service.seed import LOAD_TEST_PASSWORD, seed, user_email
@@ -188,13 +188,6 @@ def test_r8_drops_cache_control(optimised: TestClient, app_factory: Any, login: 
             assert "Cache-Control" not in response.headers
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _wait_for_metric(port: int, line: str, timeout_s: float = 30) -> str:
     deadline = time.monotonic() + timeout_s
     text = ""
@@ -218,7 +211,7 @@ def _workers(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
 def test_r2_serves_with_two_workers_and_aggregated_metrics(
     seeded: str, module_redis_url: str, jwt_secret: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "TASTEMATCH_DATABASE_URL": seeded,
