@@ -3,10 +3,23 @@
 Every command that measures writes a result document (``result.json`` for the gate
 and the OOM run, ``selftest.json``, ``capacity.json``); budgets are judged and
 reports rendered from these documents alone. ``benchmarks`` (the writer) and
-``reports`` (a reader) both import this package; it imports neither. The models and
-the format history live in :mod:`results._schema`.
+``reports`` (a reader) both import this package; it imports neither. The format
+history lives in :mod:`results._schema`, with the gate run's document; the models of its
+parts in :mod:`results._phase`, :mod:`results._blocks` and :mod:`results._verdicts`, the
+other commands' documents in :mod:`results._commands`.
 """
 
+from results._base import Model, Scalar, unknown_keys
+from results._blocks import (
+    Allocation,
+    Comparison,
+    Environment,
+    Memray,
+    Microbenchmark,
+    MicrobenchmarksStatus,
+    PgBouncerComparison,
+    PgBouncerSide,
+)
 from results._commands import (
     CapacityComparison,
     CapacityCurve,
@@ -32,43 +45,32 @@ from results._io import (
     validate,
     write,
 )
-from results._schema import (
-    SCHEMA_VERSION,
-    SUPPORTED_SCHEMA_VERSIONS,
-    Allocation,
+from results._phase import (
     CacheFigures,
-    Comparison,
     ContainerFigures,
     EndpointFigures,
-    Environment,
     Growth,
     HttpCheck,
     MemorySample,
-    Memray,
-    Microbenchmark,
-    MicrobenchmarksStatus,
-    Model,
-    PgBouncerComparison,
-    PgBouncerSide,
     Phase,
-    RelativeRow,
-    RelativeVerdict,
     RequestWindow,
-    RunDocument,
-    Scalar,
     SqlFigures,
     Stage,
     TraceFigures,
     TraceWaterfalls,
-    Verdict,
-    VersusBase,
-    VersusRound,
     Waterfall,
     WaterfallSpan,
     WorkFigures,
     WorkSummary,
     stage_at,
-    unknown_keys,
+)
+from results._schema import SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, RunDocument
+from results._verdicts import (
+    RelativeRow,
+    RelativeVerdict,
+    Verdict,
+    VersusBase,
+    VersusRound,
 )
 
 __all__ = [

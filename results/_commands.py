@@ -10,8 +10,9 @@ from typing import Literal
 from pydantic import Field, JsonValue
 
 from results._base import Flag, Items, Members, Model, Number
+from results._blocks import Environment, Memray
 from results._phase import Phase
-from results._schema import Environment, Memray, Verdict, VersusBase
+from results._verdicts import Verdict, VersusBase
 
 __all__ = [
     "CapacityComparison",

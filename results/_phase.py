@@ -16,6 +16,7 @@ __all__ = [
     "Db",
     "EndpointFigures",
     "Failure",
+    "Growth",
     "HitRatePoint",
     "HttpCheck",
     "MemorySample",
@@ -24,6 +25,12 @@ __all__ = [
     "SqlFigures",
     "Stage",
     "Timeline",
+    "TraceFigures",
+    "TraceWaterfalls",
+    "Waterfall",
+    "WaterfallSpan",
+    "WorkFigures",
+    "WorkSummary",
     "stage_at",
 ]
 

@@ -3,8 +3,10 @@
 A gate run writes ``result.json``; ``make oom`` writes the same shape with an
 ``oom`` block; ``make selftest`` writes ``selftest.json`` and ``make capacity``
 ``capacity.json``. Budgets are judged and reports rendered from these documents
-alone, so this module is the one place their shape is written down. Readers check
-a document against these models and name the first field that does not fit.
+alone, so this module is the one place their shape is written down (the models of
+their parts are in :mod:`results._phase`, :mod:`results._blocks` and
+:mod:`results._verdicts`). Readers check a document against these models and name the
+first field that does not fit.
 
 Format history (``schema_version``):
 
@@ -80,313 +82,33 @@ Version-1 documents are still read: their ``kind`` is inferred (``oom`` when an
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import JsonValue
 
-from results._base import (
-    FalseIfNull,
-    Flag,
-    Items,
-    Members,
-    Model,
-    Number,
-    Scalar,
-    Text,
-    unknown_keys,
+from results._base import Flag, Items, Members, Model, Number
+from results._blocks import (
+    Comparison,
+    Environment,
+    Memray,
+    Microbenchmark,
+    MicrobenchmarksStatus,
+    PgBouncerComparison,
 )
-from results._phase import (
-    CacheFigures,
-    ContainerFigures,
-    Db,
-    EndpointFigures,
-    Failure,
-    Growth,
-    HttpCheck,
-    MemorySample,
-    Phase,
-    RequestWindow,
-    SqlFigures,
-    Stage,
-    Timeline,
-    TraceFigures,
-    TraceWaterfalls,
-    Waterfall,
-    WaterfallSpan,
-    WorkFigures,
-    WorkSummary,
-    stage_at,
-)
+from results._phase import Phase
+from results._verdicts import Verdict, VersusBase
 
 __all__ = [
     "SCHEMA_VERSION",
     "SUPPORTED_SCHEMA_VERSIONS",
-    "Allocation",
-    "CacheFigures",
-    "Comparison",
-    "ContainerFigures",
-    "Db",
-    "EndpointFigures",
-    "Environment",
-    "Failure",
-    "Growth",
-    "HttpCheck",
-    "Items",
     "Kind",
-    "Members",
-    "MemorySample",
-    "Memray",
-    "Microbenchmark",
-    "MicrobenchmarksStatus",
-    "Model",
-    "Phase",
-    "RequestWindow",
     "RunDocument",
-    "Scalar",
-    "SqlFigures",
-    "Stage",
-    "Text",
-    "Timeline",
-    "TraceFigures",
-    "TraceWaterfalls",
-    "Verdict",
-    "Waterfall",
-    "WaterfallSpan",
-    "WorkFigures",
-    "WorkSummary",
-    "stage_at",
-    "unknown_keys",
 ]
 
 SCHEMA_VERSION = 2
 SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 
 Kind = Literal["gate", "oom", "selftest", "capacity"]
-
-
-class Verdict(Model):
-    """One budget judged on one phase (``phase`` is ``None`` for a run-wide budget)."""
-
-    budget: str
-    measured: Number | None
-    limit: Number | None
-    unit: str
-    comparison: Literal["<=", ">="]
-    #: ``None``: not run (what the budget judges was left out of the run on purpose).
-    passed: Flag | None
-    description: Text = ""
-    phase: str | None = None
-    explanation: Text = ""
-    unstable: FalseIfNull = False
-    spread: Number | None = None
-    #: The measured figure's 95 % confidence interval, where it has one; ``unstable``
-    #: then means the limit lies inside it.
-    ci95: tuple[Number, Number] | None = None
-    #: The budget's dotted metric path (``None`` in version-1 documents).
-    metric: str | None = None
-    #: Every concrete path the metric matched, relative to the phase (or the document).
-    paths: tuple[str, ...] = ()
-
-    @property
-    def lower_is_better(self) -> bool:
-        return self.comparison != ">="
-
-    @property
-    def failed(self) -> bool:
-        """Judged and did not hold (a budget that was not run has not failed)."""
-        return self.passed is False
-
-    @property
-    def not_run(self) -> bool:
-        """Neither passed nor failed: what the budget judges was not run."""
-        return self.passed is None
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-
-class Allocation(Model):
-    location: str
-    bytes: Number | None = None
-    count: int | None = None
-
-
-class Memray(Model):
-    """The service's heap under load (peak, top sites at the peak) and one request's allocation."""
-
-    peak_heap_bytes: Number | None = None
-    per_request_bytes: Number | None = None
-    #: Peak bytes of each traced request, alone (``recommendations``, ``insight``, ...).
-    per_endpoint_bytes: Members[Number] = {}
-    total_allocations: int | None = None
-    #: Heap against requests served after the load's warm-up (the leak test).
-    heap_growth: Growth | None = None
-    top_allocations: Items[Allocation] = []
-    per_request_top_allocations: Items[Allocation] = []
-    #: The OOM run: memray's innermost frames at the peak (``top_allocations`` are the
-    #: service's own call sites there).
-    innermost_allocations: Items[Allocation] = []
-    request: str | None = None
-    flamegraph: str | None = None
-    oom_killed: Flag | None = None
-    load: Members[Scalar] = {}
-    errors: Items[Scalar] = []
-
-
-class Microbenchmark(Model):
-    name: str
-    group: Text = ""
-    description: Text = ""
-    mean_s: Number | None = None
-    median_s: Number | None = None
-    stddev_s: Number | None = None
-    min_s: Number | None = None
-    max_s: Number | None = None
-    rounds: int | None = None
-
-    @property
-    def spread(self) -> float | None:
-        """Standard deviation over mean: pyperf warns at 10 % and more."""
-        if self.stddev_s is None or not self.mean_s:
-            return None
-        return self.stddev_s / self.mean_s
-
-
-class MicrobenchmarksStatus(Model):
-    """Whether every micro-benchmark ran (``None``: not measured), and why not."""
-
-    failed: Flag | None = None
-    error: str | None = None
-
-
-class Comparison(Model):
-    """Optimised over baseline p95 of one endpoint, both measured in the same run."""
-
-    scenario: str | None = None
-    endpoint: str | None = None
-    users: int | None = None
-    optimized_p95_ms: Number | None = None
-    baseline_p95_ms: Number | None = None
-    ratio: Number | None = None
-    errors: Members[Scalar] = {}
-
-
-class RelativeRow(Model):
-    """One figure of a relative verdict: base, head and how they compare."""
-
-    figure: str
-    n_base: int
-    n_head: int
-    base: Number | None = None
-    head: Number | None = None
-    ratio: Number | None = None
-    ci95: tuple[Number, Number] | None = None
-    p_value: Number | None = None
-    #: ``None``: not judged (too few samples).
-    passed: bool | None = None
-    explanation: Text = ""
-    pair_ratios: Items[Number | None] = []
-    #: Lower confidence bound of the pairs' geometric mean ratio (3 pairs or more).
-    pairs_low: Number | None = None
-    base_values: Items[Number] = []
-    head_values: Items[Number] = []
-
-
-class RelativeVerdict(Model):
-    """One ``[[relative]]`` limit judged on a base-vs-head run."""
-
-    name: str
-    description: Text = ""
-    kind: Literal["latency", "value"]
-    metric: str
-    unit: str
-    ratio_limit: Number
-    passed: Flag
-    explanation: Text = ""
-    rows: Items[RelativeRow] = []
-
-
-class VersusRound(Model):
-    """One round of a base-vs-head run: which side, and the figures it measured."""
-
-    name: str
-    side: Literal["base", "head"]
-    commit: str | None = None
-    service_image: str
-    error: str | None = None
-    endpoints: Members[JsonValue] = {}
-    containers: Members[JsonValue] = {}
-    cache: Members[JsonValue] = {}
-    sql_probe: Members[JsonValue] = {}
-    work_probe: Members[JsonValue] = {}
-    load_generator: Members[JsonValue] = {}
-
-
-class MicroVersusBase(Model):
-    """The base revision's micro-benchmarks beside head's (two runs a side: head, base,
-    base, head)."""
-
-    base: Items[Microbenchmark] = []
-    #: Per run (``micro-base-1``, ``micro-head-1``, ...), per benchmark: round times in ms.
-    samples: Members[dict[str, list[Number]]] = {}
-    pairs: Items[dict[str, str]] = []
-    errors: Items[Text] = []
-
-
-class VersusBase(Model):
-    """``--base REF``: the ref's service against the working tree's, round by round."""
-
-    base: Members[Scalar]
-    head: Members[Scalar]
-    same_image: Flag
-    scenario: str
-    users: int
-    warmup_s: Number
-    measure_s: Number
-    order: Items[str] = []
-    pairs: Items[dict[str, str]] = []
-    rounds: Items[VersusRound] = []
-    samples: Members[dict[str, list[Number]]] = {}
-    errors: Items[Text] = []
-    verdicts: Items[RelativeVerdict] = []
-    passed: Flag | None = None
-    microbenchmarks: MicroVersusBase | None = None
-
-
-class Environment(Model):
-    """Where and on what the run happened, and the command that runs it again."""
-
-    commit: str | None = None
-    dirty: Flag | None = None
-    branch: str | None = None
-    machine: Members[Scalar] = {}
-    images: Members[Scalar] = {}
-    caps_bytes: Members[Number | None] = {}
-    dataset: Members[Scalar] = {}
-    reproduce: str | None = None
-
-
-class PgBouncerSide(Model):
-    """One side of the PgBouncer comparison: a phase's Postgres and latency figures."""
-
-    phase: str | None = None
-    error: str | None = None
-    replicas: int | None = None
-    #: Connections the replicas' pools may open together.
-    pools_add_up_to: Number | None = None
-    postgres_backends: Number | None = None
-    postgres_peak_working_set_bytes: Number | None = None
-    p95_ms: Members[Number | None] = {}
-    failures: int | None = None
-
-
-class PgBouncerComparison(Model):
-    """The gated phase and the same load through PgBouncer (``benchmarks.measure.pgbouncer``)."""
-
-    pool_size: int | None = None
-    direct: PgBouncerSide | None = None
-    pgbouncer: PgBouncerSide | None = None
-    errors: Items[str] = []
 
 
 class RunDocument(Model):

@@ -1,228 +1,38 @@
 """Cache-aside storage for restaurant metadata and per-user recommendations.
 
-Three backends share one interface: Redis (shared by every replica — the default), a
-per-process dictionary (regression R7) and no cache at all (R3). ``CacheClient`` wraps a
-backend so that an unreachable Redis behaves like a miss: the error is counted, logged once
-when Redis goes away (and once when it is back), and Redis is not retried for a short while.
+Three backends share one interface (:mod:`service.cache_backends`): Redis (shared by every
+replica — the default), a per-process dictionary (regression R7) and no cache at all (R3).
+``CacheClient`` wraps a backend so that an unreachable Redis behaves like a miss: the error
+is counted, logged once when Redis goes away (and once when it is back), and Redis is not
+retried for a short while.
 
 Per-user entries live in one hash per user, so that placing an order invalidates all of them
 with one atomic script. The hash also holds a generation token: a recommendation computed
 from data read before an invalidation is not written back (no stale write-after-invalidate).
-Every entry carries its own expiry time, so a TTL holds per entry even though the hash is
-shared, and names the replica that wrote it (its host name): a hit is counted as served
-from an entry this replica or another one computed, the proof that the cache is shared.
+Every entry carries its own expiry time and names the replica that wrote it
+(:mod:`service.cache_entries`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import socket
-import struct
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from service import metrics
+from service.cache_backends import Backend
+from service.cache_entries import record_hit, unwrap, wrap
 
-__all__ = ["CacheClient", "LocalBackend", "NullBackend", "RedisBackend"]
+__all__ = ["CacheClient"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Every stored value starts with its expiry time and the writing replica's id.
-_HEADER = struct.Struct("<d8s")
-_GEN_FIELD = "gen"
-#: This replica (container), as it signs the entries it writes: its worker processes share it.
-REPLICA_ID = hashlib.blake2b(socket.gethostname().encode(), digest_size=8).digest()
-
-
-def _wrap(value: bytes, ttl_s: float) -> bytes:
-    return _HEADER.pack(time.time() + ttl_s, REPLICA_ID) + value
-
-
-def _unwrap(stored: bytes | None) -> bytes | None:
-    """The value of a stored entry, ``None`` when it is missing or expired."""
-    if stored is None or len(stored) < _HEADER.size:
-        return None
-    expires_at, _ = _HEADER.unpack_from(stored)
-    return stored[_HEADER.size :] if expires_at > time.time() else None
-
-
-def _record_hit(cache: metrics.CacheName, stored: bytes | None) -> None:
-    """Count a hit on ``stored`` (an unexpired entry), by the replica that wrote it."""
-    metrics.record_cache(cache, "hit")
-    if stored is not None and len(stored) >= _HEADER.size:
-        _, writer = _HEADER.unpack_from(stored)
-        metrics.record_cache_writer(cache, this_replica=writer == REPLICA_ID)
-
-
-class Backend(Protocol):
-    """Raw storage; methods may raise ``redis.RedisError`` or ``OSError``."""
-
-    def mget(self, keys: Sequence[str]) -> list[bytes | None]: ...
-    def set_many(self, items: Mapping[str, bytes], ttl_s: int) -> None: ...
-    def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]: ...
-    def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool: ...
-    def invalidate(self, key: str, ttl_s: int) -> None: ...
-    def try_lock(self, key: str, ttl_ms: int) -> bool: ...
-    def unlock(self, key: str) -> None: ...
-    def ping(self) -> bool: ...
-
-
-_SET_IF_GEN = """
-if (redis.call('HGET', KEYS[1], 'gen') or '') ~= ARGV[1] then return 0 end
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-
-_INVALIDATE = """
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'gen', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-
-
-def _as_bytes(value: bytes | str | None) -> bytes | None:
-    # The client is built without decode_responses, so values arrive as bytes.
-    return value.encode() if isinstance(value, str) else value
-
-
-class RedisBackend:
-    """Storage in Redis, shared by every replica."""
-
-    def __init__(self, url: str, *, timeout_s: float) -> None:
-        self.client: redis.Redis = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            health_check_interval=30,
-            # One attempt: a failed call costs at most one timeout, and the circuit
-            # breaker (CacheClient) decides when to try again, not a retry loop.
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._set_if_gen = self.client.register_script(_SET_IF_GEN)
-        self._invalidate = self.client.register_script(_INVALIDATE)
-
-    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        return [_as_bytes(value) for value in self.client.mget(keys)] if keys else []
-
-    def set_many(self, items: Mapping[str, bytes], ttl_s: int) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for key, value in items.items():
-            pipe.set(key, value, ex=ttl_s)
-        pipe.execute()
-
-    def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]:
-        value, gen = self.client.hmget(key, [field, _GEN_FIELD])
-        gen_bytes = _as_bytes(gen)
-        return _as_bytes(value), gen_bytes.decode() if gen_bytes else ""
-
-    def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool:
-        pairs = [part for field, value in entries.items() for part in (field, value)]
-        return bool(self._set_if_gen(keys=[key], args=[gen, ttl_s, *pairs]))
-
-    def invalidate(self, key: str, ttl_s: int) -> None:
-        self._invalidate(keys=[key], args=[uuid.uuid4().hex, ttl_s])
-
-    def try_lock(self, key: str, ttl_ms: int) -> bool:
-        return bool(self.client.set(key, b"1", nx=True, px=ttl_ms))
-
-    def unlock(self, key: str) -> None:
-        self.client.delete(key)
-
-    def ping(self) -> bool:
-        return bool(self.client.ping())
-
-    def close(self) -> None:
-        self.client.close()
-
-
-class LocalBackend:
-    """A dictionary in this process (regression R7): invisible to the other replicas."""
-
-    def __init__(self) -> None:
-        self._values: dict[str, bytes] = {}
-        self._hashes: dict[str, dict[str, bytes]] = {}
-        self._gens: dict[str, str] = {}
-        self._locks: set[str] = set()
-        self._mutex = threading.Lock()
-
-    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        with self._mutex:
-            return [self._values.get(key) for key in keys]
-
-    def set_many(self, items: Mapping[str, bytes], ttl_s: int) -> None:
-        with self._mutex:
-            self._values.update(items)
-
-    def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]:
-        with self._mutex:
-            return self._hashes.get(key, {}).get(field), self._gens.get(key, "")
-
-    def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool:
-        with self._mutex:
-            if self._gens.get(key, "") != gen:
-                return False
-            self._hashes.setdefault(key, {}).update(entries)
-            return True
-
-    def invalidate(self, key: str, ttl_s: int) -> None:
-        with self._mutex:
-            self._hashes.pop(key, None)
-            self._gens[key] = uuid.uuid4().hex
-
-    def try_lock(self, key: str, ttl_ms: int) -> bool:
-        with self._mutex:
-            if key in self._locks:
-                return False
-            self._locks.add(key)
-            return True
-
-    def unlock(self, key: str) -> None:
-        with self._mutex:
-            self._locks.discard(key)
-
-    def ping(self) -> bool:
-        return True
-
-
-class NullBackend:
-    """No cache (regression R3): every look-up misses and nothing is stored."""
-
-    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        return [None] * len(keys)
-
-    def set_many(self, items: Mapping[str, bytes], ttl_s: int) -> None:
-        return None
-
-    def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]:
-        return None, ""
-
-    def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool:
-        return False
-
-    def invalidate(self, key: str, ttl_s: int) -> None:
-        return None
-
-    def try_lock(self, key: str, ttl_ms: int) -> bool:
-        return True
-
-    def unlock(self, key: str) -> None:
-        return None
-
-    def ping(self) -> bool:
-        return True
 
 
 class _Unavailable(Exception):
@@ -289,19 +99,19 @@ class CacheClient:
             for _ in keys:
                 metrics.record_cache(cache, "error")
             return [None] * len(keys)
-        found = [_unwrap(value) for value in stored]
+        found = [unwrap(value) for value in stored]
         for raw, value in zip(stored, found, strict=True):
             if value is None:
                 metrics.record_cache(cache, "miss")
             else:
-                _record_hit(cache, raw)
+                record_hit(cache, raw)
         return found
 
     def put_many(self, items: Mapping[str, bytes], ttl_s: int) -> None:
         """Store ``items`` for ``ttl_s`` seconds (silently skipped when unavailable)."""
         if not items:
             return
-        wrapped = {key: _wrap(value, ttl_s) for key, value in items.items()}
+        wrapped = {key: wrap(value, ttl_s) for key, value in items.items()}
         with contextlib.suppress(_Unavailable):
             self._call(lambda: self.backend.set_many(wrapped, ttl_s))
 
@@ -331,7 +141,7 @@ class CacheClient:
             self._unlock(key)
 
     def _peek(self, key: str) -> bytes | None:
-        return _unwrap(self.backend.mget([key])[0])
+        return unwrap(self.backend.mget([key])[0])
 
     # -- per-user entries (recommendations) -------------------------------------------------
     def get_user_entry(
@@ -354,22 +164,22 @@ class CacheClient:
         except _Unavailable:
             metrics.record_cache(cache, "error")
             return compute()[field], False
-        value = None if refresh else _unwrap(stored)
+        value = None if refresh else unwrap(stored)
         if value is not None:
-            _record_hit(cache, stored)
+            record_hit(cache, stored)
             return value, True
         metrics.record_cache(cache, "miss")
         lock_key = f"{user_key}:{field}"
         with self._single_flight(lock_key):
             if not refresh:
                 cached = self._value_or_lock(
-                    lock_key, lambda: _unwrap(self.backend.hget_with_gen(user_key, field)[0])
+                    lock_key, lambda: unwrap(self.backend.hget_with_gen(user_key, field)[0])
                 )
                 if cached is not None:
                     return cached, True
             try:
                 entries = compute()
-                wrapped = {name: _wrap(body, ttl_s) for name, body in entries.items()}
+                wrapped = {name: wrap(body, ttl_s) for name, body in entries.items()}
                 with contextlib.suppress(_Unavailable):
                     self._call(lambda: self.backend.hset_if_gen(user_key, wrapped, gen, ttl_s))
                 return entries[field], False

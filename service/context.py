@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.accounts import AccountWatch
-from service.cache import Backend, CacheClient, LocalBackend, NullBackend, RedisBackend
+from service.cache import CacheClient
+from service.cache_backends import Backend, LocalBackend, NullBackend, RedisBackend
 from service.config import Settings
 from service.database import (
     create_schema,

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from service.cache import CacheClient, RedisBackend
+from service.cache import CacheClient
+from service.cache_backends import RedisBackend
 from service.database import create_schema
 from service.models import EMBEDDING_DIM, Restaurant
 

@@ -14,9 +14,10 @@ import redis
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
-import service.cache
+import service.cache_entries
 from service.accounts import DatasetView
-from service.cache import CacheClient, LocalBackend, NullBackend, RedisBackend
+from service.cache import CacheClient
+from service.cache_backends import LocalBackend, NullBackend, RedisBackend
 from service.config import Settings
 from service.insights import TasteProfile, chef_choice, insight
 from service.regressions import Regression, parse_regressions
@@ -206,10 +207,10 @@ def test_a_hit_counts_the_replica_that_wrote_the_entry(monkeypatch: pytest.Monke
     cache = _client(shared)
     key = cache.key("rec", 3)
     before = {writer: _hits_by_writer(writer) for writer in ("this-replica", "another-replica")}
-    monkeypatch.setattr(service.cache, "REPLICA_ID", b"replica1")
+    monkeypatch.setattr(service.cache_entries, "REPLICA_ID", b"replica1")
     cache.get_user_entry("recommendations", key, "f", lambda: {"f": b"v"}, 60)  # writes
     cache.get_user_entry("recommendations", key, "f", lambda: {"f": b"x"}, 60)  # own hit
-    monkeypatch.setattr(service.cache, "REPLICA_ID", b"replica2")
+    monkeypatch.setattr(service.cache_entries, "REPLICA_ID", b"replica2")
     assert cache.get_user_entry("recommendations", key, "f", lambda: {"f": b"x"}, 60) == (
         b"v",
         True,
