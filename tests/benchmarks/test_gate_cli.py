@@ -55,7 +55,7 @@ def test_run_id_names_time_and_commit() -> None:
 def test_overrides_reach_the_scenarios() -> None:
     options = GateOptions(users=7, measure_s=20, compare_users=2)
     assert (options.primary().users, options.primary().measure_s) == (7, 20)
-    assert options.primary().warmup_s == 15
+    assert options.primary().warmup_s == 10
     assert options.comparison().users == 2
 
 

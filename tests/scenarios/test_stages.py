@@ -11,15 +11,15 @@ from scenarios.stages import Stage, stage_at, step_ramp, total_duration
 def test_steady_standard_scenario_matches_the_design() -> None:
     stages = get_scenario("standard").stages()
     assert [(s.name, s.duration_s, s.users, s.measured) for s in stages] == [
-        ("warm-up", 15, 50, False),
-        ("measured", 60, 50, True),
+        ("warm-up", 10, 50, False),
+        ("measured", 45, 50, True),
     ]
 
 
 def test_overrides_replace_only_what_is_given() -> None:
     scenario = get_scenario("standard").with_overrides(users=5, measure_s=10)
-    assert (scenario.users, scenario.warmup_s, scenario.measure_s) == (5, 15, 10)
-    assert total_duration(scenario.stages()) == 25
+    assert (scenario.users, scenario.warmup_s, scenario.measure_s) == (5, 10, 10)
+    assert total_duration(scenario.stages()) == 20
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
