@@ -11,8 +11,9 @@ import os
 os.environ.setdefault("TC_HOST", "127.0.0.1")
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
+from containers.errors import StackError
 from containers.images import ImageBuildError, ImageSet, ensure_images
 from containers.memory import MemorySampler
-from containers.stack import Stack, StackError
+from containers.stack import Stack
 
 __all__ = ["ImageBuildError", "ImageSet", "MemorySampler", "Stack", "StackError", "ensure_images"]

@@ -10,9 +10,12 @@ from types import FrameType
 
 import docker.errors
 
+from containers.cleanup import remove_stack
 from containers.definitions import PGBOUNCER_POOL_SIZE
+from containers.errors import StackError
 from containers.images import ROLES, ImageBuildError, ensure_images
-from containers.stack import PROFILES, Stack, StackError, remove_stack
+from containers.replicas import PROFILES
+from containers.stack import Stack
 from service.regressions import REGRESSION_IDS, parse_regressions
 
 

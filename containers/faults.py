@@ -28,8 +28,10 @@ import docker
 import docker.errors
 import psycopg
 
+from containers.cleanup import STACK_LABEL
 from containers.definitions import POSTGRES_PORT
-from containers.stack import STACK_LABEL, Stack, StackError
+from containers.errors import StackError
+from containers.stack import Stack
 
 __all__ = [
     "Fault",

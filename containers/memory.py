@@ -15,6 +15,7 @@ API where it cannot (an engine inside a VM, a remote engine). Per container it r
   containers are removed.
 
 `result()` is JSON-ready and is what the run's result document stores per container.
+The readings themselves (cgroup files, the stats API) come from `containers.memory_readings`.
 """
 
 from __future__ import annotations
@@ -25,160 +26,28 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import docker.errors
 import requests
 
-PROC = Path("/proc")
+from containers.memory_readings import SOURCE_STATS, CgroupReader, locate_cgroup, stats_reading
+
+__all__ = [
+    "DEFAULT_INTERVAL_S",
+    "NEAR_CAP_FRACTION",
+    "NEAR_CAP_INTERVAL_S",
+    "MemorySampler",
+    # Re-exported for benchmarks/commands/oom.py, which still imports it from here; its
+    # home is containers.memory_readings.
+    "locate_cgroup",
+]
+
 DEFAULT_INTERVAL_S = 0.25
 # Near its cap a container can be killed between two samples: read it faster there, so
 # the last reading before a kill is close to the peak that caused it.
 NEAR_CAP_FRACTION = 0.85
 NEAR_CAP_INTERVAL_S = 0.05
-SOURCE_V1 = "cgroup-v1"
-SOURCE_V2 = "cgroup-v2"
-SOURCE_STATS = "docker-stats"
-
-
-@dataclass(frozen=True)
-class MemoryReading:
-    """One look at a container's memory; None where the source does not tell."""
-
-    usage_bytes: int
-    working_set_bytes: int
-    rss_bytes: int | None
-    peak_bytes: int | None
-    oom_kill_count: int | None
-
-
-def _read_int(path: Path) -> int:
-    return int(path.read_text().strip())
-
-
-def _read_keyed(path: Path) -> dict[str, int]:
-    values: dict[str, int] = {}
-    for line in path.read_text().splitlines():
-        key, _, value = line.partition(" ")
-        if value.strip().lstrip("-").isdigit():
-            values[key] = int(value)
-    return values
-
-
-@dataclass(frozen=True)
-class CgroupReader:
-    """Reads one container's memory cgroup directory (v1 or v2)."""
-
-    directory: Path
-    version: int
-
-    @property
-    def source(self) -> str:
-        return SOURCE_V1 if self.version == 1 else SOURCE_V2
-
-    def read(self) -> MemoryReading:
-        """Raises OSError when the cgroup is gone (the container stopped)."""
-        stat = _read_keyed(self.directory / "memory.stat")
-        if self.version == 1:
-            usage = _read_int(self.directory / "memory.usage_in_bytes")
-            inactive = stat.get("total_inactive_file", stat.get("inactive_file", 0))
-            rss = stat.get("total_rss", stat.get("rss"))
-            peak: int | None = _read_int(self.directory / "memory.max_usage_in_bytes")
-            ooms = _read_keyed(self.directory / "memory.oom_control").get("oom_kill")
-        else:
-            usage = _read_int(self.directory / "memory.current")
-            inactive = stat.get("inactive_file", 0)
-            rss = stat.get("anon")
-            peak_file = self.directory / "memory.peak"  # kernel 5.19 and later
-            peak = _read_int(peak_file) if peak_file.exists() else None
-            ooms = _read_keyed(self.directory / "memory.events").get("oom_kill")
-        return MemoryReading(
-            usage_bytes=usage,
-            working_set_bytes=max(usage - inactive, 0),
-            rss_bytes=rss,
-            peak_bytes=peak,
-            oom_kill_count=ooms,
-        )
-
-
-def _cgroup_mounts(proc: Path) -> tuple[Path | None, Path | None]:
-    """(v1 memory hierarchy mount, v2 unified mount) of this host, as this process sees them."""
-    v1: Path | None = None
-    v2: Path | None = None
-    try:
-        mountinfo = (proc / "self" / "mountinfo").read_text()
-    except OSError:
-        return None, None
-    for line in mountinfo.splitlines():
-        pre, _, post = line.partition(" - ")
-        fields, post_fields = pre.split(), post.split()
-        if len(fields) < 5 or len(post_fields) < 3 or fields[3] != "/":
-            continue  # a bind mount of a sub-tree: its paths do not match /proc/<pid>/cgroup
-        fstype, options = post_fields[0], post_fields[2].split(",")
-        if fstype == "cgroup" and "memory" in options:
-            v1 = Path(fields[4])
-        elif fstype == "cgroup2":
-            v2 = Path(fields[4])
-    return v1, v2
-
-
-def locate_cgroup(container_id: str, pid: int, proc: Path = PROC) -> CgroupReader | None:
-    """The memory cgroup of a running container, or None where this host cannot read it.
-
-    Found through `/proc/<pid>/cgroup` of the container's init process. A directory is
-    only accepted when its path names the container: with an engine in a VM or on another
-    host the pid means something else here, and the stats API must be used instead.
-    """
-    v1_mount, v2_mount = _cgroup_mounts(proc)
-    candidates: list[tuple[Path, int]] = []
-    try:
-        lines = (proc / str(pid) / "cgroup").read_text().splitlines() if pid > 0 else []
-    except OSError:
-        lines = []
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        relative = path.lstrip("/")
-        if v1_mount is not None and "memory" in controllers.split(","):
-            candidates.append((v1_mount / relative, 1))
-        elif controllers == "" and v2_mount is not None:
-            candidates.append((v2_mount / relative, 2))
-    # Where /proc/<pid> is not readable: the engines' usual layouts.
-    if v1_mount is not None:
-        candidates += [(v1_mount / "docker" / container_id, 1)]
-    if v2_mount is not None:
-        candidates += [
-            (v2_mount / "system.slice" / f"docker-{container_id}.scope", 2),
-            (v2_mount / "docker" / container_id, 2),
-        ]
-    for directory, version in candidates:
-        marker = "memory.usage_in_bytes" if version == 1 else "memory.current"
-        if container_id in str(directory) and (directory / marker).exists():
-            return CgroupReader(directory, version)
-    return None
-
-
-def _stats_reading(container: Any) -> MemoryReading:
-    """One reading from the Docker stats API (no cgroup access needed)."""
-    try:
-        stats = container.stats(stream=False, one_shot=True)
-    except docker.errors.InvalidVersion:  # engines before API 1.41 have no one-shot stats
-        stats = container.stats(stream=False)
-    memory = stats.get("memory_stats") or {}
-    if "usage" not in memory:
-        raise OSError("no memory statistics (the container is not running)")
-    detail = memory.get("stats") or {}
-    usage = int(memory["usage"])
-    inactive = int(detail.get("total_inactive_file", detail.get("inactive_file", 0)))
-    rss = detail.get("total_rss", detail.get("rss", detail.get("anon")))
-    peak = memory.get("max_usage")
-    return MemoryReading(
-        usage_bytes=usage,
-        working_set_bytes=max(usage - inactive, 0),
-        rss_bytes=int(rss) if rss is not None else None,
-        peak_bytes=int(peak) if peak is not None else None,
-        oom_kill_count=None,
-    )
 
 
 def _epoch(timestamp: str) -> float | None:
@@ -328,7 +197,7 @@ class MemorySampler:
             if track.cgroup is not None:
                 reading = track.cgroup.read()
             else:
-                reading = _stats_reading(track.container)
+                reading = stats_reading(track.container)
         except (OSError, ValueError, docker.errors.DockerException, requests.RequestException):
             # The cgroup went away with the container (or the engine no longer has it):
             # the container state, read in stop(), tells how it ended.

@@ -1,10 +1,11 @@
 """The catalogue of historical regressions R1..R8: one home for every package.
 
 The service switches each on by ``TASTEMATCH_REGRESSIONS`` (``service.config``); the
-stack passes them to its containers (``containers.stack``, where R6 is a Postgres
-setting); the self-test runs each alone (``benchmarks.judge.cases``); README's table
-is checked against :data:`CATALOGUE` by a test. This module imports nothing of the
-service, so the other packages can read it without FastAPI or SQLAlchemy.
+stack passes them to its containers (``containers.stack``; R6 is a Postgres setting,
+chosen in ``containers.replicas``); the self-test runs each alone
+(``benchmarks.judge.cases``); README's table is checked against :data:`CATALOGUE` by a
+test. This module imports nothing of the service, so the other packages can read it
+without FastAPI or SQLAlchemy.
 """
 
 from __future__ import annotations

@@ -39,7 +39,9 @@ from typing import Any
 
 from docker.errors import DockerException
 
+from benchmarks.commands.cli import command_parser
 from benchmarks.commands.endings import render_pages, stopped_by
+from benchmarks.errors import BenchmarkError
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
 from benchmarks.judge.ladder import (
     Ladder,
@@ -127,7 +129,7 @@ def run_capacity(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks capacity", description=__doc__)
+    parser = command_parser("capacity", __doc__, out=True)
     parser.add_argument("--step", type=float, default=STEP_S, help="seconds per step")
     parser.add_argument(
         "--settle", type=float, default=SETTLE_S, help="seconds of each step left out"
@@ -137,7 +139,6 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help="comma list of ladders to run (optimized, live, baseline; default: all three)",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "out")
     return parser
 
 
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             reproduce=reproduce,
             log=lambda line: print(line, flush=True),
         )
-    except (ValueError, StackError, DockerException) as error:
+    except (BenchmarkError, ValueError, StackError, DockerException) as error:
         return stopped_by(error)
     markdown = run_dir / "capacity.md"
     if markdown.is_file():

@@ -6,11 +6,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from benchmarks.errors import BenchmarkError
+
 __all__ = ["render_pages", "stopped_by"]
 
 
 def stopped_by(error: Exception) -> int:
-    """Print why a command stopped; its exit code: 2 for bad input, 1 when the stack failed."""
+    """Print why a command stopped (one ``error:`` line on stderr); return its exit code.
+
+    A :class:`~benchmarks.errors.BenchmarkError` carries its exit code (2 for bad input,
+    1 for a failed run). Any other ``ValueError`` is bad input (2); anything else means
+    the capped stack failed (1).
+    """
+    if isinstance(error, BenchmarkError):
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
     if isinstance(error, ValueError):
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -9,10 +9,10 @@ failed, 2 when an input could not be read.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from benchmarks.judge.budgets import DEFAULT_BUDGETS, BudgetError, Verdict, evaluate, load_budgets
+from benchmarks.commands.cli import command_parser
+from benchmarks.judge.budgets import BudgetError, Verdict, evaluate, load_budgets
 from benchmarks.judge.relative import judge_versus_base, load_relative_limits
 from benchmarks.judge.result import ResultError, load_result
 from benchmarks.judge.summary import (
@@ -44,17 +44,14 @@ def _stored_differences(stored: object, fresh: list[Verdict]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks evaluate", description=__doc__.splitlines()[0] if __doc__ else ""
-    )
+    parser = command_parser("evaluate", __doc__, budgets=True)
     parser.add_argument("results", nargs="+", type=Path, help="result.json files or run folders")
-    parser.add_argument("--budgets", type=Path, default=DEFAULT_BUDGETS, help="budgets file")
     options = parser.parse_args(argv)
     try:
         budgets = load_budgets(options.budgets)
         relative = load_relative_limits(options.budgets)
         documents = [(path, load_result(path)) for path in options.results]
-    except (BudgetError, ResultError) as error:
+    except (BudgetError, ResultError) as error:  # on stdout, where the verdicts would be
         print(f"error: {error}")
         return 2
     runs: list[list[Verdict]] = []

@@ -32,7 +32,9 @@ from typing import Any
 import psycopg
 from docker.errors import DockerException
 
+from benchmarks.commands.cli import command_parser
 from benchmarks.commands.endings import render_pages, stopped_by
+from benchmarks.errors import BenchmarkError
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
 from benchmarks.judge.document import judge_faults
 from benchmarks.measure.environment import Dataset, document_head, environment, run_id, seed_dataset
@@ -318,18 +320,13 @@ def run_faults(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks faults",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("faults", __doc__, out=True)
     parser.add_argument(
         "--only",
         metavar="NAME[,NAME]",
         help=f"run only these faults (of: {', '.join(f.name for f in FAULTS)})",
     )
     parser.add_argument("--list", action="store_true", help="list the faults and exit")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "out")
     return parser
 
 
@@ -364,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         document, run_dir = run_faults(
             faults, options.out, reproduce=reproduce, log=lambda line: print(line, flush=True)
         )
-    except (ValueError, StackError, DockerException, ImageBuildError) as error:
+    except (BenchmarkError, ValueError, StackError, DockerException, ImageBuildError) as error:
         return stopped_by(error)
     if render_pages(run_dir):
         print(f"report: {run_dir / 'index.html'}")

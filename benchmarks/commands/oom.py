@@ -39,8 +39,10 @@ import memray
 import psutil
 from docker.errors import DockerException
 
+from benchmarks.commands.cli import command_parser
 from benchmarks.commands.endings import render_pages, stopped_by
 from benchmarks.commands.gate import new_document
+from benchmarks.errors import BenchmarkError
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, load_budgets
 from benchmarks.judge.document import judge
 from benchmarks.judge.kill import COMPARED_ENDPOINT, kill_report
@@ -295,7 +297,7 @@ def run_oom(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks oom", description=__doc__)
+    parser = command_parser("oom", __doc__, out=True)
     parser.add_argument(
         "--baseline",
         action="store_true",
@@ -305,7 +307,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--measure", type=float, help=f"seconds of the steps (default {OOM_LOAD.measure_s:g})"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "out")
     return parser
 
 
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             scenario=scenario,
             log=lambda line: print(line, flush=True),
         )
-    except (ValueError, StackError, DockerException) as error:
+    except (BenchmarkError, ValueError, StackError, DockerException) as error:
         return stopped_by(error)
     oom = document["oom"]
     for site in (document["memray"].get("top_allocations") or [])[:5]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
-from pathlib import Path
 
-from benchmarks.commands.endings import render_pages
+from benchmarks.commands.cli import command_parser
+from benchmarks.commands.endings import render_pages, stopped_by
 from benchmarks.commands.gate import GateOptions, run_gate
-from benchmarks.judge.budgets import DEFAULT_BUDGETS, BudgetError, Verdict
+from benchmarks.errors import BenchmarkError
+from benchmarks.judge.budgets import Verdict
 from benchmarks.judge.summary import (
     failure_lines,
     not_run_lines,
@@ -76,11 +76,7 @@ def _setting(text: str) -> tuple[str, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    run = argparse.ArgumentParser(
-        prog="python -m benchmarks run",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    run = command_parser("run", __doc__, out=True, budgets=True)
     run.add_argument("--profile", choices=PROFILES, default="optimized")
     run.add_argument(
         "--regressions",
@@ -160,8 +156,6 @@ def _parser() -> argparse.ArgumentParser:
             help=f"with --base: a setting of {side}'s service only, on top of the stack's "
             "(repeatable); e.g. the same code with and without a feature",
         )
-    run.add_argument("--out", type=Path, default=GateOptions().out, help="reports folder")
-    run.add_argument("--budgets", type=Path, default=DEFAULT_BUDGETS)
     return run
 
 
@@ -195,9 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         document, run_dir = run_gate(gate, log=lambda line: print(line, flush=True))
-    except (BudgetError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (BenchmarkError, ValueError) as error:  # e.g. a malformed budgets file, a bad --base
+        return stopped_by(error)
     verdicts = [Verdict.model_validate(item) for item in document["verdicts"]]
     print(verdict_table(verdicts))
     for line in unstable_lines(verdicts) + failure_lines(verdicts) + not_run_lines(verdicts):

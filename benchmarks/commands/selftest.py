@@ -34,6 +34,7 @@ from typing import Any
 
 from docker.errors import DockerException
 
+from benchmarks.commands.cli import command_parser
 from benchmarks.commands.endings import render_pages, stopped_by
 from benchmarks.commands.mutations import (
     CONTROL,
@@ -43,6 +44,7 @@ from benchmarks.commands.mutations import (
     check_patches,
     run_mutants,
 )
+from benchmarks.errors import BenchmarkError
 from benchmarks.judge.budgets import DEFAULT_BUDGETS, Budget, load_budgets
 from benchmarks.judge.cases import (
     CASES,
@@ -272,15 +274,13 @@ def rejudge(path: Path, budgets_path: Path = DEFAULT_BUDGETS) -> list[CaseResult
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks selftest", description=__doc__)
+    parser = command_parser("selftest", __doc__, out=True, budgets=True)
     parser.add_argument(
         "--cases",
         default="",
         help="comma list of cases to run (optimized, R1..R8, and mutants by name, or "
         "'mutants' for all of them); default: all",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "out")
-    parser.add_argument("--budgets", type=Path, default=DEFAULT_BUDGETS)
     parser.add_argument(
         "--rejudge",
         type=Path,
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             mutants=mutants,
             log=lambda line: print(line, flush=True),
         )
-    except (ValueError, StackError, DockerException) as error:
+    except (BenchmarkError, ValueError, StackError, DockerException) as error:
         return stopped_by(error)
     try:
         print(matrix_table(results, mutant_results))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from benchmarks.errors import InputError
 from benchmarks.judge.units import UNITS, format_quantity, parse_quantity
 from results import Verdict
 
@@ -48,7 +49,7 @@ _FIELDS = frozenset(
 COMMANDS = ("gate", "faults")
 
 
-class BudgetError(ValueError):
+class BudgetError(InputError):
     """``budgets.toml`` is malformed; the message names the budget and the field."""
 
 

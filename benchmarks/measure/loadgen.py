@@ -35,7 +35,7 @@ from benchmarks.measure.samples import (
     clear_samples,
     read_samples,
 )
-from containers.stack import free_port
+from containers.ports import free_port
 from scenarios.protocol import (
     MEASURE_ENV,
     REPLICA_URLS_ENV,

@@ -24,9 +24,12 @@ from typing import Any
 import memray
 import redis
 
+from benchmarks.errors import RunError
 from benchmarks.measure.growth import heap_growth
 from benchmarks.measure.loadgen import run_scenario
-from containers.stack import MEMRAY_CAPTURE, Stack, StackError
+from containers.errors import StackError
+from containers.replicas import MEMRAY_CAPTURE
+from containers.stack import Stack
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.registry import get_scenario
 from service.config import Settings, one_process_jwt_secret
@@ -47,7 +50,7 @@ _WARM_ACCOUNT = 1990
 _TIMEOUT_S = 300
 
 
-class MemrayUnsupportedError(RuntimeError):
+class MemrayUnsupportedError(RunError):
     """The service's configuration cannot be traced by ``memray run``."""
 
 

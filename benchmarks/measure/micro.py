@@ -1,9 +1,11 @@
 """pytest-benchmark micro-benchmarks of the hot code, run by the gate against its Postgres.
 
-Runs ``tests/benchmarks/test_hot_code.py`` in a subprocess with ``--benchmark-json``
+Runs ``benchmarks/micro/test_hot_code.py`` in a subprocess with ``--benchmark-json``
 and turns the JSON into the result document's ``microbenchmarks`` list. With a base
 revision, the base's own copy runs from its exported tree (its ``service`` package
-first on the path), and the round times of both feed the ``micro_vs_base`` limit.
+first on the path; a revision from before the file moved there keeps it at
+``tests/benchmarks/test_hot_code.py``), and the round times of both feed the
+``micro_vs_base`` limit.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "FORMER_MICRO_PATH",
     "MICROBENCHMARKS",
     "MICRO_JSON",
+    "MICRO_PATH",
+    "micro_path",
     "parse_benchmark_json",
     "round_times_ms",
     "run_microbenchmarks",
@@ -25,7 +30,9 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The micro-benchmarks, relative to a project tree.
-MICRO_PATH = Path("tests") / "benchmarks" / "test_hot_code.py"
+MICRO_PATH = Path("benchmarks") / "micro" / "test_hot_code.py"
+#: Where the trees of older revisions keep them (a base ref from before the move).
+FORMER_MICRO_PATH = Path("tests") / "benchmarks" / "test_hot_code.py"
 MICROBENCHMARKS = ROOT / MICRO_PATH
 #: The name of pytest-benchmark's JSON in a run's folder.
 MICRO_JSON = "microbenchmarks.json"
@@ -70,6 +77,15 @@ def round_times_ms(path: Path) -> dict[str, list[float]]:
     return times
 
 
+def micro_path(root: Path) -> Path | None:
+    """The micro-benchmarks of the project tree at ``root``: its :data:`MICRO_PATH`, else
+    (an older revision's tree) its :data:`FORMER_MICRO_PATH`; ``None`` when it has neither."""
+    for relative in (MICRO_PATH, FORMER_MICRO_PATH):
+        if (root / relative).is_file():
+            return root / relative
+    return None
+
+
 def run_microbenchmarks(
     database_url: str, work_dir: Path, root: Path = ROOT
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -81,13 +97,15 @@ def run_microbenchmarks(
     work_dir.mkdir(parents=True, exist_ok=True)
     output = work_dir / MICRO_JSON
     log = work_dir / "microbenchmarks.log"
-    if not (root / MICRO_PATH).is_file():
-        return [], f"{root} has no {MICRO_PATH}"
+    path = micro_path(root)
+    if path is None:
+        former = f"nor {FORMER_MICRO_PATH}, where older revisions keep it"
+        return [], f"{root} has no {MICRO_PATH} ({former})"
     command = [
         sys.executable,
         "-m",
         "pytest",
-        str(root / MICRO_PATH),
+        str(path),
         "--benchmark-only",
         f"--benchmark-json={output}",
         "-p",

@@ -33,8 +33,9 @@ from benchmarks.measure.probes import (
 from benchmarks.measure.progress import PhaseProgress
 from benchmarks.measure.traces import TraceFileError, collect_traces
 from benchmarks.measure.work import WorkCounters, sql_probe, work_probe
+from containers.errors import StackError
 from containers.memory import MemorySampler
-from containers.stack import Stack, StackError
+from containers.stack import Stack
 from scenarios.accounts import LOAD_TEST_PASSWORD, user_email
 from scenarios.registry import Scenario
 from scenarios.stages import total_duration

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.errors import InputError
 from benchmarks.measure.environment import ROOT
 from containers.images import ImageBuildError, ensure_service_image
 
@@ -25,7 +26,7 @@ __all__ = ["Revision", "RevisionError", "base_revision", "exported", "resolve_re
 _GIT_TIMEOUT_S = 120
 
 
-class RevisionError(ValueError):
+class RevisionError(InputError):
     """The base ref cannot be resolved, exported or built; the message says which."""
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.errors import InputError
+
 if TYPE_CHECKING:
     from containers.stack import Stack
 
@@ -34,7 +36,7 @@ __all__ = [
 _SERVER = 2
 
 
-class TraceFileError(ValueError):
+class TraceFileError(InputError):
     """A span file is not OTLP JSON lines; the message names the file and line."""
 
 

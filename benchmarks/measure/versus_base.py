@@ -26,7 +26,8 @@ from benchmarks.measure.phase_entry import failed_phase
 from benchmarks.measure.phases import PhasePlan, run_phase
 from benchmarks.measure.revisions import Revision, RevisionError, exported
 from benchmarks.measure.samples import read_samples
-from containers.stack import Stack, StackError
+from containers.errors import StackError
+from containers.stack import Stack
 from scenarios.registry import Scenario, get_scenario
 
 __all__ = [

@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks.commands.endings import render_pages, stopped_by
+from benchmarks.errors import BenchmarkError, InputError, RunError
+from benchmarks.judge.budgets import BudgetError
+from benchmarks.measure.memory import MemrayUnsupportedError
+from benchmarks.measure.revisions import RevisionError
+from benchmarks.measure.traces import TraceFileError
 
 GOLDEN = Path(__file__).resolve().parent.parent / "results" / "golden"
 
@@ -34,3 +39,21 @@ def test_bad_input_exits_2_and_a_failed_stack_1(capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().err == "error: --step must be > 0\n"
     assert stopped_by(RuntimeError("no engine")) == 1
     assert "the capped stack could not run: no engine" in capsys.readouterr().err
+
+
+def test_the_suite_s_errors_carry_their_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    for error in (BudgetError("budget 'x': no metric"), RevisionError("not a git ref: '-x'")):
+        assert stopped_by(error) == 2
+        assert capsys.readouterr().err == f"error: {error}\n"
+    assert stopped_by(MemrayUnsupportedError("two workers")) == 1
+    assert capsys.readouterr().err == "error: two workers\n"
+    assert stopped_by(BenchmarkError("stopped")) == 1
+
+
+def test_the_suite_s_errors_are_still_what_they_were() -> None:
+    for bad_input in (BudgetError, RevisionError, TraceFileError):
+        assert issubclass(bad_input, InputError)
+        assert issubclass(bad_input, ValueError)  # every `except ValueError` still catches it
+    assert issubclass(MemrayUnsupportedError, RunError)
+    assert issubclass(MemrayUnsupportedError, RuntimeError)
+    assert (InputError.exit_code, RunError.exit_code) == (2, 1)

@@ -14,7 +14,7 @@ import docker
 import psutil
 import pytest
 
-from containers.stack import STACK_LABEL, leftovers
+from containers.cleanup import STACK_LABEL, leftovers
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

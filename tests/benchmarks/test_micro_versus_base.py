@@ -1,9 +1,10 @@
 """Micro-benchmarks of base and head: round times kept for the test, the order of the
-runs and their pairs, a base without them."""
+runs and their pairs, where each tree keeps them, a base without them."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,14 @@ from typing import Any
 import pytest
 
 from benchmarks.measure import versus_base as versus_base_module
-from benchmarks.measure.micro import MICRO_JSON, round_times_ms, run_microbenchmarks
+from benchmarks.measure.micro import (
+    FORMER_MICRO_PATH,
+    MICRO_JSON,
+    MICRO_PATH,
+    micro_path,
+    round_times_ms,
+    run_microbenchmarks,
+)
 from benchmarks.measure.micro import ROOT as MICRO_ROOT
 from benchmarks.measure.revisions import Revision
 from benchmarks.measure.versus_base import micro_versus_base
@@ -43,7 +51,44 @@ def test_a_tree_without_micro_benchmarks_is_named(tmp_path: Path) -> None:
     entries, problem = run_microbenchmarks("postgresql://unused", tmp_path / "work", root=tmp_path)
     assert entries == []
     assert problem is not None
-    assert "has no tests/benchmarks/test_hot_code.py" in problem
+    assert (
+        "has no benchmarks/micro/test_hot_code.py "
+        "(nor tests/benchmarks/test_hot_code.py, where older revisions keep it)"
+    ) in problem
+
+
+def _tree(root: Path, *paths: Path) -> Path:
+    for path in paths:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("")
+    return root
+
+
+def test_head_keeps_its_micro_benchmarks_with_the_gate() -> None:
+    assert micro_path(MICRO_ROOT) == MICRO_ROOT / "benchmarks" / "micro" / "test_hot_code.py"
+    assert not (MICRO_ROOT / FORMER_MICRO_PATH).exists()
+
+
+def test_a_tree_from_before_the_move_runs_its_former_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = _tree(tmp_path / "old", FORMER_MICRO_PATH)
+    both = _tree(tmp_path / "both", FORMER_MICRO_PATH, MICRO_PATH)
+    assert micro_path(old) == old / "tests" / "benchmarks" / "test_hot_code.py"
+    assert micro_path(both) == both / MICRO_PATH
+    commands: list[list[str]] = []
+
+    def fake_run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        commands.append(command)
+        assert kwargs["cwd"] == old  # the base's own packages first on the path
+        return subprocess.CompletedProcess(command, 5)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    entries, problem = run_microbenchmarks("postgresql://unused", tmp_path / "work", root=old)
+    assert str(old / FORMER_MICRO_PATH) in commands[0]
+    assert entries == []
+    assert problem is not None
+    assert problem.startswith("micro-benchmarks wrote no JSON (exit code 5")
 
 
 def test_runs_go_head_base_base_head_and_pair_up(

@@ -15,7 +15,8 @@ from benchmarks.measure.traces import (
     request_work,
     waterfalls,
 )
-from containers.stack import TRACES_DIR, Stack
+from containers.replicas import TRACES_DIR
+from containers.stack import Stack
 
 
 def _attributes(**values: Any) -> list[dict[str, Any]]:

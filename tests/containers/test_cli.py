@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from containers.__main__ import main
-from containers.stack import STACK_LABEL, Stack, leftovers, postgres_is_tuned
+from containers.cleanup import STACK_LABEL, leftovers
+from containers.replicas import postgres_is_tuned
+from containers.stack import Stack
 from service.regressions import parse_regressions
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from containers.stack import Stack, StackError
+from containers.errors import StackError
+from containers.stack import Stack
 from service.seed import seed
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -7,13 +7,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from containers.images import (
-    BASE_IMAGE,
-    IMAGE_PYTHON_VERSION,
-    ROLES,
-    ensure_images,
-    input_hash,
-)
+from containers.images import BASE_IMAGE, ROLES, ensure_images, input_hash
+from containers.images.wheelhouse import IMAGE_PYTHON_VERSION
 
 
 def test_input_hash_is_stable_and_covers_the_base_image() -> None:

@@ -10,13 +10,13 @@ import docker
 import pytest
 
 from containers.images import ensure_images
-from containers.memory import (
+from containers.memory import MemorySampler
+from containers.memory_readings import (
     SOURCE_STATS,
     SOURCE_V1,
     SOURCE_V2,
     CgroupReader,
     MemoryReading,
-    MemorySampler,
     locate_cgroup,
 )
 

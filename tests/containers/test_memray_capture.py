@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from memray import FileReader
 
-from containers.stack import MEMRAY_CAPTURE, Stack, StackError
+from containers.errors import StackError
+from containers.replicas import MEMRAY_CAPTURE
+from containers.stack import Stack
 
 pytestmark = pytest.mark.docker
 

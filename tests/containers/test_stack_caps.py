@@ -12,9 +12,11 @@ import psycopg
 import pytest
 import redis
 
+from containers.cleanup import leftovers
 from containers.definitions import GIB, ContainerStartupError, PostgresContainer
+from containers.errors import StackError
 from containers.images import ensure_images
-from containers.stack import Stack, StackError, leftovers
+from containers.stack import Stack
 
 pytestmark = pytest.mark.docker
 

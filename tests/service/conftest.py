@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
 
-from containers.stack import LOAD_GENERATOR_RATE_LIMITS
+from containers.replicas import LOAD_GENERATOR_RATE_LIMITS
 from service.__main__ import server_options
 from service.config import Settings
 from service.main import create_app

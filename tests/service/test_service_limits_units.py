@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from starlette.types import Message, Receive, Scope, Send
 
 import service.__main__ as service_main
-from containers.stack import LOAD_GENERATOR_RATE_LIMITS, Stack
+from containers.replicas import LOAD_GENERATOR_RATE_LIMITS
+from containers.stack import Stack
 from scenarios.registry import SCENARIOS
 from service import passwords
 from service.bodylimit import BodyLimitMiddleware, too_large_detail

@@ -14,7 +14,7 @@ import psutil
 import pytest
 from fastapi.testclient import TestClient
 
-from containers.stack import free_port
+from containers.ports import free_port
 from service.config import Settings
 from service.regressions import Regression
 from service.seed import LOAD_TEST_PASSWORD, seed, user_email

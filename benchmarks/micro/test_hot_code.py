@@ -1,9 +1,10 @@
 """pytest-benchmark micro-benchmarks of the service's hot code.
 
-The gate runs this file with ``--benchmark-json`` and stores the figures in the
-result document; each benchmark carries a one-line description in ``extra_info``.
-The database ones use ``TASTEMATCH_BENCH_DATABASE_URL`` when the gate provides its
-seeded Postgres, else the session's Postgres container, seeded here.
+The gate runs this file with ``--benchmark-json`` (:mod:`benchmarks.measure.micro`) and
+stores the figures in the result document; each benchmark carries a one-line description
+in ``extra_info``. The database ones use ``TASTEMATCH_BENCH_DATABASE_URL`` when the gate
+provides its seeded Postgres, else the session's Postgres container (the root
+``conftest.py``'s ``postgres_url``), seeded here.
 """
 
 from __future__ import annotations
