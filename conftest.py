@@ -22,7 +22,8 @@ import docker.errors
 import pytest
 
 import containers  # noqa: F401  (sets TC_HOST / Ryuk defaults before testcontainers loads)
-from containers.stack import PROFILES, Stack
+from containers.replicas import PROFILES
+from containers.stack import Stack
 
 DOCKER_FIXTURES = frozenset({"stack", "postgres_url", "redis_url", "data_stack", "docker_client"})
 

@@ -38,9 +38,6 @@ __all__ = [
     "NEAR_CAP_FRACTION",
     "NEAR_CAP_INTERVAL_S",
     "MemorySampler",
-    # Re-exported for benchmarks/commands/oom.py, which still imports it from here; its
-    # home is containers.memory_readings.
-    "locate_cgroup",
 ]
 
 DEFAULT_INTERVAL_S = 0.25

@@ -41,8 +41,6 @@ from containers.errors import StackError
 from containers.images import ImageSet, ensure_images
 from containers.replicas import (
     LOAD_GENERATOR_RATE_LIMITS,
-    MEMRAY_CAPTURE,
-    PROFILES,
     TRACING_ENV,
     check_profile,
     database_url,
@@ -53,10 +51,7 @@ from containers.stack_pgbouncer import PgBouncerWiring
 from containers.startup import restart_and_wait, retune_postgres, start_all
 from service.regressions import parse_regressions
 
-# MEMRAY_CAPTURE and PROFILES (home: containers.replicas) and StackError (home:
-# containers.errors) are re-exported only until benchmarks/commands and the root
-# conftest.py import them from their homes.
-__all__ = ["MEMRAY_CAPTURE", "PROFILES", "SNAPSHOT_DATABASE", "Stack", "StackError"]
+__all__ = ["SNAPSHOT_DATABASE", "Stack"]
 
 #: The copy of the seeded database that ``Stack.restore_database`` starts again from.
 SNAPSHOT_DATABASE = "tastematch_snapshot"

@@ -49,8 +49,9 @@ from benchmarks.judge.ladder import (
 )
 from benchmarks.measure.environment import Dataset, document_head, environment, run_id, seed_dataset
 from benchmarks.measure.ladders import SETTLE_S, STEP_S, Target, run_ladder, targets
+from containers.errors import StackError
 from containers.interrupts import ends_cleanly_on_signals
-from containers.stack import Stack, StackError
+from containers.stack import Stack
 from results import write
 
 __all__ = ["capacity_document", "main", "run_capacity"]

@@ -42,6 +42,7 @@ from benchmarks.measure.phases import PhasePlan, run_phase
 from benchmarks.measure.recovery import acknowledged_orders, fault_figures, lost_orders
 from benchmarks.measure.samples import read_samples
 from containers.definitions import POSTGRES_PORT
+from containers.errors import StackError
 from containers.faults import (
     Fault,
     FaultError,
@@ -54,7 +55,7 @@ from containers.faults import (
 )
 from containers.images import ImageBuildError, ensure_images
 from containers.interrupts import ends_cleanly_on_signals
-from containers.stack import Stack, StackError
+from containers.stack import Stack
 from results import write
 from scenarios.protocol import read_started_at
 from scenarios.registry import get_scenario

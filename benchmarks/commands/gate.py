@@ -39,7 +39,8 @@ from benchmarks.measure.phase_entry import failed_phase
 from benchmarks.measure.phases import PhasePlan, run_phase
 from benchmarks.measure.revisions import Revision, base_revision
 from benchmarks.measure.versus_base import VersusBasePlan, micro_versus_base, run_versus_base
-from containers.stack import Stack, StackError
+from containers.errors import StackError
+from containers.stack import Stack
 from results import write
 from scenarios.registry import Scenario, get_scenario
 

@@ -50,9 +50,11 @@ from benchmarks.measure.environment import Dataset, environment, run_id, seed_da
 from benchmarks.measure.loadgen import LOCUSTFILE
 from benchmarks.measure.memory import FLAMEGRAPH, service_sites, top_allocations
 from benchmarks.measure.phases import PhasePlan, run_phase
+from containers.errors import StackError
 from containers.interrupts import ends_cleanly_on_signals
-from containers.memory import locate_cgroup
-from containers.stack import MEMRAY_CAPTURE, Stack, StackError
+from containers.memory_readings import locate_cgroup
+from containers.replicas import MEMRAY_CAPTURE
+from containers.stack import Stack
 from results import write
 from scenarios.registry import Scenario, get_scenario
 from service.regressions import REGRESSION_IDS

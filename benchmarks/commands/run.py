@@ -27,7 +27,7 @@ from benchmarks.judge.summary import (
 )
 from benchmarks.measure.loadgen import check_workers
 from containers.interrupts import ends_cleanly_on_signals
-from containers.stack import PROFILES
+from containers.replicas import PROFILES
 from scenarios.registry import SCENARIOS
 from service.regressions import parse_regressions
 

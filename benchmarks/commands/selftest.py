@@ -58,8 +58,9 @@ from benchmarks.measure.environment import Dataset, document_head, environment, 
 from benchmarks.measure.memory import request_allocation
 from benchmarks.measure.phase_entry import failed_phase
 from benchmarks.measure.phases import PhasePlan, run_phase
+from containers.errors import StackError
 from containers.interrupts import ends_cleanly_on_signals
-from containers.stack import Stack, StackError
+from containers.stack import Stack
 from results import SelftestDocument, validate, write
 from scenarios.registry import get_scenario
 
