@@ -29,16 +29,11 @@ from limits import parse as parse_rate_limit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.contract import ORDER_LIMIT_MAX, PAGE_LIMIT_MAX, UNCAPPED_LIMIT_MAX
 from service.regressions import SERVICE_REGRESSIONS, Regression, parse_regressions
 
 __all__ = ["Settings", "get_settings", "one_process_jwt_secret"]
 
-
-#: Largest ``limit`` accepted by list endpoints, with and without R5.
-PAGE_LIMIT_MAX = 50
-UNCAPPED_LIMIT_MAX = 10_000
-#: Largest ``limit`` of a user's order history: the original dashboard asks for 100.
-ORDER_LIMIT_MAX = 100
 
 #: Shortest accepted token-signing key.
 JWT_SECRET_MIN_BYTES = 32

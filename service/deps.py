@@ -12,6 +12,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from service.context import AppContext
+from service.contract import (
+    ORDER_LIMIT_MAX,
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    RECOMMENDATION_LIMIT_DEFAULT,
+)
 from service.models import User
 from service.regressions import Regression
 from service.security import InvalidTokenError, read_token
@@ -142,21 +148,30 @@ def _capped(ctx: AppContext, limit: int, cap: int | None = None) -> int:
 
 
 async def list_limit(
-    ctx: CtxDep, limit: Annotated[int, Query(ge=1, description="page size (max 50)")] = 20
+    ctx: CtxDep,
+    limit: Annotated[
+        int, Query(ge=1, description=f"page size (max {PAGE_LIMIT_MAX})")
+    ] = PAGE_LIMIT_DEFAULT,
 ) -> int:
     """``limit`` of list endpoints: default 20, at most 50 (10,000 under R5)."""
     return _capped(ctx, limit)
 
 
 async def recommendation_limit(
-    ctx: CtxDep, limit: Annotated[int, Query(ge=1, description="how many (max 50)")] = 10
+    ctx: CtxDep,
+    limit: Annotated[
+        int, Query(ge=1, description=f"how many (max {PAGE_LIMIT_MAX})")
+    ] = RECOMMENDATION_LIMIT_DEFAULT,
 ) -> int:
     """``limit`` of recommendations: default 10, at most 50 (10,000 under R5)."""
     return _capped(ctx, limit)
 
 
 async def order_limit(
-    ctx: CtxDep, limit: Annotated[int, Query(ge=1, description="page size (max 100)")] = 20
+    ctx: CtxDep,
+    limit: Annotated[
+        int, Query(ge=1, description=f"page size (max {ORDER_LIMIT_MAX})")
+    ] = PAGE_LIMIT_DEFAULT,
 ) -> int:
     """``limit`` of the order history: default 20, at most 100 (10,000 under R5)."""
     return _capped(ctx, limit, ctx.settings.order_limit_max)

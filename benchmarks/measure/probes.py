@@ -11,7 +11,13 @@ import httpx
 import psycopg
 
 from benchmarks.measure.polling import Poller
-from service.config import ORDER_LIMIT_MAX, PAGE_LIMIT_MAX
+from service.contract import (
+    ORDER_LIMIT_MAX,
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    RECOMMENDATIONS_CACHE_CONTROL,
+    RESTAURANTS_CACHE_CONTROL,
+)
 
 __all__ = [
     "POSTGRES_SETTINGS",
@@ -115,7 +121,7 @@ def _page_size(response: httpx.Response | str) -> str:
     return str(len(page)) if isinstance(page, list) else "no 'restaurants' list"
 
 
-#: The largest ``limit`` each list route accepts (the service's own settings).
+#: The largest ``limit`` each list route accepts (the service's contract).
 _PAGE_CAPS = {
     "/api/restaurants": PAGE_LIMIT_MAX,
     "/api/recommendations": PAGE_LIMIT_MAX,
@@ -132,15 +138,19 @@ def http_contract(
     checks = [
         _check(
             "Cache-Control on /api/restaurants",
-            "public, max-age=300",
+            RESTAURANTS_CACHE_CONTROL,
             _header(restaurants, "cache-control"),
         ),
         _check(
             "Cache-Control on /api/recommendations",
-            "private, max-age=600",
+            RECOMMENDATIONS_CACHE_CONTROL,
             _header(recommendations, "cache-control"),
         ),
-        _check("default page size of /api/restaurants", "20", _page_size(restaurants)),
+        _check(
+            "default page size of /api/restaurants",
+            str(PAGE_LIMIT_DEFAULT),
+            _page_size(restaurants),
+        ),
     ]
     # One past each cap, and 1000: a cap merely raised would still reject 1000.
     for route, cap in _PAGE_CAPS.items():

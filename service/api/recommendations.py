@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from service.context import AppContext
+from service.contract import RECOMMENDATIONS_CACHE_CONTROL
 from service.deps import (
     UNKNOWN_USER,
     CtxDep,
@@ -29,8 +30,6 @@ from service.recommend import (
 from service.schemas import MAX_ID, ChefChoiceOut, InsightOut, RecommendationListOut
 
 router = APIRouter(prefix="/api/recommendations", tags=["recommendations"])
-
-CACHE_CONTROL = "private, max-age=600"
 
 Refresh = Annotated[bool, Query(description="ignore the cached answer and recompute it")]
 
@@ -74,7 +73,7 @@ def recommendations(
         lambda: recommendation_entries(ctx, session, user_id, limit),
         refresh=refresh,
     )
-    return cacheable_json(ctx, body, CACHE_CONTROL)
+    return cacheable_json(ctx, body, RECOMMENDATIONS_CACHE_CONTROL)
 
 
 @router.get(
@@ -95,7 +94,7 @@ def chef_choice(
     )
     if not body:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No restaurant to recommend")
-    return cacheable_json(ctx, body, CACHE_CONTROL)
+    return cacheable_json(ctx, body, RECOMMENDATIONS_CACHE_CONTROL)
 
 
 @router.get(
@@ -122,4 +121,4 @@ def restaurant_insight(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"Restaurant {restaurant_id} not found"
         )
-    return cacheable_json(ctx, body, CACHE_CONTROL)
+    return cacheable_json(ctx, body, RECOMMENDATIONS_CACHE_CONTROL)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.catalog import CARD_COLUMNS, card, cards_by_id, dumps
 from service.context import AppContext
+from service.contract import RESTAURANTS_CACHE_CONTROL
 from service.database import fetch_page
 from service.deps import CtxDep, ListLimitDep, SessionDep, cacheable_json
 from service.models import Restaurant
@@ -19,8 +20,6 @@ from service.regressions import Regression
 from service.schemas import MAX_ID, PriceRange, RestaurantListOut, RestaurantOut, Text
 
 router = APIRouter(prefix="/api/restaurants", tags=["restaurants"])
-
-CACHE_CONTROL = "public, max-age=300"
 
 SortBy = Literal["rating_desc", "rating_asc", "name_asc", "name_desc"]
 _ORDER: dict[str, tuple[ColumnElement[Any], ColumnElement[Any]]] = {
@@ -108,7 +107,7 @@ def list_restaurants(
         lambda: dumps(_page(ctx, session, params)),
         ctx.settings.restaurant_cache_ttl_s,
     )
-    return cacheable_json(ctx, body, CACHE_CONTROL)
+    return cacheable_json(ctx, body, RESTAURANTS_CACHE_CONTROL)
 
 
 @router.get(
@@ -127,4 +126,4 @@ def get_restaurant(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"Restaurant {restaurant_id} not found"
         )
-    return cacheable_json(ctx, dumps(found), CACHE_CONTROL)
+    return cacheable_json(ctx, dumps(found), RESTAURANTS_CACHE_CONTROL)
