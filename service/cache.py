@@ -16,12 +16,14 @@ Every entry carries its own expiry time and names the replica that wrote it
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
+import anyio.to_thread
 import redis
 
 from service import metrics
@@ -77,11 +79,7 @@ class CacheClient:
                 self._settle_invalidations()
             result = operation()
         except (redis.RedisError, OSError) as error:
-            with self._state_lock:
-                self._down_until = time.monotonic() + self.RETRY_AFTER_S
-                if not self._down:
-                    self._down = True
-                    log.warning("cache unavailable, answering from the database: %s", error)
+            self._went_down(error)
             raise _Unavailable from error
         if self._down:
             with self._state_lock:
@@ -89,6 +87,14 @@ class CacheClient:
                     self._down = False
                     log.warning("cache reachable again")
         return result
+
+    def _went_down(self, error: Exception) -> None:
+        """Open the breaker: Redis is left alone for ``RETRY_AFTER_S``."""
+        with self._state_lock:
+            self._down_until = time.monotonic() + self.RETRY_AFTER_S
+            if not self._down:
+                self._down = True
+                log.warning("cache unavailable, answering from the database: %s", error)
 
     # -- plain entries (restaurant metadata) ----------------------------------------------
     def get_many(self, cache: metrics.CacheName, keys: Sequence[str]) -> list[bytes | None]:
@@ -153,14 +159,21 @@ class CacheClient:
         ttl_s: int,
         *,
         refresh: bool = False,
+        looked: tuple[bytes | None, str] | None = None,
     ) -> tuple[bytes, bool]:
         """``(value, from_cache)`` of one entry of a user's hash, computing it on a miss.
 
         ``compute`` returns the entry ``field`` and any sibling entries the same work
         produced; all are stored. With ``refresh`` the cached value is ignored (and replaced).
+        ``looked`` is what a read of the entry just found (``(stored, generation)``, from
+        :meth:`get_user_entry_async`): it is not read again.
         """
         try:
-            stored, gen = self._call(lambda: self.backend.hget_with_gen(user_key, field))
+            stored, gen = (
+                looked
+                if looked is not None
+                else self._call(lambda: self.backend.hget_with_gen(user_key, field))
+            )
         except _Unavailable:
             metrics.record_cache(cache, "error")
             return compute()[field], False
@@ -186,6 +199,50 @@ class CacheClient:
             finally:
                 if not refresh:
                     self._unlock(lock_key)
+
+    async def get_user_entry_async(
+        self,
+        cache: metrics.CacheName,
+        user_key: str,
+        field: str,
+        compute: Callable[[], Mapping[str, bytes]],
+        ttl_s: int,
+        *,
+        refresh: bool = False,
+    ) -> bytes:
+        """:meth:`get_user_entry` for the event loop: a hit is read without a thread.
+
+        The read runs on the loop (``hget_with_gen_async``); a miss, a refresh, a failed
+        read and any state the breaker handles (Redis down, invalidations to settle first)
+        go to a worker thread, to the very path of :meth:`get_user_entry`, given what was
+        read so that the Redis commands per request stay the same.
+        """
+        looked: tuple[bytes | None, str] | None = None
+        if not self._down and not self._pending_invalidations:
+            try:
+                looked = await self.backend.hget_with_gen_async(user_key, field)
+            except (redis.RedisError, OSError):
+                # A busy loop or a full pool fails here too, with Redis well: the thread
+                # path reads again, and opens the breaker if Redis fails it as well.
+                looked = None
+            else:
+                value = None if refresh else unwrap(looked[0])
+                if value is not None:
+                    record_hit(cache, looked[0])
+                    return value
+        body, _ = await anyio.to_thread.run_sync(
+            functools.partial(
+                self.get_user_entry,
+                cache,
+                user_key,
+                field,
+                compute,
+                ttl_s,
+                refresh=refresh,
+                looked=looked,
+            )
+        )
+        return body
 
     def invalidate_user(self, user_key: str, ttl_s: int) -> None:
         """Drop every entry of a user's hash at once, and fence off in-flight writes.

@@ -15,12 +15,16 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-__all__ = ["Backend", "LocalBackend", "NullBackend", "RedisBackend"]
+__all__ = ["ASYNC_POOL_SIZE", "Backend", "LocalBackend", "NullBackend", "RedisBackend"]
 
 _GEN_FIELD = "gen"
+#: Connections of the event loop's Redis client, per process.
+ASYNC_POOL_SIZE = 32
 
 
 class Backend(Protocol):
@@ -29,6 +33,7 @@ class Backend(Protocol):
     def mget(self, keys: Sequence[str]) -> list[bytes | None]: ...
     def set_many(self, items: Mapping[str, bytes], ttl_s: int) -> None: ...
     def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]: ...
+    async def hget_with_gen_async(self, key: str, field: str) -> tuple[bytes | None, str]: ...
     def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool: ...
     def invalidate(self, key: str, ttl_s: int) -> None: ...
     def try_lock(self, key: str, ttl_ms: int) -> bool: ...
@@ -56,6 +61,12 @@ def _as_bytes(value: bytes | str | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
 
 
+def _with_gen(values: Sequence[bytes | str | None]) -> tuple[bytes | None, str]:
+    value, gen = values
+    gen_bytes = _as_bytes(gen)
+    return _as_bytes(value), gen_bytes.decode() if gen_bytes else ""
+
+
 class RedisBackend:
     """Storage in Redis, shared by every replica."""
 
@@ -71,6 +82,21 @@ class RedisBackend:
         )
         self._set_if_gen = self.client.register_script(_SET_IF_GEN)
         self._invalidate = self.client.register_script(_INVALIDATE)
+        # The same settings for reads on the event loop (a cache hit needs no thread), from
+        # a bounded pool: a burst of requests queues for a connection instead of opening
+        # one each. Each command holds one for at most ``timeout_s``, so the wait is bounded
+        # by the queue; failing over to threads under load would only add work.
+        self.async_client: redis.asyncio.Redis = redis.asyncio.Redis(
+            connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
+                url,
+                max_connections=ASYNC_POOL_SIZE,
+                timeout=None,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                health_check_interval=30,
+                retry=AsyncRetry(NoBackoff(), 0),
+            )
+        )
 
     def mget(self, keys: Sequence[str]) -> list[bytes | None]:
         return [_as_bytes(value) for value in self.client.mget(keys)] if keys else []
@@ -82,9 +108,10 @@ class RedisBackend:
         pipe.execute()
 
     def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]:
-        value, gen = self.client.hmget(key, [field, _GEN_FIELD])
-        gen_bytes = _as_bytes(gen)
-        return _as_bytes(value), gen_bytes.decode() if gen_bytes else ""
+        return _with_gen(self.client.hmget(key, [field, _GEN_FIELD]))
+
+    async def hget_with_gen_async(self, key: str, field: str) -> tuple[bytes | None, str]:
+        return _with_gen(await self.async_client.hmget(key, [field, _GEN_FIELD]))
 
     def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool:
         pairs = [part for field, value in entries.items() for part in (field, value)]
@@ -104,6 +131,10 @@ class RedisBackend:
 
     def close(self) -> None:
         self.client.close()
+
+    async def close_async(self) -> None:
+        await self.async_client.aclose()
+        await self.async_client.connection_pool.disconnect()
 
 
 class LocalBackend:
@@ -127,6 +158,9 @@ class LocalBackend:
     def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]:
         with self._mutex:
             return self._hashes.get(key, {}).get(field), self._gens.get(key, "")
+
+    async def hget_with_gen_async(self, key: str, field: str) -> tuple[bytes | None, str]:
+        return self.hget_with_gen(key, field)
 
     def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool:
         with self._mutex:
@@ -165,6 +199,9 @@ class NullBackend:
         return None
 
     def hget_with_gen(self, key: str, field: str) -> tuple[bytes | None, str]:
+        return None, ""
+
+    async def hget_with_gen_async(self, key: str, field: str) -> tuple[bytes | None, str]:
         return None, ""
 
     def hset_if_gen(self, key: str, entries: Mapping[str, bytes], gen: str, ttl_s: int) -> bool:

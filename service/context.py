@@ -25,6 +25,7 @@ from service.database import (
 from service.passwords import PasswordHasher
 from service.ratelimit import AuthLimiter
 from service.restaurant_index import IndexHolder
+from service.security import VerifiedTokens
 
 __all__ = ["AppContext"]
 
@@ -45,6 +46,8 @@ class AppContext:
     redis: RedisBackend | None
     passwords: PasswordHasher
     limiter: AuthLimiter
+    #: Bearer tokens already verified (their signature is checked once, not per request).
+    tokens: VerifiedTokens
     #: Threads that give sessions' connections back to the pool, one per pooled
     #: connection. Not the request threads: when every request thread waits for a
     #: connection, the ones holding the connections must still be able to let go of them
@@ -104,6 +107,7 @@ class AppContext:
             redis=redis_backend,
             passwords=passwords,
             limiter=AuthLimiter(settings),
+            tokens=VerifiedTokens(settings.jwt_secret),
             closer=ThreadPoolExecutor(
                 max_workers=pool["pool_size"] + pool["max_overflow"],
                 thread_name_prefix="session-close",

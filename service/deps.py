@@ -20,7 +20,7 @@ from service.contract import (
 )
 from service.models import User
 from service.regressions import Regression
-from service.security import InvalidTokenError, read_token
+from service.security import InvalidTokenError
 
 __all__ = [
     "EARLIER_DATASET",
@@ -96,7 +96,7 @@ async def current_user_id(
     if credentials is None:
         raise unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
     try:
-        claims = read_token(credentials.credentials, secret=ctx.settings.jwt_secret)
+        claims = ctx.tokens.read(credentials.credentials)
     except InvalidTokenError as error:
         raise unauthorized(str(error)) from None
     datasets = ctx.accounts.datasets

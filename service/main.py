@@ -122,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if ctx.redis is not None:
+                await ctx.redis.close_async()
             ctx.close()
             if tracing is not None:
                 tracing.shutdown()

@@ -15,6 +15,7 @@ import jwt
 __all__ = [
     "InvalidTokenError",
     "TokenClaims",
+    "VerifiedTokens",
     "create_token",
     "hash_password",
     "read_token",
@@ -68,6 +69,11 @@ def read_token(token: str, *, secret: str) -> TokenClaims:
     A token without a data set (issued before tokens carried one) is invalid: its user
     logs in again.
     """
+    return _verify(token, secret)[0]
+
+
+def _verify(token: str, secret: str) -> tuple[TokenClaims, float]:
+    """``token``'s claims and expiry time (seconds since the epoch), once verified."""
     try:
         claims = jwt.decode(
             token,
@@ -86,4 +92,33 @@ def read_token(token: str, *, secret: str) -> TokenClaims:
     dataset, issued_at = claims["ds"], claims["iat"]
     if type(dataset) is not int or type(issued_at) is not int:
         raise InvalidTokenError("invalid token: data set or issue time is not an integer")
-    return TokenClaims(user_id=user_id, dataset=dataset, issued_at=issued_at)
+    return TokenClaims(user_id=user_id, dataset=dataset, issued_at=issued_at), claims["exp"]
+
+
+class VerifiedTokens:
+    """:func:`read_token` that remembers the tokens it verified, until each expires.
+
+    A client sends the same token with every request: its signature is checked and its
+    JSON read once, not per request. A remembered token is still refused once expired;
+    only tokens that passed every check are kept, at most ``max_tokens`` (the oldest
+    go first). One instance per secret, used from one thread (the event loop).
+    """
+
+    def __init__(self, secret: str, *, max_tokens: int = 10_000) -> None:
+        self._secret = secret
+        self._max_tokens = max_tokens
+        self._verified: dict[str, tuple[TokenClaims, float]] = {}
+
+    def read(self, token: str) -> TokenClaims:
+        """The claims of ``token``, as :func:`read_token` gives them."""
+        known = self._verified.get(token)
+        if known is None:
+            known = _verify(token, self._secret)
+            if len(self._verified) >= self._max_tokens:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = known
+        claims, expires_at = known
+        if time.time() >= expires_at:
+            self._verified.pop(token, None)
+            raise InvalidTokenError("token expired")
+        return claims

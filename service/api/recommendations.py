@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from sqlalchemy.orm import Session
 
 from service.context import AppContext
 from service.contract import RECOMMENDATIONS_CACHE_CONTROL
@@ -13,7 +14,6 @@ from service.deps import (
     UNKNOWN_USER,
     CtxDep,
     RecommendationLimitDep,
-    SessionDep,
     UserIdDep,
     cacheable_json,
     unauthorized,
@@ -34,7 +34,20 @@ router = APIRouter(prefix="/api/recommendations", tags=["recommendations"])
 Refresh = Annotated[bool, Query(description="ignore the cached answer and recompute it")]
 
 
-def _cached(
+def _in_a_session(
+    ctx: AppContext, work: Callable[[Session], Mapping[str, bytes]]
+) -> Callable[[], Mapping[str, bytes]]:
+    """``work`` with a session of its own, opened only when the entry must be computed
+    (in the worker thread of a miss): a hit costs no session at all."""
+
+    def compute() -> Mapping[str, bytes]:
+        with ctx.sessions() as session:
+            return work(session)
+
+    return compute
+
+
+async def _cached(
     ctx: AppContext,
     user_id: int,
     field: str,
@@ -42,9 +55,12 @@ def _cached(
     *,
     refresh: bool,
 ) -> bytes:
-    """The user's cached entry ``field``, computed on a miss (no SQL at all on a hit)."""
+    """The user's cached entry ``field``, computed on a miss (no SQL at all on a hit).
+
+    A hit is answered on the event loop, without a worker thread; ``compute`` runs in one.
+    """
     try:
-        body, _ = ctx.cache.get_user_entry(
+        return await ctx.cache.get_user_entry_async(
             "recommendations",
             ctx.user_cache_key(user_id),
             field,
@@ -54,23 +70,21 @@ def _cached(
         )
     except UnknownUserError:
         raise unauthorized(UNKNOWN_USER) from None
-    return body
 
 
 @router.get("", response_model=RecommendationListOut)
-def recommendations(
+async def recommendations(
     ctx: CtxDep,
-    session: SessionDep,
     user_id: UserIdDep,
     limit: RecommendationLimitDep,
     refresh: Refresh = False,
 ) -> Response:
     """The user's top ``limit`` restaurants with a similarity score and an insight each."""
-    body = _cached(
+    body = await _cached(
         ctx,
         user_id,
         list_field(limit),
-        lambda: recommendation_entries(ctx, session, user_id, limit),
+        _in_a_session(ctx, lambda session: recommendation_entries(ctx, session, user_id, limit)),
         refresh=refresh,
     )
     return cacheable_json(ctx, body, RECOMMENDATIONS_CACHE_CONTROL)
@@ -81,15 +95,13 @@ def recommendations(
     response_model=ChefChoiceOut,
     responses={404: {"description": "no restaurant to recommend"}},
 )
-def chef_choice(
-    ctx: CtxDep, session: SessionDep, user_id: UserIdDep, refresh: Refresh = False
-) -> Response:
+async def chef_choice(ctx: CtxDep, user_id: UserIdDep, refresh: Refresh = False) -> Response:
     """The single best restaurant for the user, with the reasoning behind it."""
-    body = _cached(
+    body = await _cached(
         ctx,
         user_id,
         CHEF_FIELD,
-        lambda: chef_choice_entries(ctx, session, user_id),
+        _in_a_session(ctx, lambda session: chef_choice_entries(ctx, session, user_id)),
         refresh=refresh,
     )
     if not body:
@@ -102,19 +114,18 @@ def chef_choice(
     response_model=InsightOut,
     responses={404: {"description": "no such restaurant"}},
 )
-def restaurant_insight(
+async def restaurant_insight(
     ctx: CtxDep,
-    session: SessionDep,
     user_id: UserIdDep,
     restaurant_id: Annotated[int, Path(ge=1, le=MAX_ID)],
 ) -> Response:
     """Why one restaurant suits the user (or not): one sentence, cached with their
     recommendations and dropped with them."""
-    body = _cached(
+    body = await _cached(
         ctx,
         user_id,
         insight_field(restaurant_id),
-        lambda: insight_entries(ctx, session, user_id, restaurant_id),
+        _in_a_session(ctx, lambda session: insight_entries(ctx, session, user_id, restaurant_id)),
         refresh=False,
     )
     if not body:
