@@ -6,33 +6,20 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import plotly.offline
-import pytest
 
-from reports import OUTPUTS, DocumentError, load_document, render_run
-from reports.__main__ import main
+from reports import OUTPUTS, render_run
+from tests.reports.page import page_figures, script
 
 MAX_REPORT_BYTES = 5_000_000
 Document = dict[str, Any]
 Maker = Callable[[str], Document]
 Writer = Callable[[str, Document], Path]
-
-
-def _script(html: str, element_id: str) -> str:
-    match = re.search(rf'<script[^>]* id="{element_id}">(.*?)</script>', html, re.S)
-    assert match is not None, f"no script element {element_id}"
-    return match.group(1)
-
-
-def _figures(html: str) -> dict[str, Any]:
-    figures: dict[str, Any] = json.loads(_script(html, "report-figures"))
-    return figures
 
 
 def test_render_writes_the_three_files(passing_run: Path) -> None:
@@ -85,7 +72,7 @@ def test_every_chart_has_its_element_and_one_plotly_bundle(
 ) -> None:
     render_run(failing_run)
     html = (failing_run / "index.html").read_text()
-    figures = _figures(html)
+    figures = page_figures(html)
 
     phases = make_document("failing")["phases"]
     traced = sum(1 for phase in phases if phase["trace_waterfalls"])
@@ -96,7 +83,7 @@ def test_every_chart_has_its_element_and_one_plotly_bundle(
         assert f'id="{dom_id}"' in html
         assert figure["data"], dom_id
     assert html.count('id="plotly-js-gzip"') == 1
-    bundle = gzip.decompress(base64.b64decode(_script(html, "plotly-js-gzip")))
+    bundle = gzip.decompress(base64.b64decode(script(html, "plotly-js-gzip")))
     assert bundle.decode() == plotly.offline.get_plotlyjs()
 
 
@@ -104,7 +91,7 @@ def test_traced_phases_show_span_counts_and_one_waterfall_per_endpoint(passing_r
     render_run(passing_run)
     html = (passing_run / "index.html").read_text()
     assert "<h3>Traces</h3>" in html
-    waterfall = _figures(html)["chart-waterfall-0"]
+    waterfall = page_figures(html)["chart-waterfall-0"]
     assert [b["label"] for b in waterfall["layout"]["updatemenus"][0]["buttons"]] == [
         "GET /api/orders",
         "GET /api/recommendations",
@@ -117,7 +104,7 @@ def test_traced_phases_show_span_counts_and_one_waterfall_per_endpoint(passing_r
 
 def test_oom_kill_cap_and_budget_are_drawn_on_the_memory_chart(failing_run: Path) -> None:
     render_run(failing_run)
-    figure = _figures((failing_run / "index.html").read_text())["chart-memory-0"]
+    figure = page_figures((failing_run / "index.html").read_text())["chart-memory-0"]
     texts = [a.get("text", "") for a in figure["layout"]["annotations"]]
 
     assert "OOM kill at 61.5 s" in texts
@@ -130,7 +117,7 @@ def test_output_is_deterministic_with_sorted_embedded_json(passing_run: Path) ->
     first = [path.read_bytes() for path in render_run(passing_run)]
     second = [path.read_bytes() for path in render_run(passing_run)]
     html = first[0].decode()
-    block = _script(html, "report-figures")
+    block = script(html, "report-figures")
 
     assert first == second
     assert block == json.dumps(
@@ -157,7 +144,7 @@ def test_long_timelines_are_thinned_keeping_the_peak(
     run = write_document("long", document)
     render_run(run)
     html = (run / "index.html").read_text()
-    trace = _figures(html)["chart-memory-0"]["data"][4]  # service-0 working set
+    trace = page_figures(html)["chart-memory-0"]["data"][4]  # service-0 working set
 
     assert trace["name"] == "working set"
     assert len(trace["y"]) <= 400
@@ -243,7 +230,7 @@ def test_names_are_escaped_everywhere(hostile_run: Path, xss_strings: tuple[str,
     render_run(hostile_run)
     html = (hostile_run / "index.html").read_text()
     summary = (hostile_run / "summary.md").read_text()
-    figures_block = _script(html, "report-figures")
+    figures_block = script(html, "report-figures")
 
     assert xss_script not in html
     assert "<img" not in html
@@ -287,7 +274,7 @@ def test_sections_without_data_say_so(passing_document: Document, write_document
     assert "No memray figures recorded in this run." in html
     assert "No micro-benchmarks recorded in this run." in html
     assert "No container figures recorded." in html
-    assert list(_figures(html)) == ["chart-phases-p95"]
+    assert list(page_figures(html)) == ["chart-phases-p95"]
 
 
 def test_a_run_without_verdicts_does_not_pass(
@@ -299,199 +286,3 @@ def test_a_run_without_verdicts_does_not_pass(
 
     assert "FAIL: no budget verdicts in this run" in (run / "index.html").read_text()
     assert ET.parse(run / "junit.xml").getroot().get("tests") == "0"
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda d: d.update(schema_version=99), "field 'schema_version' is 99: this report reads"),
-        (lambda d: d.pop("run_id"), "field 'run_id' is missing"),
-        (lambda d: d["verdicts"][3].pop("passed"), "field 'verdicts[3].passed' is missing"),
-        (
-            lambda d: d["verdicts"][0].update(measured="big"),
-            "field 'verdicts[0].measured' must be a number, got \"big\"",
-        ),
-        (
-            lambda d: d["phases"][0]["endpoints"].update(x=[]),
-            "field 'phases[0].endpoints.x' must be an object, got []",
-        ),
-        (
-            lambda d: d["phases"][1]["timeline"]["memory"]["redis"][5].update(t=None),
-            "field 'phases[1].timeline.memory.redis[5].t' must be a number, got null",
-        ),
-        (lambda d: d["verdicts"][0].update(comparison="<"), "must be '<=' or '>='"),
-    ],
-)
-def test_bad_documents_name_the_file_and_the_field(
-    passing_document: Document, write_document: Writer, change: Any, message: str
-) -> None:
-    change(passing_document)
-    run = write_document("bad", passing_document)
-
-    with pytest.raises(DocumentError) as caught:
-        load_document(run)
-    assert str(caught.value).startswith(f"{run / 'result.json'}: ")
-    assert message in str(caught.value)
-
-
-def test_cli_renders_and_lists_the_files(
-    passing_run: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["render", str(passing_run)]) == 0
-    assert capsys.readouterr().out.split() == [str(passing_run / name) for name in OUTPUTS]
-
-
-@pytest.mark.parametrize("content", [None, "{not json", "[1, 2]"])
-def test_cli_bad_input_exits_2_with_a_message(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None
-) -> None:
-    if content is not None:
-        (tmp_path / "result.json").write_text(content)
-
-    assert main(["render", str(tmp_path)]) == 2
-    error = capsys.readouterr().err
-    assert error.startswith(f"error: {tmp_path / 'result.json'}: ")
-    assert "Traceback" not in error
-
-
-def test_cli_bad_base_exits_2(passing_run: Path, tmp_path: Path) -> None:
-    assert main(["render", str(passing_run), "--base", str(tmp_path / "missing")]) == 2
-
-
-def test_cli_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["paint"]) == 2
-    assert "invalid choice" in capsys.readouterr().err
-
-
-def test_a_minimal_document_renders_without_charts(write_document: Writer) -> None:
-    run = write_document(
-        "minimal",
-        {"schema_version": 1, "run_id": "r", "environment": {}, "phases": [], "verdicts": []},
-    )
-    render_run(run)
-    html = (run / "index.html").read_text()
-
-    assert _figures(html) == {}
-    assert _script(html, "plotly-js-gzip") == ""  # no charts: the library is left out
-    assert 'data-verdict="fail"' in html
-
-
-def test_faults_run_shows_a_fault_table_and_each_fault_on_its_timeline(
-    make_document: Maker, write_document: Writer
-) -> None:
-    document = make_document("passing")
-    document["kind"] = "faults"
-    phase = document["phases"][0]
-    fault = {
-        "name": "postgres-paused",
-        "description": "Postgres paused (docker pause) for 5 s",
-        "measured": True,
-        "injected_at_s": 25.0,
-        "healed_at_s": 30.0,
-        "before": {"failed": 0, "server_errors": 0, "errors": {}, "p95_ms": 20.0},
-        "during": {"failed": 3, "server_errors": 3, "errors": {"HTTP 503": 3}, "p95_ms": 4900.0},
-        "after": {"failed": 0, "server_errors": 0, "errors": {}, "p95_ms": 22.0},
-        "longest_ms": 5169.9,
-        "recovery_ms": 150.0,
-        "acknowledged_orders": {"acknowledged": 52, "lost": 0},
-    }
-    phase["fault"] = fault
-    document["faults"] = [fault, {"name": "redis-killed", "measured": False, "error": "boom"}]
-    run = write_document("faults", document)
-
-    render_run(run)
-    html = (run / "index.html").read_text()
-
-    section = html.split('<section id="faults">', 1)[1].split("</section>", 1)[0]
-    assert "postgres-paused" in section
-    assert "HTTP 503 3" in section
-    assert "52 / 0" in section
-    assert "not measured: boom" in section
-    figure = _figures(html)["chart-latency-0"]
-    texts = [a.get("text", "") for a in figure["layout"]["annotations"]]
-    assert "fault: postgres-paused" in texts
-    bands = [s for s in figure["layout"]["shapes"] if s.get("x0") == 25.0]
-    assert bands
-    assert bands[0]["x1"] == 30.0
-
-
-def test_a_partial_faults_run_shows_budgets_not_run_as_neither_pass_nor_fail(
-    make_document: Maker, write_document: Writer
-) -> None:
-    document = make_document("passing")
-    document["kind"] = "faults"
-    document["faults"] = [{"name": "redis-paused", "measured": False, "error": "boom"}]
-    document["faults_not_run"] = ["postgres-paused", "pool-exhausted"]
-    skipped = document["verdicts"][0]
-    skipped.update(
-        passed=None,
-        measured=None,
-        explanation="it reads only postgres-paused, which this run left out (--only)",
-    )
-    judged = len(document["verdicts"]) - 1
-    run = write_document("partial", document)
-
-    render_run(run)
-    html = (run / "index.html").read_text()
-    summary = (run / "summary.md").read_text()
-    junit = ET.parse(run / "junit.xml").getroot()
-
-    assert 'data-verdict="pass"' in html
-    assert f"all {judged} budgets held, 1 not run" in html
-    assert '<tr class="not-run">' in html
-    assert html.count('<span class="badge info">not run</span>') == 2  # its row, the faults
-    assert "Left out of this run (<code>--only</code>): postgres-paused, pool-exhausted." in html
-    assert summary.startswith(f"## ✅ TasteMatch Bench: all {judged} budgets held, 1 not run")
-    assert f"| ⏭️ not run | {skipped['budget'].replace('_', chr(92) + '_')} |" in summary
-    assert "### Budgets not run (neither passed nor failed)" in summary
-    assert "which this run left out (--only)" in summary
-    suite = junit.find("testsuite")
-    assert suite is not None
-    assert (suite.get("failures"), suite.get("skipped")) == ("0", "1")
-    (case,) = [c for c in junit.iter("testcase") if c.get("name") == skipped["budget"]]
-    not_run = case.find("skipped")
-    assert not_run is not None
-    assert case.find("failure") is None
-    assert not_run.get("message") == f"not run: {skipped['explanation']}"
-
-
-GOLDEN = Path(__file__).resolve().parent.parent / "results" / "golden"
-
-
-@pytest.mark.parametrize(
-    ("golden", "name", "pages", "says"),
-    [
-        (
-            "selftest.json",
-            "selftest.json",
-            ["selftest.md", "selftest.html"],
-            "caught 1/1 regressions; optimised profile not run",
-        ),
-        (
-            "capacity-v1.json",
-            "capacity.json",
-            ["capacity.md", "capacity.html"],
-            "baseline: capacity 0 users; at 60 users OOM-killed",
-        ),
-    ],
-)
-def test_every_document_kind_is_rendered_from_its_folder(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    golden: str,
-    name: str,
-    pages: list[str],
-    says: str,
-) -> None:
-    (tmp_path / name).write_text((GOLDEN / golden).read_text(encoding="utf-8"), encoding="utf-8")
-
-    assert main(["render", str(tmp_path)]) == 0
-    assert capsys.readouterr().out.split() == [str(tmp_path / page) for page in pages]
-    run_id = json.loads((tmp_path / name).read_text(encoding="utf-8"))["run_id"]
-    assert says in (tmp_path / pages[0]).read_text(encoding="utf-8")
-    page = (tmp_path / pages[1]).read_text(encoding="utf-8")
-    assert run_id in page
-    assert says in page
-    # --base compares two gate runs; any other kind is refused with the reason.
-    assert main(["render", str(tmp_path / name), "--base", str(tmp_path)]) == 2
-    assert "--base compares gate runs, not" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import numpy as np
 
 from benchmarks.judge.relative import judge_versus_base, load_relative_limits
 from reports import load_document, render_run
-from tests.reports.conftest import checked
+from tests.reports.synthetic_runs import checked
 
 Document = dict[str, Any]
 ENDPOINT = "GET /api/recommendations"
