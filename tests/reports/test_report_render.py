@@ -1,5 +1,6 @@
-"""The report rendered from synthetic result documents (see conftest): files, content,
-determinism, size, escaping, comparison with a base run, and bad input."""
+"""The report rendered from synthetic result documents (``synthetic_runs``): files,
+content, determinism, size, escaping and comparison with a base run (bad input and the
+other document kinds: ``test_report_documents.py``)."""
 
 from __future__ import annotations
 
