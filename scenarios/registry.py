@@ -78,9 +78,10 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 # request at a time (measured); two at once get it OOM-killed.
                 users=1,
                 # One request takes the baseline about 4.3 s: the first ends in the
-                # warm-up, and the optimised p95 is ~1000x lower, so 20 s decide it.
+                # warm-up, and the optimised p95 is ~1000x lower, so 12 s (two or three
+                # baseline answers) decide it.
                 warmup_s=5,
-                measure_s=20,
+                measure_s=12,
             ),
             Scenario(
                 "saturation",
@@ -89,10 +90,12 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 ("SaturatingUser",),
                 steady,
                 # 12 closed-loop users keep one replica's worker busy on a 2-core machine
-                # with the load generator beside it (measured: see README).
+                # with the load generator beside it (measured: see README). 24 s give
+                # ~15,000 requests: the growth slope's 95 % interval is then ~0.3 MiB per
+                # 10k requests wide, against a 16 MiB budget.
                 users=12,
-                warmup_s=10,
-                measure_s=40,
+                warmup_s=6,
+                measure_s=24,
             ),
             Scenario(
                 "ramp",

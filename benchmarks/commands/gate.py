@@ -34,6 +34,7 @@ from benchmarks.measure.pgbouncer import BUDGETS as PGBOUNCER_BUDGETS
 from benchmarks.measure.pgbouncer import MEASURE_S as PGBOUNCER_MEASURE_S
 from benchmarks.measure.pgbouncer import PHASE as PGBOUNCER
 from benchmarks.measure.pgbouncer import POOL_SIZE as PGBOUNCER_POOL
+from benchmarks.measure.pgbouncer import WARMUP_S as PGBOUNCER_WARMUP_S
 from benchmarks.measure.pgbouncer import side_by_side
 from benchmarks.measure.phase_entry import failed_phase
 from benchmarks.measure.phases import PhasePlan, run_phase
@@ -237,7 +238,10 @@ def run_gate(options: GateOptions, log: Log = print) -> tuple[dict[str, Any], Pa
                 PGBOUNCER,
                 options.profile,
                 options.regressions,
-                primary.with_overrides(measure_s=min(primary.measure_s, PGBOUNCER_MEASURE_S)),
+                primary.with_overrides(
+                    warmup_s=min(primary.warmup_s, PGBOUNCER_WARMUP_S),
+                    measure_s=min(primary.measure_s, PGBOUNCER_MEASURE_S),
+                ),
                 gated=False,
             )
         )

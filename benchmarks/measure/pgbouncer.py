@@ -4,8 +4,8 @@ The fix plan bounds Postgres's connections by a pool per replica; PgBouncer
 (transaction pooling) bounds them for every replica at once, whatever their pools add
 up to. After the gated phase the gate starts PgBouncer on the same stack, with a pool
 of :data:`POOL_SIZE` Postgres connections (half of what the gated topology's two
-replicas' pools add up to), and runs the same scenario (its measured window at most
-:data:`MEASURE_S`) with the replicas connecting through it; then it removes
+replicas' pools add up to), and runs the same scenario (shortened to at most
+:data:`WARMUP_S` and :data:`MEASURE_S`) with the replicas connecting through it; then it removes
 PgBouncer again, so no later phase counts its idle connections. The document's
 ``pgbouncer`` block puts both phases side by side: Postgres backends, Postgres memory
 and p95 per endpoint. Its budgets (``pgbouncer_*`` in ``budgets.toml``) read the phase
@@ -17,16 +17,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["BUDGETS", "MEASURE_S", "PHASE", "POOL_SIZE", "side_by_side"]
+__all__ = ["BUDGETS", "MEASURE_S", "PHASE", "POOL_SIZE", "WARMUP_S", "side_by_side"]
 
 #: The phase's name in the result document.
 PHASE = "pgbouncer"
 #: Postgres connections PgBouncer may open during the phase (``budgets.toml``'s limit of
 #: ``pgbouncer_postgres_backends``).
 POOL_SIZE = 4
-#: Seconds measured (after the gated scenario's warm-up): at most this. Its budgets
-#: (backends, failures) need the load, not a long window; 20 s give ~1,700 requests.
-MEASURE_S = 20.0
+#: Seconds of warm-up and measured at most (less when the gated scenario is shorter).
+#: Its budgets (backends, failures) need the load, not a long window: 5 s bring the
+#: scenario's users in, and 10 s give ~800 requests.
+WARMUP_S = 5.0
+MEASURE_S = 10.0
 #: The budgets that read the phase: "not run" when the gate skips it.
 BUDGETS = ("pgbouncer_postgres_backends", "pgbouncer_failed_requests")
 
