@@ -90,9 +90,9 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 ("SaturatingUser",),
                 steady,
                 # 12 closed-loop users keep one replica's worker busy on a 2-core machine
-                # with the load generator beside it (measured: see README). 24 s give
-                # ~15,000 requests: the growth slope's 95 % interval is then ~0.3 MiB per
-                # 10k requests wide, against a 16 MiB budget.
+                # with the load generator beside it (measured: see README). 24 s gave
+                # 16,403 requests (run 20261205T133025Z): the growth slope's 95 % interval
+                # was -0.05 to 0.63 MiB per 10k requests, against a 16 MiB budget.
                 users=12,
                 warmup_s=6,
                 measure_s=24,
