@@ -29,6 +29,7 @@ import redis
 from service import metrics
 from service.cache_backends import Backend
 from service.cache_entries import record_hit, unwrap, wrap
+from service.near_cache import NearCache
 
 __all__ = ["CacheClient"]
 
@@ -54,8 +55,12 @@ class CacheClient:
     WAIT_FOR_OTHERS_S = 1.0
     _POLL_S = 0.02
 
-    def __init__(self, backend: Backend, *, namespace: Callable[[], str]) -> None:
+    def __init__(
+        self, backend: Backend, *, namespace: Callable[[], str], near: NearCache | None = None
+    ) -> None:
         self.backend = backend
+        #: This process's copy of the user entries it read (:mod:`service.near_cache`).
+        self.near = near
         self._namespace = namespace
         self._down_until = 0.0
         self._down = False
@@ -92,6 +97,8 @@ class CacheClient:
         """Open the breaker: Redis is left alone for ``RETRY_AFTER_S``."""
         with self._state_lock:
             self._down_until = time.monotonic() + self.RETRY_AFTER_S
+            if self.near is not None:  # changes made meanwhile may go unheard
+                self.near.clear()
             if not self._down:
                 self._down = True
                 log.warning("cache unavailable, answering from the database: %s", error)
@@ -195,6 +202,8 @@ class CacheClient:
                 wrapped = {name: wrap(body, ttl_s) for name, body in entries.items()}
                 with contextlib.suppress(_Unavailable):
                     self._call(lambda: self.backend.hset_if_gen(user_key, wrapped, gen, ttl_s))
+                if self.near is not None:  # before Redis' announcement of the write arrives
+                    self.near.drop([user_key])
                 return entries[field], False
             finally:
                 if not refresh:
@@ -219,6 +228,15 @@ class CacheClient:
         """
         looked: tuple[bytes | None, str] | None = None
         if not self._down and not self._pending_invalidations:
+            near = self.near
+            if near is not None and not refresh:
+                stored = near.get(user_key, field)
+                value = unwrap(stored)
+                if value is not None:
+                    record_hit(cache, stored)
+                    return value
+            token = near.begin(user_key) if near is not None else 0
+            kept: bytes | None = None
             try:
                 looked = await self.backend.hget_with_gen_async(user_key, field)
             except (redis.RedisError, OSError):
@@ -228,8 +246,15 @@ class CacheClient:
             else:
                 value = None if refresh else unwrap(looked[0])
                 if value is not None:
-                    record_hit(cache, looked[0])
+                    kept = looked[0]
+                    record_hit(cache, kept)
                     return value
+            finally:
+                if near is not None:
+                    if kept is not None:
+                        near.put(user_key, field, kept, token)
+                    else:
+                        near.end(user_key)
         body, _ = await anyio.to_thread.run_sync(
             functools.partial(
                 self.get_user_entry,
@@ -252,6 +277,8 @@ class CacheClient:
         """
         try:
             self._call(lambda: self.backend.invalidate(user_key, ttl_s))
+            if self.near is not None:  # before Redis' announcement of it arrives
+                self.near.drop([user_key])
         except _Unavailable:
             with self._state_lock:
                 self._pending_invalidations.pop(user_key, None)

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     recommendation_cache_ttl_s: int = Field(default=600, gt=0)
     #: Socket timeouts towards Redis: a slow cache must not slow the API down.
     redis_timeout_s: float = Field(default=0.5, gt=0)
+    #: Bytes of user entries each process keeps a copy of, kept coherent by Redis'
+    #: invalidation announcements (``service.near_cache``); 0 turns the copy off. Used
+    #: only with the Redis cache.
+    near_cache_bytes: int = Field(default=16 * 2**20, ge=0)
     #: The database URL points at a pooler in transaction mode (PgBouncer's
     #: ``pool_mode = transaction``): consecutive transactions of one connection may run on
     #: different Postgres backends, so the service keeps no session state there. It turns

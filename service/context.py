@@ -22,6 +22,7 @@ from service.database import (
     pool_options,
     release_engine,
 )
+from service.near_cache import NearCache
 from service.passwords import PasswordHasher
 from service.ratelimit import AuthLimiter
 from service.restaurant_index import IndexHolder
@@ -67,11 +68,14 @@ class AppContext:
             engine, refresh_s=settings.index_refresh_s, also_poll=lambda: accounts.poll()
         )
         redis_backend: RedisBackend | None = None
+        near: NearCache | None = None
         backend: Backend
         if settings.cache_mode == "redis":
             backend = redis_backend = RedisBackend(
                 settings.redis_url, timeout_s=settings.redis_timeout_s
             )
+            if settings.near_cache_bytes > 0:  # filled once its listener hears Redis
+                near = NearCache(settings.near_cache_bytes)
         elif settings.cache_mode == "local":
             backend = LocalBackend()
         else:
@@ -79,7 +83,9 @@ class AppContext:
         # Keys change with the restaurants and with the data set the users belong to: after
         # a re-seed, nobody is served what was cached for the previous owner of their id.
         cache = CacheClient(
-            backend, namespace=lambda: f"{index.namespace}-{accounts.datasets.current}"
+            backend,
+            namespace=lambda: f"{index.namespace}-{accounts.datasets.current}",
+            near=near,
         )
         accounts = AccountWatch(
             engine,

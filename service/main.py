@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -21,6 +23,7 @@ from service.bodylimit import BodyLimitMiddleware
 from service.conditional import ConditionalGetMiddleware
 from service.config import Settings, get_settings
 from service.context import AppContext
+from service.near_cache import InvalidationListener
 from service.openapi import complete_openapi
 from service.tracing import start_tracing
 
@@ -113,6 +116,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if tracing is not None:
             tracing.instrument_engine(ctx.engine)
         app.state.ctx = ctx
+        listening: asyncio.Task[None] | None = None
+        if ctx.cache.near is not None:
+            listener = InvalidationListener(
+                chosen.redis_url, ctx.cache.near, connect_timeout_s=chosen.redis_timeout_s
+            )
+            listening = asyncio.create_task(listener.run(), name="near-cache-invalidations")
         log.info(
             "TasteMatch started: profile=%s regressions=%s cache=%s",
             chosen.profile,
@@ -122,6 +131,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if listening is not None:
+                listening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listening
             if ctx.redis is not None:
                 await ctx.redis.close_async()
             ctx.close()
