@@ -17,9 +17,13 @@ figures. A step *breaks* on any of: p95 (from the due time) above the
 ``recommendations_p95`` budget; any failed request; fewer than 97 % of its arrivals
 answered; more than ``rate x 0.25 s`` arrivals waiting for a user at its end; the service's
 working set at 95 % of its cap, or an OOM kill (:mod:`benchmarks.judge.ladder`). The ladder
-stops at the first broken step; the *capacity* is the highest held rate: its sustained
-requests/s, the users in flight there (Little's law) and the pool of users. A limit found
-where the load generator was the bottleneck makes the capacity a bound (``>=``).
+stops at the first broken step. The ``optimized`` and ``live`` ladders then narrow their
+limit: a second run (the service restarted, as for every ladder) steps at a quarter, half
+and three quarters of the way from the highest held rate to the first broken one, and
+stops at its first broken step. The *capacity* is the highest rate held below the lowest
+broken one: its sustained requests/s, the users in flight there (Little's law) and the
+pool of users. A limit found where the load generator was the bottleneck makes the
+capacity a bound (``>=``).
 
 Writes ``reports/out/<run-id>-capacity/`` (``capacity.json`` with sorted keys,
 ``capacity.md``, ``capacity.html``) with both capacities, their ratio, and cached
@@ -48,7 +52,7 @@ from benchmarks.judge.ladder import (
     comparisons,
 )
 from benchmarks.measure.environment import Dataset, document_head, environment, run_id, seed_dataset
-from benchmarks.measure.ladders import SETTLE_S, STEP_S, Target, run_ladder, targets
+from benchmarks.measure.ladders import SETTLE_S, STEP_S, Target, refined, run_ladder, targets
 from containers.errors import StackError
 from containers.interrupts import ends_cleanly_on_signals
 from containers.stack import Stack
@@ -108,9 +112,13 @@ def run_capacity(
         seed_dataset(stack, dataset, log)
         for target in ladders:
             try:
-                ladder, detail = run_ladder(
-                    stack, target, run_dir / "work" / target.key, p95_limit, log
+                work_dir = run_dir / "work" / target.key
+                ladder, detail = run_ladder(stack, target, work_dir, p95_limit, log)
+                ladder, narrowing = refined(
+                    stack, target, ladder, run_dir / "work" / f"{target.key}-refine", p95_limit, log
                 )
+                if narrowing is not None:
+                    detail = {**detail, "refinement": narrowing}
             except StackError as error:
                 ladder = Ladder(
                     target.key, target.profile, target.endpoint, None, (), p95_limit, str(error)

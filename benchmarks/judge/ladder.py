@@ -186,17 +186,17 @@ class Ladder:
 
     @property
     def limit_step(self) -> StepResult | None:
-        """The first broken step."""
-        return next((step for step in self.steps if not step.held), None)
+        """The broken step of the lowest rate (the ladder's first, before any refinement)."""
+        broken = [step for step in self.steps if not step.held]
+        return min(broken, key=lambda step: step.rate) if broken else None
 
     @property
     def capacity_step(self) -> StepResult | None:
-        """The highest-rate step held before the first broken one."""
-        held = []
-        for step in self.steps:
-            if not step.held:
-                break
-            held.append(step)
+        """The highest-rate step held below :attr:`limit_step`'s rate."""
+        limit = self.limit_step
+        held = [
+            step for step in self.steps if step.held and (limit is None or step.rate < limit.rate)
+        ]
         return max(held, key=lambda step: step.rate) if held else None
 
     @property
@@ -214,7 +214,7 @@ class Ladder:
     def serving_step(self) -> StepResult | None:
         """The highest-rate step before the first that failed to serve (latency aside)."""
         served = None
-        for step in self.steps:
+        for step in sorted(self.steps, key=lambda step: step.rate):
             if SERVING_REASONS & step.broken.keys():
                 break
             served = step

@@ -44,6 +44,7 @@ __all__ = [
     "STEP_S",
     "Target",
     "answers_pending",
+    "refined",
     "run_ladder",
     "targets",
 ]
@@ -65,6 +66,12 @@ STEP_S = 15.0
 SETTLE_S = 3.0
 
 
+#: Where the steps that narrow a ladder's limit go, as fractions of the gap between its
+#: highest held step and its first broken one (the anchored rates are up to 25 % of X0
+#: apart: the capacity is then known to within a quarter of that).
+REFINE_FRACTIONS = (0.25, 0.5, 0.75)
+
+
 #: Seconds bounding the logins and the warm-up (the Locust run's deadline only).
 _PREPARE_BOUND_S = 90.0
 
@@ -82,6 +89,9 @@ class Target:
     config: LadderConfig
     #: The broken rules that end the ladder (``None``: any).
     stop_on: frozenset[str] | None = None
+    #: Whether its limit is narrowed by a second run between its last held and first
+    #: broken rates (:func:`refinement`).
+    refine: bool = False
 
     def stops(self, step: StepResult) -> bool:
         """Whether the ladder ends after ``step``."""
@@ -109,12 +119,46 @@ def targets(step_s: float = STEP_S, settle_s: float = SETTLE_S) -> tuple[Target,
         min_pool=2,
     )
     return (
-        Target("optimized", "optimized", "GET /api/recommendations", recommendations),
-        Target("live", "optimized", "GET /health/live", live),
+        Target("optimized", "optimized", "GET /api/recommendations", recommendations, refine=True),
+        Target("live", "optimized", "GET /health/live", live, refine=True),
         # Seconds per answer break its latency budget at any rate: its ladder goes on until
         # it fails to serve, to find the highest rate it serves without errors.
         Target("baseline", "baseline", "GET /api/recommendations", baseline, SERVING_REASONS),
     )
+
+
+def refinement(target: Target, ladder: Ladder) -> Target | None:
+    """``target`` at rates between its ladder's highest held step and its first broken
+    one (:data:`REFINE_FRACTIONS` of the gap), or ``None`` when there is nothing to narrow:
+    no step held, none broke, or the load generator was what broke."""
+    top, limit = ladder.capacity_step, ladder.limit_step
+    if not target.refine or top is None or limit is None or limit.generator_bound:
+        return None
+    gap = limit.rate - top.rate
+    rates = tuple(round(top.rate + gap * fraction, 3) for fraction in REFINE_FRACTIONS)
+    return replace(target, config=replace(target.config, rates=rates), refine=False)
+
+
+def refined(
+    stack: Stack, target: Target, ladder: Ladder, work_dir: Path, p95_limit_ms: float, log: Log
+) -> tuple[Ladder, dict[str, Any] | None]:
+    """``ladder`` with the steps of a second run that narrows its limit (:func:`refinement`),
+    named ``refine-N``; unchanged (and ``None``) when there is nothing to narrow."""
+    narrower = refinement(target, ladder)
+    if narrower is None or ladder.capacity_step is None or ladder.limit_step is None:
+        return ladder, None
+    rates = ", ".join(f"{rate:g}" for rate in narrower.config.rates)
+    log(
+        f"[{target.key}] narrowing its limit, between {ladder.capacity_step.rate:g} and "
+        f"{ladder.limit_step.rate:g} req/s: steps at {rates} req/s"
+    )
+    more, detail = run_ladder(stack, narrower, work_dir, p95_limit_ms, log, summarize=False)
+    steps = tuple(
+        replace(step, name=f"refine-{index + 1}") for index, step in enumerate(more.steps)
+    )
+    merged = replace(ladder, steps=ladder.steps + steps)
+    log(merged.summary())
+    return merged, detail
 
 
 class _Monitor:
@@ -246,7 +290,13 @@ def _deadline_stages(config: LadderConfig) -> tuple[Stage, ...]:
 
 
 def run_ladder(
-    stack: Stack, target: Target, work_dir: Path, p95_limit_ms: float, log: Log
+    stack: Stack,
+    target: Target,
+    work_dir: Path,
+    p95_limit_ms: float,
+    log: Log,
+    *,
+    summarize: bool = True,
 ) -> tuple[Ladder, dict[str, Any]]:
     """Restart the service as the target's profile, run its ladder, judge every step."""
     stack.restart_services(profile=target.profile, regressions=[])
@@ -317,5 +367,6 @@ def run_ladder(
     ladder = Ladder(
         target.key, target.profile, target.endpoint, plan.x0, tuple(results), p95_limit_ms, error
     )
-    log(ladder.summary())
+    if summarize:
+        log(ladder.summary())
     return ladder, {**details, "error": error}

@@ -17,7 +17,7 @@ from benchmarks.judge.ladder import (
     judge_step,
     profile_ratio,
 )
-from benchmarks.measure.ladders import answers_pending, targets
+from benchmarks.measure.ladders import answers_pending, refinement, targets
 from benchmarks.measure.samples import Samples
 from reports import capacity_html, capacity_markdown, render_run
 from results import write
@@ -149,6 +149,34 @@ def test_the_capacity_is_the_highest_rate_held_before_the_first_broken_step() ->
         "the 300 req/s step (3 users in flight, pool 8, p95 20 ms); at 400 req/s p95 400 ms "
         "from schedule > 150 ms"
     )
+
+
+def test_a_limit_is_narrowed_between_the_last_held_rate_and_the_first_broken_one() -> None:
+    optimized, live, baseline = targets()
+    ladder = _ladder("optimized", _step(200), _step(300), _step(400, broken=SLOW))
+    narrower = refinement(optimized, ladder)
+    assert narrower is not None
+    assert narrower.config.rates == (325, 350, 375)
+    assert not narrower.config.anchored
+    assert refinement(narrower, ladder) is None  # narrowed once
+    assert refinement(live, ladder) is not None
+    assert refinement(baseline, ladder) is None
+    # Nothing to narrow: no bracket, or the load generator broke.
+    assert refinement(optimized, _ladder("optimized", _step(200), _step(300))) is None
+    assert refinement(optimized, _ladder("optimized", _step(200, broken=SLOW))) is None
+    generator = _step(400, broken=SLOW, generator_bound=True)
+    assert refinement(optimized, _ladder("optimized", _step(300), generator)) is None
+
+
+def test_narrowed_the_capacity_is_the_highest_rate_held_below_the_lowest_broken_one() -> None:
+    first = (_step(200), _step(300), _step(400, broken=SLOW))
+    narrowed = _ladder("optimized", *first, _step(325), _step(350, broken=SLOW))
+    assert narrowed.capacity_rps == 325
+    assert narrowed.limit_step is not None
+    assert narrowed.limit_step.rate == 350
+    # A refinement step that breaks below the first ladder's held rate lowers the capacity.
+    lower = _ladder("optimized", *first, _step(250, broken=SLOW))
+    assert lower.capacity_rps == 200
 
 
 def test_a_ladder_that_never_broke_or_broke_on_the_generator_is_a_bound() -> None:
