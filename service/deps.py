@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -16,23 +17,27 @@ from service.contract import (
     ORDER_LIMIT_MAX,
     PAGE_LIMIT_DEFAULT,
     PAGE_LIMIT_MAX,
-    RECOMMENDATION_LIMIT_DEFAULT,
 )
 from service.models import User
 from service.regressions import Regression
 from service.security import InvalidTokenError
 
 __all__ = [
+    "BEARER_SECURITY",
     "EARLIER_DATASET",
     "UNKNOWN_USER",
     "CtxDep",
     "CurrentUserDep",
     "ListLimitDep",
-    "RecommendationLimitDep",
+    "RecommendationLimit",
     "SessionDep",
     "UserIdDep",
+    "bearer_token",
     "cacheable_json",
+    "capped",
+    "get_context",
     "unauthorized",
+    "user_id_for_token",
 ]
 
 
@@ -65,6 +70,9 @@ async def get_session(ctx: CtxDep) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from /auth/login or /auth/register")
+#: ``openapi_extra`` of a route that reads the bearer token itself (:func:`bearer_token`)
+#: rather than through a dependency: the same security requirement in the document.
+BEARER_SECURITY: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
 
 
 #: Reason given when a valid token names a user that does not exist (any more).
@@ -81,11 +89,17 @@ def unauthorized(reason: str) -> HTTPException:
     )
 
 
-async def current_user_id(
-    ctx: CtxDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> int:
-    """The user id in a valid bearer token of the current data set, else 401.
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, ``None`` without one (what
+    ``HTTPBearer(auto_error=False)`` gives)."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and token) or scheme.lower() != "bearer":
+        return None
+    return token
+
+
+async def user_id_for_token(ctx: AppContext, token: str | None) -> int:
+    """The user id in ``token``, a valid bearer token of the current data set, else 401.
 
     No database access, except one look at the data set when the token was issued after
     this process last read it (right after a re-seed). A token of an earlier data set is
@@ -93,10 +107,10 @@ async def current_user_id(
     (``service.accounts``). Whether the user still exists is checked by the routes that
     read it; a cached recommendation is dropped within ``index_refresh_s`` of a deletion.
     """
-    if credentials is None:
+    if token is None:
         raise unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
     try:
-        claims = ctx.tokens.read(credentials.credentials)
+        claims = ctx.tokens.read(token)
     except InvalidTokenError as error:
         raise unauthorized(str(error)) from None
     datasets = ctx.accounts.datasets
@@ -106,6 +120,14 @@ async def current_user_id(
     if not current:
         raise unauthorized(EARLIER_DATASET)
     return claims.user_id
+
+
+async def current_user_id(
+    ctx: CtxDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> int:
+    """:func:`user_id_for_token` of the request's bearer token, as a dependency."""
+    return await user_id_for_token(ctx, None if credentials is None else credentials.credentials)
 
 
 UserIdDep = Annotated[int, Depends(current_user_id)]
@@ -130,7 +152,8 @@ def current_user(session: SessionDep, user_id: UserIdDep) -> User:
 CurrentUserDep = Annotated[User, Depends(current_user)]
 
 
-def _capped(ctx: AppContext, limit: int, cap: int | None = None) -> int:
+def capped(ctx: AppContext, limit: int, cap: int | None = None) -> int:
+    """``limit``, or a 422 naming the setting's cap (``page_limit_max`` by default)."""
     cap = ctx.settings.page_limit_max if cap is None else cap
     if limit > cap:
         raise RequestValidationError(
@@ -154,17 +177,11 @@ async def list_limit(
     ] = PAGE_LIMIT_DEFAULT,
 ) -> int:
     """``limit`` of list endpoints: default 20, at most 50 (10,000 under R5)."""
-    return _capped(ctx, limit)
+    return capped(ctx, limit)
 
 
-async def recommendation_limit(
-    ctx: CtxDep,
-    limit: Annotated[
-        int, Query(ge=1, description=f"how many (max {PAGE_LIMIT_MAX})")
-    ] = RECOMMENDATION_LIMIT_DEFAULT,
-) -> int:
-    """``limit`` of recommendations: default 10, at most 50 (10,000 under R5)."""
-    return _capped(ctx, limit)
+#: ``limit`` of recommendations: default 10, at most 50 (10,000 under R5: :func:`capped`).
+RecommendationLimit = Annotated[int, Query(ge=1, description=f"how many (max {PAGE_LIMIT_MAX})")]
 
 
 async def order_limit(
@@ -174,12 +191,11 @@ async def order_limit(
     ] = PAGE_LIMIT_DEFAULT,
 ) -> int:
     """``limit`` of the order history: default 20, at most 100 (10,000 under R5)."""
-    return _capped(ctx, limit, ctx.settings.order_limit_max)
+    return capped(ctx, limit, ctx.settings.order_limit_max)
 
 
 ListLimitDep = Annotated[int, Depends(list_limit)]
 OrderLimitDep = Annotated[int, Depends(order_limit)]
-RecommendationLimitDep = Annotated[int, Depends(recommendation_limit)]
 
 
 def cacheable_json(ctx: AppContext, body: bytes, cache_control: str) -> Response:
