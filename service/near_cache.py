@@ -164,6 +164,8 @@ class InvalidationListener:
     """
 
     RETRY_S = 1.0
+    #: The set-up's three commands may take this many connect timeouts in all.
+    SETUP_TIMEOUT_FACTOR = 4
 
     def __init__(self, url: str, near: NearCache, *, connect_timeout_s: float) -> None:
         self.url = url
@@ -199,13 +201,16 @@ class InvalidationListener:
             retry=AsyncRetry(NoBackoff(), 0),
         )
         try:
-            own_id = await client.client_id()
-            await client.client_tracking_on(clientid=own_id, prefix=[KEY_PREFIX], bcast=True)
-            connection = client.connection
-            if connection is None:  # set by the first command of a single-connection client
-                raise redis.ConnectionError("no connection for the invalidations")
-            await connection.send_command("SUBSCRIBE", INVALIDATION_CHANNEL)
-            self._apply(await connection.read_response())
+            # A Redis that accepts connections but does not answer (paused) fails the
+            # set-up here (TimeoutError), as the connect timeout would a refused one.
+            async with asyncio.timeout(self.SETUP_TIMEOUT_FACTOR * self.connect_timeout_s):
+                own_id = await client.client_id()
+                await client.client_tracking_on(clientid=own_id, prefix=[KEY_PREFIX], bcast=True)
+                connection = client.connection
+                if connection is None:  # set by a single-connection client's first command
+                    raise redis.ConnectionError("no connection for the invalidations")
+                await connection.send_command("SUBSCRIBE", INVALIDATION_CHANNEL)
+                self._apply(await connection.read_response())
             self.near.reset(live=True)
             if self._warned:
                 log.warning("near cache on again: Redis' announcements heard")

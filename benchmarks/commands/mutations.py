@@ -93,6 +93,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("extra-sql", ("sql_vs_base",)),
     Mutant("lost-limit", ("pg_rows_vs_base",)),
     Mutant("short-max-age", ("http_contract",)),
+    Mutant("near-cache-off", ("redis_vs_base", "redis_per_recommendations_near_hit")),
 )
 
 

@@ -48,9 +48,10 @@ class ProbeRequest:
 
 #: Requests whose statement counts the probe measures one at a time, in this order:
 #: an uncached request (``refresh=true``, or a page nobody asked for) is followed by
-#: the same one again, which the cache should then answer; likewise a restaurant's
-#: insight. The writes come last (onboarding replaces the account's taste vector, then
-#: its simulated orders go).
+#: the same one again, which the cache should then answer (a recommendation a third
+#: time: from the replica's near cache); likewise a restaurant's insight. The writes
+#: come last (onboarding replaces the account's taste vector, then its simulated orders
+#: go).
 SQL_PROBES: tuple[tuple[str, str, str | ProbeRequest], ...] = (
     ("GET /api/orders", "/api/orders", "/api/orders"),
     (
@@ -59,6 +60,9 @@ SQL_PROBES: tuple[tuple[str, str, str | ProbeRequest], ...] = (
         "/api/recommendations?limit=12&refresh=true",
     ),
     ("GET /api/recommendations repeated", "/api/recommendations", "/api/recommendations?limit=12"),
+    # Once more on the same replica: its near cache (service/near_cache.py), filled by the
+    # read before, answers without Redis.
+    ("GET /api/recommendations again", "/api/recommendations", "/api/recommendations?limit=12"),
     # An unfiltered page of its own per account ({page}): the load only browses filtered
     # pages, so the first request is a cache miss and the second a hit.
     ("GET /api/restaurants uncached", "/api/restaurants", "/api/restaurants?limit=20&page={page}"),

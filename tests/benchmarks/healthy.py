@@ -9,6 +9,7 @@ MIB = 1024**2
 #: The work probe of a clean gate run (2026-12-03): every work budget holds.
 WORK_PROBE: dict[str, Any] = {
     "GET /api/recommendations repeated": {"redis_commands": {"max": 1}},
+    "GET /api/recommendations again": {"redis_commands": {"max": 0}},
     "GET /api/recommendations uncached": {
         "redis_commands": {"max": 19},
         "pg_rows": {"median": 13},

@@ -3,7 +3,8 @@
 ``recorded/`` holds what the recorders of one 6 s phase wrote (Locust samples and
 users history, the memory sampler's result, /metrics expositions, Postgres and HTTP
 probe results). The statement counts of the insight, onboarding and simulation-reset
-probes, and the work probe, come from later real runs of those probes (2026-12-03).
+probes, and the work probe, come from later real runs of those probes (2026-12-03; the
+work probe's ``GET /api/recommendations again`` from gate run 20261205T183111Z-612a524).
 :func:`recorded_document` feeds them through the functions ``run_gate`` uses —
 ``phase_entry``, ``new_document``, ``microbenchmarks_block``, ``judge`` — so the
 document is what the writer really produces.

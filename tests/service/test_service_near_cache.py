@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
@@ -83,6 +84,24 @@ def test_past_its_bytes_the_least_recently_used_user_goes() -> None:
     assert all(near.get(f"tm:ns:rec:{user}", "list") is not None for user in (1, 3, 4))
     assert near.size_bytes == 3 * (entry + ENTRY_OVERHEAD_BYTES)
     assert not _fill(near, "tm:ns:rec:5", "list", bytes(near.max_bytes))  # never fits
+
+
+def test_a_redis_that_accepts_but_never_answers_fails_the_set_up_in_bounded_time() -> None:
+    with socket.socket() as silent:  # the kernel completes the handshake; nobody answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        near = NearCache(1 << 20)
+        listener = InvalidationListener(f"redis://127.0.0.1:{port}/0", near, connect_timeout_s=0.1)
+
+        async def set_up() -> None:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await listener._listen()
+            assert time.monotonic() - started < 2.0
+            assert not near.live
+
+        anyio.run(set_up, backend="asyncio")
 
 
 # -- against Redis ----------------------------------------------------------------------------
