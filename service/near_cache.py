@@ -1,9 +1,9 @@
 """Each process's copy of the users' entries it read from Redis, kept coherent by Redis.
 
-A cached recommendation read from Redis costs a round trip: on this stack it is most of
-what a hit costs beyond an empty route. The near cache keeps, per process and bounded in
-bytes, the stored entries (expiry time and writer included) that its event loop read, and
-answers repeats from memory.
+A cached recommendation read from Redis costs a round trip. The near cache keeps, per
+process and bounded in bytes, the stored entries (expiry time and writer included) that
+its event loop read, and answers repeats from memory: with it, cached recommendations'
+capacity went from 0.42 to 0.71 of ``/health/live``'s (``make capacity``, README).
 
 Coherence comes from Redis' server-assisted client-side caching in broadcasting mode
 (``CLIENT TRACKING ... BCAST PREFIX tm:``): one connection per process, its invalidations
@@ -14,8 +14,9 @@ up: when it drops, the copy is emptied, and filled again once it is back.
 
 A read that an invalidation of its key overtook is not kept: each read takes a token
 (:meth:`NearCache.begin`) and :meth:`NearCache.put` refuses it when the key changed, or
-the copy was emptied, since. Invalidations from this process (:meth:`CacheClient
-.invalidate_user`) drop the copy at once, without waiting for Redis' message.
+the copy was emptied, since. This process's own invalidations and writes
+(``CacheClient.invalidate_user``, a computed entry) drop its copy at once, without
+waiting for Redis' announcement.
 """
 
 from __future__ import annotations

@@ -195,8 +195,10 @@ def test_a_repeat_hit_sends_redis_nothing(clean_url: str) -> None:
 def test_another_replicas_invalidation_reaches_the_copy(clean_url: str) -> None:
     async def scenario(cache: CacheClient, near: NearCache) -> None:
         await _cached_here(cache, near, b"old")
-        other = CacheClient(RedisBackend(clean_url, timeout_s=1.0), namespace=lambda: "ns")
+        other_backend = RedisBackend(clean_url, timeout_s=1.0)
+        other = CacheClient(other_backend, namespace=lambda: "ns")
         other.invalidate_user(KEY, TTL_S)  # an order placed on the other replica
+        other_backend.close()
         await _until(lambda: near.get(KEY, "list") is None, "the invalidation was not heard")
         assert await _read(cache, lambda: {"list": b"new"}) == b"new"
 
@@ -218,7 +220,8 @@ def test_this_replicas_invalidation_empties_the_copy_at_once(clean_url: str) -> 
 def test_flushdb_empties_the_copy(clean_url: str) -> None:
     async def scenario(cache: CacheClient, near: NearCache) -> None:
         await _cached_here(cache, near, b"[1]")
-        redis.Redis.from_url(clean_url).flushdb()
+        with redis.Redis.from_url(clean_url) as admin:
+            admin.flushdb()
         await _until(lambda: near.size_bytes == 0, "FLUSHDB was not heard")
         assert await _read(cache, lambda: {"list": b"[2]"}) == b"[2]"
 
@@ -231,14 +234,13 @@ def test_while_the_announcements_are_cut_off_the_copy_is_empty_and_unused(
 ) -> None:
     async def scenario(cache: CacheClient, near: NearCache) -> None:
         await _cached_here(cache, near, b"[1]")
-        admin = redis.Redis.from_url(clean_url)
-        killed = admin.client_kill_filter(_type="pubsub")
+        with redis.Redis.from_url(clean_url) as admin:
+            killed = admin.client_kill_filter(_type="pubsub")
         assert killed >= 1
         # Emptied once the drop is noticed; back (and empty) after RETRY_S.
         await _until(lambda: near.size_bytes == 0, "the copy outlived its connection")
         await _until(lambda: near.live, "the listener did not reconnect")
         assert await _read(cache, _no_compute) == b"[1]"
         assert near.get(KEY, "list") is not None
-        admin.close()
 
     _run(clean_url, scenario)
